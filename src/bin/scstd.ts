@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startDaemon } from '../daemon.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** etc/ of the package, both from dist/src/bin and from src/bin. */
+const DEFAULT_CONFIG = path.resolve(here, '..', '..', ...(here.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []), 'etc', 'scstd-default.conf');
+
+const program = new Command();
+program
+  .name('scstd')
+  .description('User-mode SCSI target (iSCSI), administered like SCST')
+  .option('--config <file>', 'scst.conf to apply at start-up', DEFAULT_CONFIG)
+  .option('--listen <addr:port>', 'portal to listen on (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--mount <dir>', 'publish the management tree through FUSE below this directory')
+  .option('--no-mount', 'do not publish the management tree')
+  .option('--state-dir <dir>', 'directory for backing files and persistent state', process.env.SCSTD_STATE_DIR ?? '/var/lib/scstd')
+  .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'))
+  .option('--teardown-timeout <ms>', 'bound for draining commands at teardown', '5000')
+  .parse();
+
+const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; stateDir: string; logLevel: string; teardownTimeout: string }>();
+
+async function main(): Promise<void> {
+  const stateDir = path.resolve(opts.stateDir);
+  await fs.mkdir(stateDir, { recursive: true });
+  const listen = (opts.listen.length ? opts.listen : ['0.0.0.0:3260']).map(parseListen);
+  const code = await startDaemon({
+    configFile: path.resolve(opts.config),
+    listen,
+    mount: typeof opts.mount === 'string' ? path.resolve(opts.mount) : null,
+    stateDir,
+    logLevel: opts.logLevel,
+    teardownTimeoutMs: Number(opts.teardownTimeout) || 5000,
+  });
+  if (code !== 0) process.exitCode = code;
+}
+
+function parseListen(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s) ?? /^()()(\d+)$/.exec(s);
+  if (!m) {
+    process.stderr.write(`scstd: --listen '${s}': expected ADDR:PORT\n`);
+    process.exit(2);
+  }
+  const port = Number(m[3]);
+  if (port > 65535) {
+    process.stderr.write(`scstd: --listen '${s}': port out of range\n`);
+    process.exit(2);
+  }
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`scstd: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

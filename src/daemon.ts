@@ -1,0 +1,107 @@
+import fs from 'node:fs/promises';
+import pino from 'pino';
+import { parseScstConf } from './scstadmin/conf/parse.js';
+import { ConfigError } from './scstadmin/conf/config-error.js';
+import { Scst, SCST_VERSION } from './engine/scst.js';
+import { IscsiDriver } from './engine/iscsi/portal.js';
+import { applyConfig } from './engine/config.js';
+import { ScsiCmd } from './engine/cmd.js';
+
+export interface DaemonOptions {
+  configFile: string;
+  listen: Array<{ host: string; port: number }>;
+  mount: string | null;
+  stateDir: string;
+  logLevel: string;
+  teardownTimeoutMs: number;
+}
+
+/**
+ * Start scstd: load the config (refusing to start on any error), listen, and on SIGINT/SIGTERM
+ * shut down in order: sessions dropped, commands finished or aborted, devices closed, then the
+ * command table and the buffer pool checked empty. Resolves with the exit code.
+ */
+export async function startDaemon(o: DaemonOptions): Promise<number> {
+  const log = pino({ level: o.logLevel, base: { pid: process.pid } });
+  const scst = new Scst(log);
+  const iscsi = new IscsiDriver(scst, log);
+  iscsi.teardownTimeoutMs = o.teardownTimeoutMs;
+
+  let text: string;
+  try {
+    text = await fs.readFile(o.configFile, 'utf8');
+  } catch (e) {
+    process.stderr.write(`scstd: cannot read config ${o.configFile}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  // %STATE_DIR% lets a shipped config place backing files in the daemon's state directory.
+  text = text.split('%STATE_DIR%').join(o.stateDir);
+  try {
+    const cfg = parseScstConf(text, o.configFile);
+    await applyConfig(cfg, o.configFile, scst, iscsi);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`scstd: config error: ${e.file}:${e.line}: ${e.message}\n`);
+      log.fatal({ file: e.file, line: e.line }, `config error: ${e.message}`);
+      await closeDevices(scst);
+      return 1;
+    }
+    throw e;
+  }
+  if (o.mount) log.warn({ mount: o.mount }, 'the FUSE management tree is not available yet in this build; continuing without it');
+
+  try {
+    for (const l of o.listen) await iscsi.listen(l.host, l.port);
+  } catch (e) {
+    process.stderr.write(`scstd: cannot listen: ${(e as Error).message}\n`);
+    await iscsi.shutdown();
+    await closeDevices(scst);
+    return 1;
+  }
+  log.info(
+    { version: SCST_VERSION, portals: iscsi.portals(), devices: [...scst.devices.keys()], targets: [...scst.targets.keys()] },
+    `scstd ready: listening on ${iscsi.portals().map((p) => `${p.host}:${p.port}`).join(', ')}`,
+  );
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) {
+        log.error(`second ${sig}: exiting immediately`);
+        log.flush();
+        process.exit(1);
+      }
+      stopping = true;
+      log.info(`${sig} received: shutting down`);
+      void shutdown(log, scst, iscsi, o.teardownTimeoutMs).then((clean) => {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        log.flush();
+        resolve(clean ? 0 : 1);
+      });
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+}
+
+async function closeDevices(scst: Scst): Promise<void> {
+  for (const name of [...scst.devices.keys()]) await scst.delDevice(name, 1000).catch(() => undefined);
+}
+
+async function shutdown(log: pino.Logger, scst: Scst, iscsi: IscsiDriver, bound: number): Promise<boolean> {
+  await iscsi.shutdown();
+  // Commands a backstore still holds finish on their own (file I/O always returns); bounded.
+  const deadline = Date.now() + bound;
+  while (ScsiCmd.live > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await closeDevices(scst);
+  const cmds = ScsiCmd.live;
+  const bufs = scst.pool.outstanding;
+  scst.pool.flush();
+  const line = `exit balance: commands ${cmds}, pool buffers ${bufs}`;
+  if (cmds === 0 && bufs === 0) log.info({ commands: cmds, poolBuffers: bufs }, line);
+  else log.error({ commands: cmds, poolBuffers: bufs }, line);
+  return cmds === 0 && bufs === 0;
+}

@@ -1,0 +1,150 @@
+import { Status } from './scsi/constants.js';
+import type { PoolBuffer, SgvPool } from './sgv.js';
+import type { TgtDev } from './tgtdev.js';
+import type { ScstSession } from './session.js';
+import type { OpDesc } from './scsi/op.js';
+
+// The life of one SCSI command, after SCST's scst_cmd:
+//
+//   NEW --parse--> PARSED --(write: data arrives)--> EXEC --> DONE --> (transport sends status)
+//        \                                                 ^
+//         `--(error in parse / abort anywhere)-------------'
+//
+// A command is owned by its session's table from creation until its last reference is dropped;
+// the transport holds one reference until the response is on the wire, and whoever performs I/O
+// on its buffer (a backstore call, a user-space handler) holds another. The command leaves the
+// table, and its buffer returns to the pool, at the moment the count reaches zero: never before
+// (nothing may touch a freed buffer) and never later (no zombie can stay behind in a table).
+
+export const CmdState = {
+  NEW: 'new',
+  PARSED: 'parsed',
+  DATA_WAIT: 'data_wait',
+  EXEC: 'exec',
+  DONE: 'done',
+  FREED: 'freed',
+} as const;
+export type CmdStateT = (typeof CmdState)[keyof typeof CmdState];
+
+export const DataDir = { NONE: 0, READ: 1, WRITE: 2 } as const;
+export type DataDirT = 0 | 1 | 2;
+
+export type CompletionHook = (cmd: ScsiCmd) => void;
+
+let nextCmdId = 1;
+
+export class ScsiCmd {
+  /** Commands alive anywhere (created and not yet freed): must be 0 at exit. */
+  static live = 0;
+  readonly id = nextCmdId++;
+  state: CmdStateT = CmdState.NEW;
+  private refs = 1;
+  readonly createdAt = Date.now();
+
+  /** Filled in by parse: transfer direction and length the CDB asks for. */
+  dir: DataDirT = DataDir.NONE;
+  dataLength = 0;
+  /** Decoded addressing for block commands. */
+  lba = 0;
+  blocks = 0;
+  fua = false;
+
+  /** Pool buffer: data-out received, or data-in to send. */
+  pbuf: PoolBuffer | null = null;
+  /** Bytes of data-in actually produced (≤ dataLength). */
+  dataInLength = 0;
+
+  status: number = Status.GOOD;
+  sense: Buffer | null = null;
+  /** Set when a task-management function or teardown aborted the command. */
+  aborted = false;
+  /** Who currently holds the command beyond the transport (for stuck-command diagnostics). */
+  owner = '';
+
+  tgtDev: TgtDev | null = null;
+  op: OpDesc | null = null;
+  private completion: CompletionHook | null = null;
+
+  constructor(
+    readonly session: ScstSession,
+    readonly tag: number,
+    readonly lun: number,
+    readonly cdb: Buffer,
+    /** Expected data transfer length from the transport (EDTL). */
+    readonly expectedLength: number,
+    readonly pool: SgvPool,
+  ) {
+    ScsiCmd.live++;
+  }
+
+  get opcode(): number {
+    return this.cdb[0]!;
+  }
+
+  get buf(): Buffer {
+    return this.pbuf!.buf;
+  }
+
+  /** Allocate the data buffer for `len` bytes from the pool (once). */
+  allocBuffer(len: number): Buffer {
+    if (!this.pbuf) this.pbuf = this.pool.alloc(Math.max(len, 1));
+    return this.pbuf.buf;
+  }
+
+  onComplete(hook: CompletionHook): void {
+    this.completion = hook;
+  }
+
+  get(): void {
+    if (this.refs <= 0) throw new Error(`cmd ${this.id}: get after free`);
+    this.refs++;
+  }
+
+  put(): void {
+    if (this.refs <= 0) throw new Error(`cmd ${this.id}: put after free`);
+    if (--this.refs === 0) this.free();
+  }
+
+  get refCount(): number {
+    return this.refs;
+  }
+
+  /** Record the outcome. Exactly once: a second completion (a late backstore callback after an
+   *  abort) is ignored, and the transport is told only the first time. */
+  complete(status: number, sense: Buffer | null = null): void {
+    if (this.state === CmdState.DONE || this.state === CmdState.FREED) return;
+    this.state = CmdState.DONE;
+    this.status = status;
+    this.sense = sense;
+    this.owner = 'transport';
+    const hook = this.completion;
+    this.completion = null;
+    if (hook) hook(this);
+  }
+
+  get isDone(): boolean {
+    return this.state === CmdState.DONE || this.state === CmdState.FREED;
+  }
+
+  private free(): void {
+    this.state = CmdState.FREED;
+    ScsiCmd.live--;
+    if (this.pbuf) {
+      this.pool.release(this.pbuf);
+      this.pbuf = null;
+    }
+    this.session.removeCmd(this);
+  }
+
+  describe(): { id: number; tag: number; opcode: string; state: string; owner: string; ageMs: number; refs: number } {
+    return {
+      id: this.id,
+      tag: this.tag,
+      opcode: '0x' + this.opcode.toString(16).padStart(2, '0'),
+      state: this.state,
+      owner: this.owner,
+      ageMs: Date.now() - this.createdAt,
+      refs: this.refs,
+    };
+  }
+}

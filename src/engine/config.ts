@@ -1,0 +1,285 @@
+import { ConfigError } from '../scstadmin/conf/config-error.js';
+import type { Attrs, ScstConfig, TargetConf } from '../scstadmin/conf/model.js';
+import { isHandler, parseUnsigned, changeMedium, CREATE_PARAMS } from './handlers.js';
+import { MgmtError } from './errors.js';
+import type { Scst } from './scst.js';
+import type { IscsiDriver } from './iscsi/portal.js';
+import type { AddrMethod, ChapUser, LunSet, Target } from './target.js';
+
+// Applies a parsed scst.conf to an empty core at start-up. Everything is validated and any
+// problem is reported as file:line: what was wrong; the daemon then refuses to start.
+
+const DEVICE_POST_ATTRS = new Set(['filename', 't10_vend_id', 'prod_id', 'prod_rev_lvl', 'vend_specific_id', 'usn', 'naa_id', 'eui64_id', 'opt_trans_len', 'read_zero', 'expl_alua', 'scsi_device_name', 'inq_vend_specific', 'threads_num', 'threads_pool_type', 'max_tgt_dev_commands', 'numa_node_id', 'size', 'size_mb']);
+
+interface NumRange {
+  min: number;
+  max: number;
+}
+
+const ISCSI_NUMERIC: Record<string, NumRange> = {
+  MaxRecvDataSegmentLength: { min: 512, max: 16777215 },
+  MaxXmitDataSegmentLength: { min: 512, max: 16777215 },
+  MaxBurstLength: { min: 512, max: 16777215 },
+  FirstBurstLength: { min: 512, max: 16777215 },
+  MaxOutstandingR2T: { min: 1, max: 65535 },
+  QueuedCommands: { min: 1, max: 2048 },
+  RspTimeout: { min: 2, max: 65535 },
+  NopInInterval: { min: 0, max: 65535 },
+  NopInTimeout: { min: 2, max: 65535 },
+  MaxSessions: { min: 0, max: 65535 },
+};
+
+function err(file: string, line: number, msg: string): never {
+  throw new ConfigError(file, line, msg);
+}
+
+function yesNo(file: string, a: { name: string; value: string; line: number }): boolean {
+  if (/^yes$/i.test(a.value)) return true;
+  if (/^no$/i.test(a.value)) return false;
+  return err(file, a.line, `${a.name}: expected Yes or No, got '${a.value}'`);
+}
+
+function chapUser(file: string, a: { name: string; value: string; line: number }): ChapUser {
+  const parts = a.value.trim().split(/\s+/);
+  if (parts.length !== 2) err(file, a.line, `${a.name}: expected "<user> <secret>"`);
+  if (parts[1]!.length < 12) err(file, a.line, `${a.name}: the secret of ${parts[0]} is shorter than 12 characters`);
+  return { user: parts[0]!, secret: parts[1]! };
+}
+
+function digestList(file: string, a: { name: string; value: string; line: number }): Array<'None' | 'CRC32C'> {
+  const out: Array<'None' | 'CRC32C'> = [];
+  for (const v of a.value.split(',').map((s) => s.trim())) {
+    if (/^none$/i.test(v)) out.push('None');
+    else if (/^crc32c$/i.test(v)) out.push('CRC32C');
+    else err(file, a.line, `${a.name}: unknown digest '${v}' (None, CRC32C)`);
+  }
+  return out;
+}
+
+function addrMethod(file: string, a: { value: string; line: number }): AddrMethod {
+  for (const m of ['FLAT', 'PERIPHERAL', 'LUN'] as const) if (a.value.length > 0 && m.startsWith(a.value.trim().toUpperCase())) return m;
+  return err(file, a.line, `addr_method: unknown method '${a.value}'`);
+}
+
+function applyTargetAttrs(file: string, t: Target, attrs: Attrs): number | null {
+  let enabledLine: number | null = null;
+  const params = t.params;
+  for (const a of attrs) {
+    const range = ISCSI_NUMERIC[a.name];
+    if (range) {
+      let n: number;
+      try {
+        n = parseUnsigned(a.name, a.value);
+      } catch {
+        err(file, a.line, `${a.name}: '${a.value}' is not a number`);
+      }
+      if (n < range.min || n > range.max) err(file, a.line, `${a.name}: ${n} is outside ${range.min}..${range.max}`);
+      switch (a.name) {
+        case 'QueuedCommands':
+          t.queuedCommands = n;
+          break;
+        case 'RspTimeout':
+          t.rspTimeout = n;
+          break;
+        case 'NopInInterval':
+          t.nopInInterval = n;
+          break;
+        case 'NopInTimeout':
+          t.nopInTimeout = n;
+          break;
+        case 'MaxSessions':
+          t.maxSessions = n;
+          break;
+        default:
+          (params as unknown as Record<string, number>)[a.name] = n;
+      }
+      t.explicit.add(a.name);
+      continue;
+    }
+    switch (a.name) {
+      case 'InitialR2T':
+      case 'ImmediateData':
+        params[a.name] = yesNo(file, a);
+        break;
+      case 'HeaderDigest':
+      case 'DataDigest':
+        params[a.name] = digestList(file, a);
+        break;
+      case 'IncomingUser': {
+        const u = chapUser(file, a);
+        if (t.incomingUsers.some((x) => x.user === u.user)) err(file, a.line, `IncomingUser ${u.user} given twice`);
+        t.incomingUsers.push(u);
+        break;
+      }
+      case 'OutgoingUser':
+        t.outgoingUser = chapUser(file, a);
+        break;
+      case 'enabled':
+        if (a.value !== '0' && a.value !== '1') err(file, a.line, `enabled: expected 0 or 1`);
+        t.enabled = a.value === '1';
+        enabledLine = a.line;
+        break;
+      case 'rel_tgt_id': {
+        const n = Number(a.value);
+        if (!Number.isInteger(n) || n < 0 || n > 65535) err(file, a.line, `rel_tgt_id: expected 0..65535`);
+        t.relTgtId = n;
+        break;
+      }
+      case 'addr_method':
+        t.addrMethod = addrMethod(file, a);
+        break;
+      case 'alias':
+        t.alias = a.value;
+        break;
+      case 'per_portal_acl':
+      case 'io_grouping_type':
+      case 'cpu_mask':
+      case 'comment':
+        break; // accepted, no effect in user mode
+      default:
+        err(file, a.line, `target ${t.name}: unknown attribute '${a.name}'`);
+    }
+    t.explicit.add(a.name);
+  }
+  if (params.FirstBurstLength > params.MaxBurstLength) err(file, attrs.find((a) => a.name === 'FirstBurstLength')?.line ?? 0, `FirstBurstLength ${params.FirstBurstLength} exceeds MaxBurstLength ${params.MaxBurstLength}`);
+  return enabledLine;
+}
+
+function applyLuns(file: string, scst: Scst, set: LunSet, luns: TargetConf['luns']): void {
+  for (const l of luns) {
+    const dev = scst.devices.get(l.device);
+    if (!dev) err(file, l.line, `LUN ${l.lun}: device '${l.device}' is not defined`);
+    let ro = false;
+    for (const a of l.attributes) {
+      if (a.name === 'read_only') ro = a.value !== '0';
+      else err(file, a.line, `LUN ${l.lun}: unknown attribute '${a.name}'`);
+    }
+    if (set.luns.has(l.lun)) err(file, l.line, `LUN ${l.lun} defined twice`);
+    set.add(dev, l.lun, ro);
+  }
+}
+
+export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, iscsi: IscsiDriver): Promise<void> {
+  for (const a of cfg.attributes) {
+    switch (a.name) {
+      case 'setup_id':
+        try {
+          scst.setupId = BigInt(parseUnsigned('setup_id', a.value));
+        } catch {
+          err(file, a.line, `setup_id: '${a.value}' is not a number`);
+        }
+        break;
+      case 'threads':
+        scst.threads = Number(a.value) || 1;
+        break;
+      case 'suspend':
+      case 'trace_level':
+      case 'max_tasklet_cmd':
+        break;
+      default:
+        err(file, a.line, `unknown SCST attribute '${a.name}'`);
+    }
+  }
+  for (const h of cfg.handlers) {
+    if (!isHandler(h.name)) err(file, h.line, `unknown handler '${h.name}' (vdisk_fileio, vdisk_blockio, vdisk_nullio, vcdrom)`);
+    if (h.attributes.length) err(file, h.attributes[0]!.line, `handler ${h.name} has no attribute '${h.attributes[0]!.name}'`);
+    for (const d of h.devices) {
+      const createNames = new Set<string>([...CREATE_PARAMS[h.name], ...(h.name === 'vdisk_fileio' ? ['size', 'size_mb', 'dummy', 'lb_per_pb_exp'] : [])]);
+      const create: Array<[string, string]> = [];
+      const post: Attrs = [];
+      for (const a of d.attributes) {
+        if (h.name === 'vcdrom' && a.name === 'filename') post.push(a);
+        else if (createNames.has(a.name)) create.push([a.name, a.value]);
+        else if (DEVICE_POST_ATTRS.has(a.name)) post.push(a);
+        else err(file, a.line, `device ${d.name}: handler ${h.name} has no attribute '${a.name}'`);
+      }
+      try {
+        const dev = await scst.addDevice(h.name, d.name, create);
+        for (const a of post) {
+          switch (a.name) {
+            case 'filename':
+              await changeMedium(dev, a.value);
+              break;
+            case 'usn':
+              if (a.value.length > 20) err(file, a.line, 'usn longer than 20 characters');
+              dev.usn = a.value;
+              break;
+            case 't10_vend_id':
+              if (a.value.length > 8) err(file, a.line, 't10_vend_id longer than 8 characters');
+              dev.t10VendId = a.value;
+              break;
+            case 'prod_id':
+              if (a.value.length > 16) err(file, a.line, 'prod_id longer than 16 characters');
+              dev.prodId = a.value;
+              break;
+            case 'prod_rev_lvl':
+              if (a.value.length > 4) err(file, a.line, 'prod_rev_lvl longer than 4 characters');
+              dev.prodRevLvl = a.value;
+              break;
+            case 'vend_specific_id':
+              dev.vendSpecificId = a.value;
+              break;
+            case 'naa_id':
+              if (!/^(0x)?([235][0-9a-f]{15}|6[0-9a-f]{31})$/i.test(a.value)) err(file, a.line, `naa_id: invalid '${a.value}'`);
+              dev.naaId = a.value;
+              break;
+            case 'eui64_id':
+              if (!/^(0x)?([0-9a-f]{16}|[0-9a-f]{24}|[0-9a-f]{32})$/i.test(a.value)) err(file, a.line, `eui64_id: invalid '${a.value}'`);
+              dev.eui64Id = a.value;
+              break;
+            default:
+              break; // accepted for compatibility, no effect in user mode
+          }
+          dev.explicit.add(a.name);
+        }
+      } catch (e) {
+        if (e instanceof MgmtError) err(file, d.line, `device ${d.name}: ${e.message}`);
+        throw e;
+      }
+    }
+  }
+  for (const drv of cfg.drivers) {
+    if (drv.name !== 'iscsi') err(file, drv.line, `unknown target driver '${drv.name}' (this daemon provides iscsi)`);
+    let driverEnabled = true;
+    for (const a of drv.attributes) {
+      if (a.name === 'enabled') driverEnabled = a.value === '1';
+      else if (a.name === 'IncomingUser') iscsi.incomingUsers.push(chapUser(file, a));
+      else if (a.name === 'OutgoingUser') iscsi.outgoingUser = chapUser(file, a);
+      else if (['iSNSServer', 'isns_entity_name', 'link_local', 'internal_portal', 'trace_level'].includes(a.name)) continue;
+      else err(file, a.line, `iscsi driver: unknown attribute '${a.name}'`);
+    }
+    for (const tc of drv.targets) {
+      let t: Target;
+      try {
+        t = scst.addTarget(tc.name);
+      } catch (e) {
+        if (e instanceof MgmtError) err(file, tc.line, e.message);
+        throw e;
+      }
+      applyTargetAttrs(file, t, tc.attributes);
+      applyLuns(file, scst, t.defaultLuns, tc.luns);
+      for (const gc of tc.groups) {
+        if (t.group(gc.name)) err(file, gc.line, `group ${gc.name} defined twice`);
+        const g = scst.addGroup(t, gc.name);
+        applyLuns(file, scst, g.luns, gc.luns);
+        for (const i of gc.initiators) {
+          for (const other of t.groups) if (other.initiators.includes(i.name)) err(file, i.line, `initiator ${i.name} is already in group ${other.name}`);
+          g.initiators.push(i.name);
+        }
+        for (const a of gc.attributes) {
+          if (a.name === 'addr_method') g.addrMethod = addrMethod(file, a);
+          else if (['io_grouping_type', 'cpu_mask', 'black_hole', 'per_sess_dedicated_tgt_threads'].includes(a.name)) continue;
+          else err(file, a.line, `group ${gc.name}: unknown attribute '${a.name}'`);
+        }
+      }
+    }
+    iscsi.enabled = driverEnabled;
+  }
+  let rel = 1;
+  for (const t of scst.targets.values()) {
+    if (t.relTgtId === 0) {
+      while ([...scst.targets.values()].some((o) => o.relTgtId === rel)) rel++;
+      t.relTgtId = rel;
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import { crc32c } from '@node-rs/crc32';
+import type { Backstore } from './backstore/backstore.js';
+import { DeviceType, type Asc } from './scsi/constants.js';
+import type { TgtDev } from './tgtdev.js';
+
+export type HandlerName = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom';
+
+export interface DeviceInit {
+  name: string;
+  handler: HandlerName;
+  blockSize: number;
+  readOnly: boolean;
+  writeThrough: boolean;
+  nvCache: boolean;
+  removable: boolean;
+  rotational: boolean;
+  thinProvisioned: boolean;
+  dummy: boolean;
+  tst: number;
+  filename: string | null;
+  t10DevId?: string;
+  usn?: string;
+  setupId: bigint;
+  /** Whether attributes were set explicitly at creation (for the sysfs [key] marker). */
+  explicit: Set<string>;
+}
+
+/**
+ * A SCSI logical unit as SCST's vdisk handler presents it: identity (INQUIRY), geometry, cache
+ * policy, and the backing store. A device without a backstore is a CD-ROM with no medium.
+ */
+export class Device {
+  readonly name: string;
+  readonly handler: HandlerName;
+  readonly type: number;
+  blockSize: number;
+  readOnly: boolean;
+  writeThrough: boolean;
+  nvCache: boolean;
+  removable: boolean;
+  rotational: boolean;
+  thinProvisioned: boolean;
+  dummy: boolean;
+  tst: number;
+  filename: string | null;
+  backstore: Backstore | null = null;
+  /** Caching mode page WCE (write-back cache enabled); MODE SELECT may change it. */
+  wce: boolean;
+  t10VendId: string;
+  prodId: string;
+  prodRevLvl = '3110';
+  t10DevId: string;
+  usn: string;
+  vendSpecificId: string;
+  naaId: string | null = null;
+  eui64Id: string | null = null;
+  /** 64-bit identifier used for the NAA designator (stable per setup_id and name). */
+  readonly devId: bigint;
+  readonly explicit: Set<string>;
+  /** Every I_T_L nexus that currently maps this device. */
+  readonly tgtDevs = new Set<TgtDev>();
+  /** Nexuses that sent PREVENT MEDIUM REMOVAL. */
+  readonly preventers = new Set<TgtDev>();
+  /** Commands currently executing in the backstore. */
+  inflight = 0;
+  closing = false;
+  /** Bumps whenever the medium or size changes (MMC event status, capacity UA). */
+  mediaGeneration = 0;
+
+  constructor(init: DeviceInit) {
+    this.name = init.name;
+    this.handler = init.handler;
+    this.type = init.handler === 'vcdrom' ? DeviceType.CDROM : DeviceType.DISK;
+    this.blockSize = init.blockSize;
+    this.readOnly = init.readOnly;
+    this.writeThrough = init.writeThrough;
+    this.nvCache = init.nvCache;
+    this.removable = init.removable;
+    this.rotational = init.rotational;
+    this.thinProvisioned = init.thinProvisioned;
+    this.dummy = init.dummy;
+    this.tst = init.tst;
+    this.filename = init.filename;
+    this.explicit = init.explicit;
+    this.wce = !init.writeThrough;
+    this.t10VendId = init.handler === 'vdisk_blockio' ? 'SCST_BIO' : 'SCST_FIO';
+    this.prodId = init.name.slice(0, 16);
+    // Default identifiers as vdisk computes them (sysfs.md §6.3).
+    const nameZ = Buffer.concat([Buffer.from(init.name, 'utf8'), Buffer.alloc(1)]);
+    this.devId = (init.setupId << 32n) | BigInt(crc32c(nameZ) >>> 0);
+    const hex = this.devId.toString(16);
+    this.t10DevId = init.t10DevId ?? `${hex}-${init.name}`.slice(0, 25);
+    this.usn = init.usn ?? hex;
+    this.vendSpecificId = this.t10DevId;
+  }
+
+  get size(): number {
+    return this.backstore ? this.backstore.size : 0;
+  }
+
+  /** Number of logical blocks (whole blocks only). */
+  get nblocks(): number {
+    return Math.floor(this.size / this.blockSize);
+  }
+
+  get mediumPresent(): boolean {
+    return this.backstore !== null;
+  }
+
+  /** Queue a unit attention on every nexus of this device, except `except`. */
+  queueUA(asc: Asc, except?: TgtDev): void {
+    for (const td of this.tgtDevs) if (td !== except) td.queueUA(asc);
+  }
+
+  /** Stable storage is not guaranteed by the backing store: SYNCHRONIZE CACHE must flush. */
+  get needsFlush(): boolean {
+    return !this.nvCache && !this.writeThrough;
+  }
+}

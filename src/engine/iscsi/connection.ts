@@ -1,0 +1,731 @@
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { DataDir, type ScsiCmd } from '../cmd.js';
+import { Status } from '../scsi/constants.js';
+import { execCmd, parseCmd, completeWithSense } from '../scsi/exec.js';
+import { Sense } from '../scsi/constants.js';
+import type { ScstSession, SessionTransport } from '../session.js';
+import type { Device } from '../device.js';
+import { Opcode, RejectReason, LoginStatus, loginStatusClass, loginStatusDetail, LogoutReason, LogoutResponse, RESERVED_TAG, TmfFunction, TmfResponse, LoginStage } from './constants.js';
+import { decodeDataOut, decodeLogout, decodeNopOut, decodeScsiCommand, decodeTaskMgmt, decodeText, opcode, isImmediate, type Pdu } from './pdu.js';
+import { PduReceiver, type ProtocolError } from './receiver.js';
+import * as S from './sender.js';
+import { LoginPhase } from './login.js';
+import { IscsiSession } from './session.js';
+import { IscsiTask, type R2tState } from './task.js';
+import type { IscsiContext } from './context.js';
+import { snAdd, snLe, snLt } from './serial.js';
+import { encodeTextKeys, parseTextKeys } from './text.js';
+import { sendTargetsReply } from './discovery.js';
+import { taskManagement } from './tmf.js';
+
+type Phase = 'login' | 'ffp' | 'logout' | 'closed';
+
+let nextConnId = 1;
+
+/**
+ * One TCP connection: the login phase, then the full feature phase of its session. Replies are
+ * queued and written once per event-loop turn (corked), so a burst of small responses leaves in
+ * one writev while a lone response is never held back.
+ */
+export class IscsiConnection implements SessionTransport {
+  readonly id = nextConnId++;
+  phase: Phase = 'login';
+  readonly log: Logger;
+  private readonly rx: PduReceiver;
+  private statSN = 0;
+  private headerDigest = false;
+  private dataDigest = false;
+  private maxXmit = 8192;
+  private login: LoginPhase | null;
+  session: IscsiSession | null = null;
+  /** Tasks by ITT. */
+  readonly tasks = new Map<number, IscsiTask>();
+  /** Non-immediate commands that arrived ahead of ExpCmdSN, delivered in order. */
+  private readonly held = new Map<number, Pdu>();
+  private nextTtt = 1;
+  private readonly r2tByTtt = new Map<number, { task: IscsiTask; r2t: R2tState }>();
+  private out: Buffer[][] = [];
+  private flushScheduled = false;
+  private lastRx = Date.now();
+  private nopTimer: NodeJS.Timeout | null = null;
+  private nopOutstanding: { ttt: number; sentAt: number } | null = null;
+  private textContinuation: { ttt: number; rest: Buffer } | null = null;
+  private closed: Promise<void> | null = null;
+  readonly peer: string;
+  readonly local: { address: string; port: number };
+
+  constructor(
+    readonly socket: Socket,
+    readonly ctx: IscsiContext,
+  ) {
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    this.log = ctx.log.child({ conn: this.id, peer: this.peer });
+    this.login = new LoginPhase(ctx, this.log);
+    this.rx = new PduReceiver({ onPdu: (p) => this.onPdu(p), onError: (e) => this.onProtocolError(e) });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      this.lastRx = Date.now();
+      this.rx.push(chunk);
+    });
+    socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));
+    socket.on('close', () => this.teardown('connection closed'));
+    this.nopTimer = setInterval(() => this.keepAlive(), 1000);
+    this.nopTimer.unref();
+  }
+
+  // ---- output -------------------------------------------------------------------------------
+
+  private send(bhs: Buffer, data: Buffer | null = null, digests = true): void {
+    if (this.phase === 'closed') return;
+    this.out.push(S.frame(bhs, data, { header: digests && this.headerDigest, data: digests && this.dataDigest }));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.phase === 'closed' || this.socket.destroyed) {
+      this.out = [];
+      return;
+    }
+    const batch = this.out;
+    this.out = [];
+    this.socket.cork();
+    for (const bufs of batch) for (const b of bufs) this.socket.write(b);
+    this.socket.uncork();
+  }
+
+  private takeStatSN(): number {
+    const s = this.statSN;
+    this.statSN = snAdd(this.statSN, 1);
+    return s;
+  }
+
+  private get expCmdSN(): number {
+    return this.session?.expCmdSN ?? this.login?.cmdSN ?? 0;
+  }
+
+  private get maxCmdSN(): number {
+    return this.session?.maxCmdSN ?? this.login?.cmdSN ?? 0;
+  }
+
+  private reject(bhs: Buffer, reason: number, why: string): void {
+    this.log.warn({ reason, opcode: bhs[0]! & 0x3f }, `reject: ${why}`);
+    const h = S.reject({ reason, statSN: this.takeStatSN(), expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN, dataSN: 0 });
+    this.send(h, Buffer.from(bhs.subarray(0, 48)));
+  }
+
+  /** Drop the connection (protocol error at ERL 0, teardown). */
+  drop(why: string): void {
+    if (this.phase === 'closed') return;
+    this.log.warn(`dropping connection: ${why}`);
+    this.flush();
+    this.socket.end();
+    this.socket.destroySoon?.();
+    setTimeout(() => this.socket.destroy(), 200).unref();
+    this.teardown(why);
+  }
+
+  forceClose(reason: string): void {
+    this.drop(reason);
+  }
+
+  // ---- input --------------------------------------------------------------------------------
+
+  private onProtocolError(e: ProtocolError): void {
+    if (e.fatal || this.phase === 'login') return this.drop(`protocol error: ${e.message}`);
+    if (e.kind === 'data-digest' && e.bhs) {
+      const bhs = e.bhs;
+      // ERL 0: a Data-Out with a bad digest cannot be recovered; reject it and fail the task.
+      this.reject(bhs, RejectReason.DATA_DIGEST_ERROR, e.message);
+      if (opcode(bhs) === Opcode.DATA_OUT) this.drop('data digest error on Data-Out (ERL 0)');
+      return;
+    }
+    if (e.bhs) this.reject(e.bhs, RejectReason.PROTOCOL_ERROR, e.message);
+    this.drop(`protocol error: ${e.message}`);
+  }
+
+  private onPdu(pdu: Pdu): void {
+    if (this.phase === 'closed') return;
+    try {
+      if (this.phase === 'login') return this.onLoginPdu(pdu);
+      this.onFfpPdu(pdu);
+    } catch (err) {
+      // A bug must not take the daemon down: log it and drop only this connection.
+      this.log.error({ err }, 'internal error handling PDU');
+      this.drop('internal error');
+    }
+  }
+
+  private onLoginPdu(pdu: Pdu): void {
+    if (opcode(pdu.bhs) !== Opcode.LOGIN_REQ) {
+      return this.drop(`opcode 0x${opcode(pdu.bhs).toString(16)} before login completed`);
+    }
+    const lp = this.login!;
+    const isFirst = lp.isid === null;
+    const reply = lp.handle(pdu);
+    if (isFirst) this.statSN = pdu.bhs.readUInt32BE(28); // start at the initiator's ExpStatSN
+    let tsih = 0;
+    const done = lp.outcome && reply.status === LoginStatus.SUCCESS;
+    if (done) {
+      const o = lp.outcome!;
+      if (!o.discovery && o.target) this.reinstate(o.initiatorName, o.isid, o.target.name);
+      tsih = this.ctx.allocTsih();
+      let scst: ScstSession | null = null;
+      if (o.target) scst = this.ctx.scst.createSession(o.target, o.initiatorName, this);
+      const depth = o.target ? Math.max(1, o.target.queuedCommands) : 8;
+      this.session = new IscsiSession(tsih, o.isid, o.initiatorName, o.target, o.params, scst, lp.cmdSN, depth);
+      this.session.conn = this;
+      this.ctx.sessions.set(tsih, this.session);
+    }
+    const h = S.loginResponse({
+      transit: reply.transit,
+      cont: false,
+      csg: reply.csg,
+      nsg: reply.nsg,
+      versionMax: 0,
+      versionActive: 0,
+      isid: lp.isid ?? Buffer.alloc(6),
+      tsih,
+      itt: lp.itt,
+      statSN: this.takeStatSN(),
+      expCmdSN: this.session?.expCmdSN ?? lp.cmdSN,
+      maxCmdSN: this.session?.maxCmdSN ?? lp.cmdSN,
+      statusClass: loginStatusClass(reply.status),
+      statusDetail: loginStatusDetail(reply.status),
+    });
+    this.send(h, reply.data.length ? reply.data : null, false);
+    if (reply.status !== LoginStatus.SUCCESS) {
+      // The failure response goes out, then the connection closes (RFC 7143 §6.x).
+      this.flush();
+      this.phase = 'logout';
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+      return;
+    }
+    if (done) {
+      const p = this.session!.params;
+      this.phase = 'ffp';
+      this.login = null;
+      this.flush(); // the final login response goes out without digests
+      this.headerDigest = p.HeaderDigest === 'CRC32C';
+      this.dataDigest = p.DataDigest === 'CRC32C';
+      this.rx.headerDigest = this.headerDigest;
+      this.rx.dataDigest = this.dataDigest;
+      this.rx.maxRecvDataSegmentLength = p.MaxRecvDataSegmentLength;
+      this.maxXmit = p.MaxXmitDataSegmentLength;
+      this.log.info(
+        { tsih, initiator: this.session!.initiatorName, target: this.session!.target?.name ?? '(discovery)', params: p },
+        `session ${tsih} logged in: ${this.session!.initiatorName} -> ${this.session!.target?.name ?? 'discovery'}`,
+      );
+    }
+  }
+
+  /** Session reinstatement: a new leading login with the same ISID replaces the old session. */
+  private reinstate(initiator: string, isid: Buffer, targetName: string): void {
+    for (const s of this.ctx.sessions.values()) {
+      if (s.initiatorName === initiator && s.isid.equals(isid) && s.target?.name === targetName && s.conn && s.conn !== this) {
+        this.log.info({ tsih: s.tsih }, `reinstating session ${s.tsih}`);
+        s.conn.drop('session reinstatement');
+      }
+    }
+  }
+
+  private onFfpPdu(pdu: Pdu): void {
+    const op = opcode(pdu.bhs);
+    const sess = this.session!;
+    if (this.phase === 'logout' && op !== Opcode.NOP_OUT) return;
+    switch (op) {
+      case Opcode.SCSI_CMD:
+      case Opcode.TASK_MGMT_REQ:
+      case Opcode.TEXT_REQ:
+      case Opcode.LOGOUT_REQ:
+      case Opcode.NOP_OUT:
+        return this.ordered(pdu, sess);
+      case Opcode.DATA_OUT:
+        return this.onDataOut(pdu);
+      case Opcode.SNACK_REQ:
+        return this.reject(pdu.bhs, RejectReason.COMMAND_NOT_SUPPORTED, 'SNACK at ErrorRecoveryLevel 0');
+      case Opcode.LOGIN_REQ:
+        this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'Login in full feature phase');
+        return this.drop('Login in full feature phase');
+      default:
+        return this.reject(pdu.bhs, RejectReason.COMMAND_NOT_SUPPORTED, `unknown opcode 0x${op.toString(16)}`);
+    }
+  }
+
+  /** CmdSN ordering (RFC 7143 §4.2.2.1): immediate PDUs go at once, others in CmdSN order. */
+  private ordered(pdu: Pdu, sess: IscsiSession): void {
+    const cmdSN = pdu.bhs.readUInt32BE(24);
+    const op = opcode(pdu.bhs);
+    // A NOP-Out answering our ping (ITT 0xffffffff) carries no CmdSN to consume.
+    if (isImmediate(pdu.bhs) || (op === Opcode.NOP_OUT && pdu.bhs.readUInt32BE(16) === RESERVED_TAG)) return this.dispatch(pdu);
+    if (snLt(cmdSN, sess.expCmdSN) || snLt(sess.maxCmdSN, cmdSN)) {
+      // Outside the window or a duplicate: silently ignored, as the RFC requires.
+      this.log.warn({ cmdSN, expCmdSN: sess.expCmdSN, maxCmdSN: sess.maxCmdSN }, 'CmdSN outside the command window: ignored');
+      return;
+    }
+    if (cmdSN !== sess.expCmdSN) {
+      if (this.held.size >= sess.queueDepth) return this.drop('too many out-of-order commands');
+      this.held.set(cmdSN, Buffer.isBuffer(pdu.data) ? copyPdu(pdu) : pdu);
+      return;
+    }
+    sess.expCmdSN = snAdd(sess.expCmdSN, 1);
+    this.dispatch(pdu);
+    // Deliver whatever was waiting for this one.
+    for (let next = this.held.get(sess.expCmdSN); next; next = this.held.get(sess.expCmdSN)) {
+      this.held.delete(sess.expCmdSN);
+      sess.expCmdSN = snAdd(sess.expCmdSN, 1);
+      this.dispatch(next);
+    }
+  }
+
+  private dispatch(pdu: Pdu): void {
+    switch (opcode(pdu.bhs)) {
+      case Opcode.SCSI_CMD:
+        return this.onScsiCommand(pdu);
+      case Opcode.TASK_MGMT_REQ:
+        return taskManagement(this, decodeTaskMgmt(pdu), pdu.bhs);
+      case Opcode.TEXT_REQ:
+        return this.onText(pdu);
+      case Opcode.LOGOUT_REQ:
+        return this.onLogout(pdu);
+      case Opcode.NOP_OUT:
+        return this.onNopOut(pdu);
+    }
+  }
+
+  /** Non-immediate commands that completed open the window by one (LIO-style MaxCmdSN). */
+  private openWindow(task: IscsiTask): void {
+    if (!task.immediate && this.session) this.session.maxCmdSN = snAdd(this.session.maxCmdSN, 1);
+  }
+
+  // ---- NOP ----------------------------------------------------------------------------------
+
+  private onNopOut(pdu: Pdu): void {
+    const n = decodeNopOut(pdu);
+    if (n.itt === RESERVED_TAG) {
+      if (this.nopOutstanding && n.ttt === this.nopOutstanding.ttt) this.nopOutstanding = null;
+      return;
+    }
+    if (!this.session?.scst && n.ttt !== RESERVED_TAG) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'NOP-Out with TTT');
+    if (!n.immediate && this.session) this.session.maxCmdSN = snAdd(this.session.maxCmdSN, 1);
+    const h = S.nopIn({ lun: n.lunRaw, itt: n.itt, ttt: RESERVED_TAG, statSN: this.takeStatSN(), expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN });
+    this.send(h, pdu.data.length ? Buffer.from(pdu.data) : null);
+  }
+
+  /** Target-initiated NOP-In on idle connections; no answer within NopInTimeout drops it. */
+  private keepAlive(): void {
+    if (this.phase !== 'ffp' || !this.session) return;
+    const t = this.session.target;
+    const interval = (t?.nopInInterval ?? 30) * 1000;
+    const timeout = (t?.nopInTimeout ?? 30) * 1000;
+    const now = Date.now();
+    if (this.nopOutstanding) {
+      if (now - this.nopOutstanding.sentAt > timeout) this.drop(`no NOP-Out answer within ${timeout / 1000} s`);
+      return;
+    }
+    if (interval > 0 && now - this.lastRx >= interval) {
+      const ttt = this.allocTtt();
+      this.nopOutstanding = { ttt, sentAt: now };
+      const h = S.nopIn({ lun: Buffer.alloc(8), itt: RESERVED_TAG, ttt, statSN: this.statSN, expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN });
+      this.send(h, null);
+    }
+  }
+
+  private allocTtt(): number {
+    let t = this.nextTtt;
+    this.nextTtt = this.nextTtt >= 0x7fffffff ? 1 : this.nextTtt + 1;
+    if (t === RESERVED_TAG) t = 1;
+    return t;
+  }
+
+  // ---- SCSI commands ------------------------------------------------------------------------
+
+  private onScsiCommand(pdu: Pdu): void {
+    const sess = this.session!;
+    const c = decodeScsiCommand(pdu);
+    if (!sess.scst) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'SCSI command in a discovery session');
+    if (this.tasks.has(c.itt)) return this.reject(pdu.bhs, RejectReason.TASK_IN_PROGRESS, `ITT 0x${c.itt.toString(16)} already in use`);
+    const p = sess.params;
+    const imm = pdu.data.length;
+    if (imm > 0) {
+      if (!c.write) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'immediate data on a command without W bit');
+      if (!p.ImmediateData || imm > p.FirstBurstLength || imm > c.expectedDataTransferLength) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'immediate data not allowed or too long');
+    }
+    if (!c.final && (p.InitialR2T || !c.write)) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'unsolicited data not allowed (InitialR2T=Yes)');
+    const cmd = sess.scst.newCmd(c.itt, c.lun < 0 ? 0xffff : c.lun, Buffer.from(c.cdb), c.expectedDataTransferLength);
+    const task = new IscsiTask(c.itt, cmd, c.cmdSN, c.immediate, c.expectedDataTransferLength, c.write, c.read);
+    this.tasks.set(c.itt, task);
+    cmd.owner = 'iscsi';
+    cmd.onComplete(() => this.onCmdComplete(task));
+    const ok = parseCmd(cmd);
+    this.countStats(cmd);
+    if (ok && cmd.dir === DataDir.WRITE && !c.write && cmd.dataLength > 0) {
+      // The CDB wants data the initiator did not announce (W=0).
+      completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB);
+    } else if (ok && cmd.dir === DataDir.WRITE && cmd.dataLength > c.expectedDataTransferLength) {
+      completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB);
+    }
+    // Whatever happened in parse, account for data the initiator is sending unsolicited.
+    task.unsolicitedOpen = c.write && !c.final;
+    if (cmd.isDone) {
+      task.discardData = true;
+      task.received += imm;
+      if (!task.unsolicitedOpen) this.respond(task);
+      return;
+    }
+    if (cmd.dir !== DataDir.WRITE || cmd.dataLength === 0) {
+      if (c.write && (imm > 0 || task.unsolicitedOpen)) task.discardData = true;
+      if (!task.unsolicitedOpen) execCmd(cmd);
+      return;
+    }
+    task.xferLen = Math.min(cmd.dataLength, c.expectedDataTransferLength);
+    if (imm > 0) this.acceptData(task, 0, pdu.data);
+    task.unsolicitedEnd = task.received;
+    task.nextR2tOffset = task.received;
+    this.cmdState(cmd, 'data_wait');
+    if (!task.unsolicitedOpen) this.afterUnsolicited(task);
+  }
+
+  private cmdState(cmd: ScsiCmd, owner: string): void {
+    cmd.owner = owner;
+  }
+
+  private countStats(cmd: ScsiCmd): void {
+    const st = cmd.session.stats;
+    const kb = cmd.dataLength / 1024;
+    if (cmd.dir === DataDir.READ) (st.read.cmds++, (st.read.kb += kb));
+    else if (cmd.dir === DataDir.WRITE) (st.write.cmds++, (st.write.kb += kb));
+    else st.none.cmds++;
+  }
+
+  /** Copy received data into the command buffer; bytes beyond what the CDB needs are dropped. */
+  private acceptData(task: IscsiTask, offset: number, data: Buffer): void {
+    const cmd = task.cmd;
+    if (!task.discardData && cmd.pbuf && offset < task.xferLen) {
+      const n = Math.min(data.length, task.xferLen - offset);
+      data.copy(cmd.buf, offset, 0, n);
+    }
+    task.received += data.length;
+  }
+
+  private onDataOut(pdu: Pdu): void {
+    const d = decodeDataOut(pdu);
+    const task = this.tasks.get(d.itt);
+    if (!task || !task.write) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, `Data-Out for unknown task 0x${d.itt.toString(16)}`);
+    if (d.ttt === RESERVED_TAG) {
+      // Unsolicited data: only while the unsolicited burst is open, within FirstBurstLength.
+      const p = this.session!.params;
+      if (!task.unsolicitedOpen || d.bufferOffset !== task.received || d.bufferOffset + pdu.data.length > Math.min(p.FirstBurstLength, task.edtl)) {
+        this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'unexpected unsolicited Data-Out');
+        return this.drop('unsolicited data protocol violation');
+      }
+      this.acceptData(task, d.bufferOffset, pdu.data);
+      if (d.final) {
+        task.unsolicitedOpen = false;
+        task.unsolicitedEnd = task.received;
+        task.nextR2tOffset = task.received;
+        if (task.discardData || task.cmd.isDone) return this.respondOrExec(task);
+        this.afterUnsolicited(task);
+      }
+      return;
+    }
+    const ent = this.r2tByTtt.get(d.ttt);
+    if (!ent || ent.task !== task) return this.reject(pdu.bhs, RejectReason.INVALID_PDU_FIELD, `Data-Out with unknown TTT 0x${d.ttt.toString(16)}`);
+    const r = ent.r2t;
+    if (d.bufferOffset < r.offset || d.bufferOffset + pdu.data.length > r.offset + r.length) {
+      this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'Data-Out outside its R2T');
+      return this.drop('Data-Out outside its R2T');
+    }
+    this.acceptData(task, d.bufferOffset, pdu.data);
+    r.received += pdu.data.length;
+    if (d.final || r.received >= r.length) {
+      this.r2tByTtt.delete(d.ttt);
+      task.r2ts.delete(d.ttt);
+      this.afterUnsolicited(task);
+    }
+  }
+
+  private respondOrExec(task: IscsiTask): void {
+    if (task.cmd.isDone) this.respond(task);
+    else if (task.discardData) execCmd(task.cmd);
+  }
+
+  /** Issue R2Ts for what is still missing, up to MaxOutstandingR2T; execute when all is in. */
+  private afterUnsolicited(task: IscsiTask): void {
+    const p = this.session!.params;
+    if (task.cmd.isDone) return this.respond(task);
+    if (task.received >= task.xferLen && task.r2ts.size === 0) {
+      if (task.received > task.xferLen) task.cmd.owner = 'device';
+      execCmd(task.cmd);
+      return;
+    }
+    while (task.r2ts.size < p.MaxOutstandingR2T && task.nextR2tOffset < task.xferLen) {
+      const len = Math.min(p.MaxBurstLength, task.xferLen - task.nextR2tOffset);
+      const r: R2tState = { ttt: this.allocTtt(), offset: task.nextR2tOffset, length: len, received: 0, r2tSN: task.r2tSN++ };
+      task.nextR2tOffset += len;
+      task.r2ts.set(r.ttt, r);
+      this.r2tByTtt.set(r.ttt, { task, r2t: r });
+      const h = S.r2t({ lun: lunField(task), itt: task.itt, ttt: r.ttt, statSN: this.statSN, expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN, r2tSN: r.r2tSN, bufferOffset: r.offset, desiredDataTransferLength: r.length });
+      this.send(h, null);
+    }
+  }
+
+  private onCmdComplete(task: IscsiTask): void {
+    // Write data may still be arriving for a command that failed early; respond when it is in.
+    if (task.unsolicitedOpen) {
+      task.discardData = true;
+      return;
+    }
+    for (const ttt of task.r2ts.keys()) this.r2tByTtt.delete(ttt);
+    task.r2ts.clear();
+    this.respond(task);
+  }
+
+  /** Send Data-In (with phase collapse) and/or SCSI Response, then release the task. */
+  private respond(task: IscsiTask): void {
+    if (task.responded) return;
+    task.responded = true;
+    const cmd = task.cmd;
+    if (cmd.aborted || this.phase === 'closed') return this.release(task);
+    const p = this.session!.params;
+    let residual = 0;
+    let under = false;
+    let over = false;
+    let sent = 0;
+    if (cmd.dir === DataDir.READ && cmd.status === Status.GOOD) {
+      sent = Math.min(cmd.dataInLength, task.edtl);
+    }
+    // Residuals relate EDTL to what the command transferred (or would have, for writes).
+    const wanted = cmd.dir === DataDir.READ ? cmd.dataInLength : cmd.dir === DataDir.WRITE ? cmd.dataLength : 0;
+    const transferred = cmd.dir === DataDir.READ ? sent : Math.min(wanted, task.edtl);
+    if (task.edtl > transferred && (cmd.dir !== DataDir.NONE || task.edtl > 0)) {
+      under = true;
+      residual = task.edtl - transferred;
+    } else if (wanted > task.edtl) {
+      over = true;
+      residual = wanted - task.edtl;
+    }
+    const collapse = sent > 0 && cmd.sense === null && cmd.status === Status.GOOD;
+    if (sent > 0) {
+      const buf = cmd.buf;
+      let off = 0;
+      let burst = 0;
+      while (off < sent) {
+        const n = Math.min(this.maxXmit, sent - off, p.MaxBurstLength - burst);
+        const last = off + n >= sent;
+        const endOfSequence = last || burst + n >= p.MaxBurstLength;
+        const withStatus = last && collapse;
+        const h = S.dataIn({
+          final: endOfSequence,
+          status: withStatus ? cmd.status : undefined,
+          underflow: withStatus && under,
+          overflow: withStatus && over,
+          residualCount: withStatus ? residual : 0,
+          lun: lunField(task),
+          itt: task.itt,
+          ttt: RESERVED_TAG,
+          statSN: withStatus ? this.takeStatSN() : 0,
+          expCmdSN: this.expCmdSN,
+          maxCmdSN: withStatus ? this.windowAfter(task) : this.maxCmdSN,
+          dataSN: task.dataSN++,
+          bufferOffset: off,
+        });
+        this.send(h, buf.subarray(off, off + n));
+        off += n;
+        burst = endOfSequence ? 0 : burst + n;
+      }
+      if (collapse) return this.release(task);
+    }
+    const sense = cmd.sense ? S.senseDataSegment(cmd.sense) : null;
+    const h = S.scsiResponse({
+      itt: task.itt,
+      status: cmd.status,
+      response: 0,
+      underflow: under,
+      overflow: over,
+      residualCount: residual,
+      statSN: this.takeStatSN(),
+      expCmdSN: this.expCmdSN,
+      maxCmdSN: this.windowAfter(task),
+      expDataSN: task.dataSN,
+    });
+    this.send(h, sense);
+    this.release(task);
+  }
+
+  private windowAfter(task: IscsiTask): number {
+    this.openWindow(task);
+    return this.maxCmdSN;
+  }
+
+  /** Drop the transport's reference: the command leaves its tables when its I/O is done too. */
+  release(task: IscsiTask): void {
+    if (task.released) return;
+    task.released = true;
+    if (task.cmd.aborted && !task.immediate && !task.responded) this.openWindow(task);
+    for (const ttt of task.r2ts.keys()) this.r2tByTtt.delete(ttt);
+    task.r2ts.clear();
+    this.tasks.delete(task.itt);
+    task.cmd.put();
+    for (const w of task.releaseWaiters.splice(0)) w();
+  }
+
+  /**
+   * Abort a task (TMF or teardown): no response will be sent for it. Returns a promise that
+   * settles when its command has left the device (never waits for anything else).
+   */
+  abortTask(task: IscsiTask): Promise<void> {
+    const cmd = task.cmd;
+    cmd.aborted = true;
+    // Not yet in the device: it ends here. In the device: it ends when the device answers.
+    if (!cmd.isDone && (cmd.state === 'data_wait' || cmd.state === 'parsed' || cmd.state === 'new')) cmd.complete(Status.TASK_ABORTED);
+    if (cmd.isDone && !task.released) {
+      task.responded = true;
+      this.release(task);
+    }
+    if (task.released) return Promise.resolve();
+    return new Promise((resolve) => task.releaseWaiters.push(resolve));
+  }
+
+  abortDeviceTasks(device: Device | null): Promise<void> {
+    const ps = [...this.tasks.values()].filter((t) => device === null || t.cmd.tgtDev?.device === device).map((t) => this.abortTask(t));
+    return Promise.all(ps).then(() => undefined);
+  }
+
+  sendTmfResponse(itt: number, response: number): void {
+    const h = S.taskMgmtResponse({ response, itt, statSN: this.takeStatSN(), expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN });
+    this.send(h, null);
+  }
+
+  // ---- Text, Logout -------------------------------------------------------------------------
+
+  private onText(pdu: Pdu): void {
+    const t = decodeText(pdu);
+    const reply = (data: Buffer, final: boolean, ttt: number) => {
+      const h = S.textResponse({ final, cont: !final, lun: Buffer.alloc(8), itt: t.itt, ttt, statSN: this.takeStatSN(), expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN });
+      this.send(h, data.length ? data : null);
+    };
+    if (t.ttt !== RESERVED_TAG) {
+      // Continuation of a long answer.
+      const c = this.textContinuation;
+      if (!c || c.ttt !== t.ttt) return this.reject(pdu.bhs, RejectReason.INVALID_PDU_FIELD, 'Text request with unknown TTT');
+      return this.sendTextPart(c.rest, reply);
+    }
+    const parsed = parseTextKeys(pdu.data);
+    if ('error' in parsed) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, `malformed text keys: ${parsed.error}`);
+    const out: Array<[string, string]> = [];
+    for (const [k, v] of parsed.pairs) {
+      if (k === 'SendTargets') out.push(...sendTargetsReply(this, v));
+      else out.push([k, 'NotUnderstood']);
+    }
+    this.sendTextPart(encodeTextKeys(out), reply);
+  }
+
+  private sendTextPart(data: Buffer, reply: (d: Buffer, final: boolean, ttt: number) => void): void {
+    if (data.length <= this.maxXmit) {
+      this.textContinuation = null;
+      return reply(data, true, RESERVED_TAG);
+    }
+    const ttt = this.allocTtt();
+    this.textContinuation = { ttt, rest: data.subarray(this.maxXmit) };
+    reply(data.subarray(0, this.maxXmit), false, ttt);
+  }
+
+  private onLogout(pdu: Pdu): void {
+    const l = decodeLogout(pdu);
+    const reason = l.reasonCode;
+    const respond = (response: number) => {
+      const h = S.logoutResponse({ response, itt: l.itt, statSN: this.takeStatSN(), expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN, time2Wait: 0, time2Retain: 0 });
+      this.send(h, null);
+    };
+    if (reason === LogoutReason.REMOVE_CONNECTION_FOR_RECOVERY) return respond(LogoutResponse.CONNECTION_RECOVERY_NOT_SUPPORTED);
+    if (reason === LogoutReason.CLOSE_CONNECTION && l.cid !== this.login?.cid && this.session && l.cid !== this.cid) return respond(LogoutResponse.CID_NOT_FOUND);
+    this.phase = 'logout';
+    this.log.info({ tsih: this.session?.tsih }, 'logout requested');
+    const pending = [...this.tasks.values()].map((t) => this.abortTask(t));
+    void boundedAll(pending, this.ctx.teardownTimeoutMs).then(() => {
+      this.phase = 'ffp';
+      respond(LogoutResponse.CLOSED_SUCCESSFULLY);
+      this.phase = 'logout';
+      this.flush();
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    });
+  }
+
+  cid = 0;
+
+  // ---- teardown -----------------------------------------------------------------------------
+
+  /**
+   * Release everything this connection holds, whatever state its tasks are in. Waits only for
+   * this connection's own commands still inside a device, and never longer than the bound; what
+   * is still stuck then is logged with its details and released anyway.
+   */
+  teardown(why: string): Promise<void> {
+    if (this.closed) return this.closed;
+    this.phase = 'closed';
+    if (this.nopTimer) clearInterval(this.nopTimer);
+    this.held.clear();
+    this.out = [];
+    this.r2tByTtt.clear();
+    const sess = this.session;
+    const tasks = [...this.tasks.values()];
+    this.closed = boundedAll(
+      tasks.map((t) => this.abortTask(t)),
+      this.ctx.teardownTimeoutMs,
+    ).then((timedOut) => {
+      if (timedOut) {
+        const stuck = [...this.tasks.values()].map((t) => t.cmd.describe());
+        this.log.error({ stuck }, `teardown: ${stuck.length} command(s) still stuck after ${this.ctx.teardownTimeoutMs} ms; releasing`);
+        for (const t of [...this.tasks.values()]) this.release(t);
+      }
+      if (sess) {
+        if (this.ctx.sessions.get(sess.tsih) === sess) this.ctx.sessions.delete(sess.tsih);
+        if (sess.scst) this.ctx.scst.closeSession(sess.scst);
+        this.log.info({ tsih: sess.tsih, why }, `session ${sess.tsih} closed: ${why}`);
+      }
+      if (!this.socket.destroyed) this.socket.destroy();
+    });
+    return this.closed;
+  }
+
+  get loginStage(): number {
+    return LoginStage.FULL_FEATURE_PHASE;
+  }
+}
+
+function lunField(task: IscsiTask): Buffer {
+  const b = Buffer.alloc(8);
+  const lun = task.cmd.lun;
+  if (lun < 256) b[1] = lun;
+  else {
+    b[0] = 0x40 | ((lun >> 8) & 0x3f);
+    b[1] = lun & 0xff;
+  }
+  return b;
+}
+
+function copyPdu(p: Pdu): Pdu {
+  return { bhs: Buffer.from(p.bhs), ahs: p.ahs ? Buffer.from(p.ahs) : null, data: Buffer.from(p.data) };
+}
+
+/** Resolves after all promises settle or `ms` elapse; the result says whether it timed out. */
+export function boundedAll(ps: Promise<unknown>[], ms: number): Promise<boolean> {
+  if (ps.length === 0) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(true), ms);
+    void Promise.allSettled(ps).then(() => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+}
+
+export { snLe };

@@ -1,0 +1,19 @@
+import type { Logger } from 'pino';
+import type { Scst } from '../scst.js';
+import type { IscsiSession } from './session.js';
+
+/** What every iSCSI connection shares: the core, the portals, and the session registry. */
+export interface IscsiContext {
+  scst: Scst;
+  log: Logger;
+  /** Listening portals as "addr:port" (for SendTargets TargetAddress). */
+  portals(): Array<{ host: string; port: number }>;
+  sessions: Map<number, IscsiSession>; // by TSIH
+  allocTsih(): number;
+  /** Default bound for draining commands at teardown. */
+  teardownTimeoutMs: number;
+  /** Whether the iscsi driver is enabled (TARGET_DRIVER iscsi { enabled 1 }). */
+  driverEnabled(): boolean;
+  driverIncomingUsers(): Array<{ user: string; secret: string }>;
+  driverOutgoingUser(): { user: string; secret: string } | null;
+}

@@ -1,0 +1,315 @@
+// Serializers for target PDUs, RFC 7143 section 11. Each builder returns a fresh, zero-filled
+// 48-byte BHS (reserved fields stay 0). DataSegmentLength is written by frame(), from the data it
+// is given, so a header can never disagree with the data sent after it.
+
+import { BHS_LENGTH, DIGEST_LENGTH, FINAL_BIT, Opcode, RESERVED_TAG } from './constants.js';
+import { crc32cDigest, paddingLength, writeDigest } from './digest.js';
+import { writeDataSegmentLength } from './pdu.js';
+
+/** The three sequence numbers every target response carries (RFC 7143 4.2.2). */
+export interface SequenceNumbers {
+  statSN: number;
+  expCmdSN: number;
+  maxCmdSN: number;
+}
+
+function bhsFor(op: number, byte1: number): Buffer {
+  const b = Buffer.alloc(BHS_LENGTH);
+  b[0] = op;
+  b[1] = byte1;
+  return b;
+}
+
+function putLun(b: Buffer, lun: Buffer | undefined): void {
+  if (lun) lun.copy(b, 8, 0, 8);
+}
+
+function putSequence(b: Buffer, statSN: number, expCmdSN: number, maxCmdSN: number): void {
+  b.writeUInt32BE(statSN >>> 0, 24);
+  b.writeUInt32BE(expCmdSN >>> 0, 28);
+  b.writeUInt32BE(maxCmdSN >>> 0, 32);
+}
+
+export interface ScsiResponseArgs extends SequenceNumbers {
+  itt: number;
+  /** ScsiResponseCode; default COMMAND_COMPLETED_AT_TARGET. */
+  response?: number;
+  /** SCSI status byte. */
+  status: number;
+  /** Number of Data-In and R2T PDUs sent for the command (RFC 7143 11.4.8). */
+  expDataSN?: number;
+  overflow?: boolean;
+  underflow?: boolean;
+  residualCount?: number;
+  bidiOverflow?: boolean;
+  bidiUnderflow?: boolean;
+  bidiReadResidualCount?: number;
+  snackTag?: number;
+}
+
+/** SCSI Response, RFC 7143 11.4. Sense data goes in the data segment: see senseDataSegment(). */
+export function scsiResponse(a: ScsiResponseArgs): Buffer {
+  const flags = FINAL_BIT | (a.bidiOverflow ? 0x10 : 0) | (a.bidiUnderflow ? 0x08 : 0) | (a.overflow ? 0x04 : 0) | (a.underflow ? 0x02 : 0);
+  const b = bhsFor(Opcode.SCSI_RSP, flags);
+  b[2] = a.response ?? 0;
+  b[3] = a.status;
+  b.writeUInt32BE(a.itt >>> 0, 16);
+  b.writeUInt32BE((a.snackTag ?? 0) >>> 0, 20);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
+  b.writeUInt32BE((a.expDataSN ?? 0) >>> 0, 36);
+  b.writeUInt32BE((a.bidiReadResidualCount ?? 0) >>> 0, 40);
+  b.writeUInt32BE((a.residualCount ?? 0) >>> 0, 44);
+  return b;
+}
+
+/** SCSI Response data segment for sense data: 2-byte SenseLength, then the sense bytes. */
+export function senseDataSegment(sense: Buffer): Buffer {
+  const d = Buffer.allocUnsafe(2 + sense.length);
+  d.writeUInt16BE(sense.length, 0);
+  sense.copy(d, 2);
+  return d;
+}
+
+export interface DataInArgs {
+  final: boolean;
+  /** A bit: ask for a DataACK SNACK (ERL > 0 only). */
+  ack?: boolean;
+  /** When a number, S bit (phase collapse): status in this PDU; implies F. null/absent: no status. */
+  status?: number | null;
+  overflow?: boolean;
+  underflow?: boolean;
+  residualCount?: number;
+  /** Raw LUN field; required with the A bit, otherwise reserved. */
+  lun?: Buffer;
+  itt: number;
+  /** Default RESERVED_TAG (no DataACK requested). */
+  ttt?: number;
+  /** Only meaningful (and only written) with status. */
+  statSN?: number;
+  expCmdSN: number;
+  maxCmdSN: number;
+  dataSN: number;
+  bufferOffset: number;
+}
+
+/** SCSI Data-In, RFC 7143 11.7. O/U/residual/StatSN are written only with the S bit. */
+export function dataIn(a: DataInArgs): Buffer {
+  const withStatus = a.status !== undefined && a.status !== null;
+  let flags = a.final || withStatus ? FINAL_BIT : 0;
+  if (a.ack) flags |= 0x40;
+  if (withStatus) flags |= 0x01 | (a.overflow ? 0x04 : 0) | (a.underflow ? 0x02 : 0);
+  const b = bhsFor(Opcode.DATA_IN, flags);
+  if (withStatus) b[3] = a.status!;
+  putLun(b, a.lun);
+  b.writeUInt32BE(a.itt >>> 0, 16);
+  b.writeUInt32BE((a.ttt ?? RESERVED_TAG) >>> 0, 20);
+  putSequence(b, withStatus ? (a.statSN ?? 0) : 0, a.expCmdSN, a.maxCmdSN);
+  b.writeUInt32BE(a.dataSN >>> 0, 36);
+  b.writeUInt32BE(a.bufferOffset >>> 0, 40);
+  if (withStatus) b.writeUInt32BE((a.residualCount ?? 0) >>> 0, 44);
+  return b;
+}
+
+export interface R2TArgs extends SequenceNumbers {
+  lun: Buffer;
+  itt: number;
+  ttt: number;
+  r2tSN: number;
+  bufferOffset: number;
+  desiredDataTransferLength: number;
+}
+
+/** Ready To Transfer, RFC 7143 11.8. */
+export function r2t(a: R2TArgs): Buffer {
+  const b = bhsFor(Opcode.R2T, FINAL_BIT);
+  putLun(b, a.lun);
+  b.writeUInt32BE(a.itt >>> 0, 16);
+  b.writeUInt32BE(a.ttt >>> 0, 20);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
+  b.writeUInt32BE(a.r2tSN >>> 0, 36);
+  b.writeUInt32BE(a.bufferOffset >>> 0, 40);
+  b.writeUInt32BE(a.desiredDataTransferLength >>> 0, 44);
+  return b;
+}
+
+export interface NopInArgs extends SequenceNumbers {
+  lun?: Buffer;
+  /** The NOP-Out's ITT when answering; RESERVED_TAG for a target-initiated ping. */
+  itt: number;
+  /** RESERVED_TAG when answering; a tag of ours when we want a NOP-Out back. */
+  ttt: number;
+}
+
+/** NOP-In, RFC 7143 11.19. Ping data, if any, goes in the data segment. */
+export function nopIn(a: NopInArgs): Buffer {
+  const b = bhsFor(Opcode.NOP_IN, FINAL_BIT);
+  putLun(b, a.lun);
+  b.writeUInt32BE(a.itt >>> 0, 16);
+  b.writeUInt32BE(a.ttt >>> 0, 20);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
+  return b;
+}
+
+export interface LoginResponseArgs extends SequenceNumbers {
+  transit: boolean;
+  cont?: boolean;
+  csg: number;
+  /** Written only with transit (reserved otherwise). */
+  nsg: number;
+  versionMax?: number;
+  versionActive?: number;
+  /** The initiator's 6-byte ISID, echoed. */
+  isid: Buffer;
+  tsih: number;
+  itt: number;
+  statusClass: number;
+  statusDetail: number;
+}
+
+/** Login Response, RFC 7143 11.13. Negotiated keys go in the data segment (encodeTextKeys). */
+export function loginResponse(a: LoginResponseArgs): Buffer {
+  const flags = (a.transit ? 0x80 : 0) | (a.cont ? 0x40 : 0) | ((a.csg & 3) << 2) | (a.transit ? a.nsg & 3 : 0);
+  const b = bhsFor(Opcode.LOGIN_RSP, flags);
+  b[2] = a.versionMax ?? 0;
+  b[3] = a.versionActive ?? 0;
+  a.isid.copy(b, 8, 0, 6);
+  b.writeUInt16BE(a.tsih & 0xffff, 14);
+  b.writeUInt32BE(a.itt >>> 0, 16);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
+  b[36] = a.statusClass;
+  b[37] = a.statusDetail;
+  return b;
+}
+
+export interface TextResponseArgs extends SequenceNumbers {
+  final: boolean;
+  cont?: boolean;
+  lun?: Buffer;
+  itt: number;
+  /** RESERVED_TAG on the final response; a tag of ours while more is to come. */
+  ttt?: number;
+}
+
+/** Text Response, RFC 7143 11.11. */
+export function textResponse(a: TextResponseArgs): Buffer {
+  const b = bhsFor(Opcode.TEXT_RSP, (a.final ? 0x80 : 0) | (a.cont ? 0x40 : 0));
+  putLun(b, a.lun);
+  b.writeUInt32BE(a.itt >>> 0, 16);
+  b.writeUInt32BE((a.ttt ?? RESERVED_TAG) >>> 0, 20);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
+  return b;
+}
+
+export interface LogoutResponseArgs extends SequenceNumbers {
+  /** LogoutResponse value. */
+  response: number;
+  itt: number;
+  time2Wait?: number;
+  time2Retain?: number;
+}
+
+/** Logout Response, RFC 7143 11.15. */
+export function logoutResponse(a: LogoutResponseArgs): Buffer {
+  const b = bhsFor(Opcode.LOGOUT_RSP, FINAL_BIT);
+  b[2] = a.response;
+  b.writeUInt32BE(a.itt >>> 0, 16);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
+  b.writeUInt16BE((a.time2Wait ?? 0) & 0xffff, 40);
+  b.writeUInt16BE((a.time2Retain ?? 0) & 0xffff, 42);
+  return b;
+}
+
+export interface TaskMgmtResponseArgs extends SequenceNumbers {
+  /** TmfResponse value. */
+  response: number;
+  itt: number;
+}
+
+/** Task Management Function Response, RFC 7143 11.6. */
+export function taskMgmtResponse(a: TaskMgmtResponseArgs): Buffer {
+  const b = bhsFor(Opcode.TASK_MGMT_RSP, FINAL_BIT);
+  b[2] = a.response;
+  b.writeUInt32BE(a.itt >>> 0, 16);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
+  return b;
+}
+
+export interface RejectArgs extends SequenceNumbers {
+  /** RejectReason value. */
+  reason: number;
+  /** DataSN/R2TSN for a rejected SNACK; 0 otherwise. */
+  dataSN?: number;
+}
+
+/** Reject, RFC 7143 11.17. Its data segment is the rejected PDU's header (the 48-byte BHS). */
+export function reject(a: RejectArgs): Buffer {
+  const b = bhsFor(Opcode.REJECT, FINAL_BIT);
+  b[2] = a.reason;
+  b.writeUInt32BE(RESERVED_TAG, 16);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
+  b.writeUInt32BE((a.dataSN ?? 0) >>> 0, 36);
+  return b;
+}
+
+export interface AsyncMessageArgs extends SequenceNumbers {
+  /** Raw LUN field; meaningful for a SCSI async event. */
+  lun?: Buffer;
+  /** AsyncEvent value. */
+  asyncEvent: number;
+  asyncVCode?: number;
+  parameter1?: number;
+  parameter2?: number;
+  parameter3?: number;
+}
+
+/**
+ * Asynchronous Message, RFC 7143 11.9. For AsyncEvent SCSI_ASYNC_EVENT the data segment is
+ * senseDataSegment(sense).
+ */
+export function asyncMessage(a: AsyncMessageArgs): Buffer {
+  const b = bhsFor(Opcode.ASYNC_MSG, FINAL_BIT);
+  putLun(b, a.lun);
+  b.writeUInt32BE(RESERVED_TAG, 16);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
+  b[36] = a.asyncEvent;
+  b[37] = a.asyncVCode ?? 0;
+  b.writeUInt16BE((a.parameter1 ?? 0) & 0xffff, 38);
+  b.writeUInt16BE((a.parameter2 ?? 0) & 0xffff, 40);
+  b.writeUInt16BE((a.parameter3 ?? 0) & 0xffff, 42);
+  return b;
+}
+
+export interface DigestSettings {
+  header: boolean;
+  data: boolean;
+}
+
+/**
+ * The buffers to write for one PDU: [BHS (+ header digest)], then the data untouched, then
+ * [padding (+ data digest)] when there is data. Sets DataSegmentLength in `bhs` from `data`.
+ * No data digest is sent for an empty data segment (there is no data segment to protect).
+ */
+export function frame(bhs: Buffer, data: Buffer | null, digests: DigestSettings): Buffer[] {
+  const len = data ? data.length : 0;
+  writeDataSegmentLength(bhs, len);
+  const out: Buffer[] = [];
+  if (digests.header) {
+    const head = Buffer.allocUnsafe(BHS_LENGTH + DIGEST_LENGTH);
+    bhs.copy(head, 0, 0, BHS_LENGTH);
+    writeDigest(head, BHS_LENGTH, crc32cDigest([bhs.subarray(0, BHS_LENGTH)]));
+    out.push(head);
+  } else {
+    out.push(bhs);
+  }
+  if (len === 0) return out;
+  out.push(data!);
+  const pad = paddingLength(len);
+  if (digests.data) {
+    const tail = Buffer.alloc(pad + DIGEST_LENGTH);
+    writeDigest(tail, pad, crc32cDigest([data!, tail.subarray(0, pad)]));
+    out.push(tail);
+  } else if (pad > 0) {
+    out.push(Buffer.alloc(pad));
+  }
+  return out;
+}

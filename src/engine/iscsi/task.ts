@@ -1,0 +1,48 @@
+import type { ScsiCmd } from '../cmd.js';
+
+/** An R2T sent and not yet fully answered. */
+export interface R2tState {
+  ttt: number;
+  offset: number;
+  length: number;
+  received: number;
+  r2tSN: number;
+}
+
+/**
+ * The iSCSI side of one SCSI task (RFC 7143 §3.2.x): the ITT, its place in the CmdSN order, and
+ * for writes the bookkeeping of unsolicited and solicited data until the whole buffer is in.
+ */
+export class IscsiTask {
+  /** Bytes the initiator will send (write) = min(EDTL, what the CDB needs). */
+  xferLen = 0;
+  /** Bytes received so far (immediate + unsolicited + solicited). */
+  received = 0;
+  /** Unsolicited Data-Out still to come (command PDU had F=0). */
+  unsolicitedOpen = false;
+  /** End offset of the unsolicited burst (immediate + unsolicited Data-Out). */
+  unsolicitedEnd = 0;
+  /** Next offset to ask for with an R2T. */
+  nextR2tOffset = 0;
+  readonly r2ts = new Map<number, R2tState>();
+  r2tSN = 0;
+  dataSN = 0;
+  /** The command failed before its data arrived: swallow the data, then respond. */
+  discardData = false;
+  responded = false;
+  /** Released the transport's reference. */
+  released = false;
+  /** Data digest errors etc. that must fail the command once data is complete. */
+  failed = false;
+  readonly releaseWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly itt: number,
+    readonly cmd: ScsiCmd,
+    readonly cmdSN: number,
+    readonly immediate: boolean,
+    readonly edtl: number,
+    readonly write: boolean,
+    readonly read: boolean,
+  ) {}
+}

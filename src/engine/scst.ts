@@ -1,0 +1,112 @@
+import type { Logger } from 'pino';
+import type { Device, HandlerName } from './device.js';
+import { createDevice } from './handlers.js';
+import { MgmtError, einval } from './errors.js';
+import { SgvPool } from './sgv.js';
+import { IniGroup, Target, type LunSet } from './target.js';
+import { ScstSession, type SessionTransport } from './session.js';
+
+export const SCST_VERSION = '3.10.0-usermode';
+
+/**
+ * The target core: the registry of devices, targets and sessions, and the operations the
+ * management trees and the config loader perform on them. Every mutation validates first and
+ * changes nothing when it refuses (rule 5).
+ */
+export class Scst {
+  readonly pool = new SgvPool();
+  readonly devices = new Map<string, Device>();
+  readonly targets = new Map<string, Target>();
+  readonly sessions = new Set<ScstSession>();
+  setupId = 0n;
+  threads = 1;
+  private nextTid = 1;
+
+  constructor(readonly log: Logger) {}
+
+  async addDevice(handler: HandlerName, name: string, params: Array<[string, string]>): Promise<Device> {
+    if (this.devices.has(name)) throw new MgmtError('EEXIST', `device ${name} already exists`);
+    const dev = await createDevice(handler, name, params, {
+      setupId: this.setupId,
+      usnInUse: (usn) => [...this.devices.values()].some((d) => d.usn === usn),
+    });
+    // Re-check: another add of the same name may have completed while we were opening files.
+    if (this.devices.has(name)) {
+      await dev.backstore?.close();
+      throw new MgmtError('EEXIST', `device ${name} already exists`);
+    }
+    this.devices.set(name, dev);
+    this.log.info({ device: name, handler, size: dev.size, blockSize: dev.blockSize, filename: dev.filename }, `attached virtual device ${name}`);
+    return dev;
+  }
+
+  /** Remove a device: unmap it everywhere, then close its backstore once its I/O has drained (bounded). */
+  async delDevice(name: string, timeoutMs = 5000): Promise<void> {
+    const dev = this.devices.get(name);
+    if (!dev) throw einval(`device ${name} not found`);
+    this.devices.delete(name);
+    dev.closing = true;
+    for (const t of this.targets.values()) {
+      t.defaultLuns.dropDevice(dev);
+      for (const g of t.groups) g.luns.dropDevice(dev);
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (dev.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (dev.inflight > 0) this.log.error({ device: name, inflight: dev.inflight }, `device ${name}: ${dev.inflight} backstore operations still running at close; closing anyway`);
+    await dev.backstore?.close();
+    dev.backstore = null;
+    this.log.info({ device: name }, `detached virtual device ${name}`);
+  }
+
+  addTarget(name: string): Target {
+    if (!name) throw einval('target name required');
+    if (this.targets.has(name)) throw new MgmtError('EEXIST', `target ${name} already exists`);
+    const t = new Target(name, this.nextTid++);
+    this.watchLunSet(t, t.defaultLuns);
+    this.targets.set(name, t);
+    return t;
+  }
+
+  addGroup(t: Target, name: string) {
+    if (!name) throw einval('group name required');
+    if (t.group(name)) throw new MgmtError('EEXIST', `group ${name} already exists`);
+    const g = new IniGroup(name, t);
+    this.watchLunSet(t, g.luns);
+    t.groups.push(g);
+    this.reevaluate(t);
+    return g;
+  }
+
+  /** Group membership changed: every session of the target re-chooses its LUN set. */
+  reevaluate(t: Target): void {
+    for (const s of t.sessions) s.evaluateLuns(false, 'none');
+  }
+
+  private watchLunSet(t: Target, set: LunSet): void {
+    set.onChange = (kind) => {
+      for (const s of t.sessions) if (s.luns === set) s.evaluateLuns(false, kind);
+    };
+  }
+
+  createSession(target: Target, initiator: string, transport: SessionTransport): ScstSession {
+    const s = new ScstSession(target, initiator, transport, this.pool);
+    let n = 0;
+    const names = new Set([...target.sessions].map((x) => x.sysfsName));
+    while (names.has(s.sysfsName)) s.sysfsName = `${initiator}_${++n}`;
+    target.sessions.add(s);
+    this.sessions.add(s);
+    return s;
+  }
+
+  closeSession(s: ScstSession): void {
+    s.close();
+    this.sessions.delete(s);
+  }
+
+  /** Commands still in any session's table (for the exit balance). */
+  get commandCount(): number {
+    let n = 0;
+    for (const s of this.sessions) n += s.cmds.size;
+    return n;
+  }
+}

@@ -1,0 +1,115 @@
+import { ScsiCmd } from './cmd.js';
+import { Sense } from './scsi/constants.js';
+import type { SgvPool } from './sgv.js';
+import type { IniGroup, LunSet, Target } from './target.js';
+import { TgtDev } from './tgtdev.js';
+import type { Device } from './device.js';
+
+/** What the engine needs from the fabric that carries a session (iSCSI here). */
+export interface SessionTransport {
+  /** Drop the session now (teardown, force_close, group deletion). */
+  forceClose(reason: string): void;
+  /** Abort this session's commands on `device` (all devices when null); settles when they are gone. */
+  abortDeviceTasks(device: Device | null): Promise<void>;
+}
+
+export interface IoCounters {
+  cmds: number;
+  kb: number;
+  unaligned: number;
+}
+
+let nextSessionId = 1;
+
+/**
+ * An I_T nexus as the SCSI core sees it: one initiator logged in to one target. It owns the
+ * table of its commands and its view of the LUNs (tgt_devs), re-evaluated when groups change.
+ */
+export class ScstSession {
+  readonly id = nextSessionId++;
+  group: IniGroup | null = null;
+  private lunSet: LunSet | null = null;
+  readonly tgtDevs = new Map<number, TgtDev>();
+  readonly cmds = new Map<number, ScsiCmd>();
+  readonly stats = { none: { cmds: 0, kb: 0, unaligned: 0 }, read: { cmds: 0, kb: 0, unaligned: 0 }, write: { cmds: 0, kb: 0, unaligned: 0 }, unknown: 0 };
+  closed = false;
+  /** Sysfs directory name: the initiator name, with _N for a second session of it. */
+  sysfsName: string;
+
+  constructor(
+    readonly target: Target,
+    readonly initiatorName: string,
+    readonly transport: SessionTransport,
+    private readonly pool: SgvPool,
+  ) {
+    this.sysfsName = initiatorName;
+    this.evaluateLuns(true);
+  }
+
+  get luns(): LunSet | null {
+    return this.lunSet;
+  }
+
+  /**
+   * (Re)choose the group and rebuild the tgt_devs. New nexuses get a POWER ON/RESET unit
+   * attention; on a later change, nexuses that remain get REPORTED LUNS DATA HAS CHANGED.
+   */
+  evaluateLuns(initial = false, kind: 'inventory' | 'inquiry' | 'none' = 'inventory'): void {
+    this.group = this.target.groupFor(this.initiatorName);
+    this.lunSet = this.group?.luns ?? this.target.defaultLuns;
+    const wanted = this.lunSet.luns;
+    let changed = false;
+    for (const [lun, td] of this.tgtDevs) {
+      const e = wanted.get(lun);
+      if (!e || e.device !== td.device || e.readOnly !== td.readOnly) {
+        this.detach(td);
+        this.tgtDevs.delete(lun);
+        changed = true;
+      }
+    }
+    for (const e of wanted.values()) {
+      if (this.tgtDevs.has(e.lun)) continue;
+      const td = new TgtDev(this, e.lun, e.device, e.readOnly);
+      this.tgtDevs.set(e.lun, td);
+      e.device.tgtDevs.add(td);
+      td.queueUA(Sense.POWER_ON_RESET);
+      changed = true;
+    }
+    if (initial) return;
+    if ((changed && kind !== 'none') || kind === 'inventory') {
+      for (const td of this.tgtDevs.values()) td.queueUA(kind === 'inquiry' ? Sense.INQUIRY_DATA_CHANGED : Sense.REPORTED_LUNS_DATA_CHANGED);
+    }
+  }
+
+  private detach(td: TgtDev): void {
+    td.device.tgtDevs.delete(td);
+    td.device.preventers.delete(td);
+  }
+
+  newCmd(tag: number, lun: number, cdb: Buffer, expectedLength: number): ScsiCmd {
+    const cmd = new ScsiCmd(this, tag, lun, cdb, expectedLength, this.pool);
+    this.cmds.set(cmd.id, cmd);
+    return cmd;
+  }
+
+  /** Called by the command itself when its last reference goes. */
+  removeCmd(cmd: ScsiCmd): void {
+    this.cmds.delete(cmd.id);
+  }
+
+  /** Commands not yet completed (active) vs all in the table. */
+  get activeCount(): number {
+    let n = 0;
+    for (const c of this.cmds.values()) if (!c.isDone) n++;
+    return n;
+  }
+
+  /** Unlink from devices; called once when the transport has released every command. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const td of this.tgtDevs.values()) this.detach(td);
+    this.tgtDevs.clear();
+    this.target.sessions.delete(this);
+  }
+}

@@ -1,0 +1,137 @@
+import type { Device } from './device.js';
+import { einval, MgmtError } from './errors.js';
+import type { ScstSession } from './session.js';
+import { defaultTargetParams, type TargetParams } from './iscsi/params.js';
+
+export const MAX_LUN = 16383;
+
+export interface LunEntry {
+  readonly lun: number;
+  readonly device: Device;
+  readonly readOnly: boolean;
+}
+
+export type AddrMethod = 'PERIPHERAL' | 'FLAT' | 'LUN';
+
+/** A LUN set: the target's default set or a security group's (sysfs luns/, procfs devices). */
+export class LunSet {
+  readonly luns = new Map<number, LunEntry>();
+  /** Called after every change with the kind of unit attention it causes. */
+  onChange: ((kind: 'inventory' | 'inquiry' | 'none') => void) | null = null;
+
+  add(device: Device, lun: number, readOnly: boolean): void {
+    if (!Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) throw einval(`LUN ${lun} out of range 0..${MAX_LUN}`);
+    if (this.luns.has(lun)) throw new MgmtError('EEXIST', `LUN ${lun} already exists`);
+    this.luns.set(lun, { lun, device, readOnly });
+    this.onChange?.('inventory');
+  }
+
+  replace(device: Device, lun: number, readOnly: boolean, ua: boolean): void {
+    if (!Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) throw einval(`LUN ${lun} out of range 0..${MAX_LUN}`);
+    const existed = this.luns.has(lun);
+    this.luns.set(lun, { lun, device, readOnly });
+    this.onChange?.(existed ? (ua ? 'inquiry' : 'none') : 'inventory');
+  }
+
+  del(lun: number): void {
+    if (!this.luns.delete(lun)) throw einval(`LUN ${lun} does not exist`);
+    this.onChange?.('inventory');
+  }
+
+  clear(): void {
+    if (this.luns.size === 0) return;
+    this.luns.clear();
+    this.onChange?.('inventory');
+  }
+
+  /** Remove every LUN that maps `device` (device deletion). */
+  dropDevice(device: Device): boolean {
+    let any = false;
+    for (const [n, e] of this.luns) if (e.device === device) (this.luns.delete(n), (any = true));
+    if (any) this.onChange?.('inventory');
+    return any;
+  }
+
+  sorted(): LunEntry[] {
+    return [...this.luns.values()].sort((a, b) => a.lun - b.lun);
+  }
+}
+
+/** Case-insensitive wildcard match with `*`, `?` and a leading `!` negation (sysfs.md §7.4). */
+export function initiatorMatches(pattern: string, name: string): boolean {
+  let neg = false;
+  let p = pattern;
+  if (p.startsWith('!')) {
+    neg = true;
+    p = p.slice(1);
+  }
+  const re = new RegExp('^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'is');
+  return re.test(name) !== neg;
+}
+
+/** A security group (SCST acg): initiator name patterns and the LUNs they see. */
+export class IniGroup {
+  readonly initiators: string[] = [];
+  readonly luns = new LunSet();
+  addrMethod: AddrMethod = 'PERIPHERAL';
+
+  constructor(
+    public name: string,
+    readonly target: Target,
+  ) {}
+
+  matches(initiator: string): boolean {
+    return this.initiators.some((p) => initiatorMatches(p, initiator));
+  }
+}
+
+export interface ChapUser {
+  user: string;
+  secret: string;
+}
+
+/** An iSCSI target: its default LUN set, security groups, parameters and sessions. */
+export class Target {
+  enabled = false;
+  relTgtId = 0;
+  readonly defaultLuns = new LunSet();
+  readonly groups: IniGroup[] = [];
+  readonly sessions = new Set<ScstSession>();
+  params: TargetParams = { ...defaultTargetParams };
+  /** Target keys that are not negotiated (QueuedCommands, NopInInterval, ...). */
+  queuedCommands = 32;
+  nopInInterval = 30;
+  nopInTimeout = 30;
+  rspTimeout = 90;
+  maxSessions = 0;
+  alias = '';
+  incomingUsers: ChapUser[] = [];
+  outgoingUser: ChapUser | null = null;
+  addrMethod: AddrMethod = 'PERIPHERAL';
+  /** Attribute names set explicitly (sysfs [key]). */
+  readonly explicit = new Set<string>();
+
+  constructor(
+    readonly name: string,
+    readonly tid: number,
+  ) {}
+
+  group(name: string): IniGroup | undefined {
+    return this.groups.find((g) => g.name === name);
+  }
+
+  /** The group whose patterns match first, in creation order (null: the default LUN set). */
+  groupFor(initiator: string): IniGroup | null {
+    for (const g of this.groups) if (g.matches(initiator)) return g;
+    return null;
+  }
+
+  lunSetFor(initiator: string): LunSet {
+    return this.groupFor(initiator)?.luns ?? this.defaultLuns;
+  }
+
+  /** An initiator may log in (or see the target in discovery) if some LUN set applies to it. */
+  admits(initiator: string): boolean {
+    return this.groupFor(initiator) !== null || this.defaultLuns.luns.size > 0;
+  }
+}
