@@ -274,14 +274,19 @@ export class IscsiConnection implements SessionTransport {
       this.held.set(cmdSN, Buffer.isBuffer(pdu.data) ? copyPdu(pdu) : pdu);
       return;
     }
-    sess.expCmdSN = snAdd(sess.expCmdSN, 1);
-    this.dispatch(pdu);
+    this.consume(pdu, sess);
     // Deliver whatever was waiting for this one.
     for (let next = this.held.get(sess.expCmdSN); next; next = this.held.get(sess.expCmdSN)) {
       this.held.delete(sess.expCmdSN);
-      sess.expCmdSN = snAdd(sess.expCmdSN, 1);
-      this.dispatch(next);
+      this.consume(next, sess);
     }
+  }
+
+  /** Take the next CmdSN. Only SCSI commands hold their slot of the window until they finish. */
+  private consume(pdu: Pdu, sess: IscsiSession): void {
+    sess.expCmdSN = snAdd(sess.expCmdSN, 1);
+    if (opcode(pdu.bhs) !== Opcode.SCSI_CMD) sess.maxCmdSN = snAdd(sess.maxCmdSN, 1);
+    this.dispatch(pdu);
   }
 
   private dispatch(pdu: Pdu): void {
@@ -313,7 +318,6 @@ export class IscsiConnection implements SessionTransport {
       return;
     }
     if (!this.session?.scst && n.ttt !== RESERVED_TAG) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'NOP-Out with TTT');
-    if (!n.immediate && this.session) this.session.maxCmdSN = snAdd(this.session.maxCmdSN, 1);
     const h = S.nopIn({ lun: n.lunRaw, itt: n.itt, ttt: RESERVED_TAG, statSN: this.takeStatSN(), expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN });
     this.send(h, pdu.data.length ? Buffer.from(pdu.data) : null);
   }

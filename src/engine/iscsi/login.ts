@@ -31,6 +31,8 @@ export interface LoginOutcome {
 
 type Pairs = Array<[string, string]>;
 
+const REDECLARABLE = new Set(['InitiatorName', 'TargetName', 'SessionType', 'InitiatorAlias']);
+
 export class LoginPhase {
   isid: Buffer | null = null;
   tsih = 0;
@@ -87,7 +89,17 @@ export class LoginPhase {
     this.pending = [];
     const parsed = parseTextKeys(data);
     if ('error' in parsed) return this.fail(LoginStatus.INITIATOR_ERROR, `malformed login keys: ${parsed.error}`);
-    const pairs = parsed.pairs;
+    // Some initiators (libiscsi) repeat their declarations in every security-stage PDU. The same
+    // value again is harmless and dropped; a changed one is an error.
+    const pairs: Pairs = [];
+    for (const [k, v] of parsed.pairs) {
+      if (REDECLARABLE.has(k) && this.declared.has(k)) {
+        if (this.declared.get(k) !== v) return this.fail(LoginStatus.INITIATOR_ERROR, `${k} changed during login`);
+        continue;
+      }
+      if (REDECLARABLE.has(k)) this.declared.set(k, v);
+      pairs.push([k, v]);
+    }
 
     if (!this.firstExchangeDone) {
       const r = this.admit(pairs, req.csg);
@@ -136,6 +148,7 @@ export class LoginPhase {
   }
 
   private firstExchangeDone = false;
+  private readonly declared = new Map<string, string>();
 
   private isLeadingCheck(): boolean {
     return this.tsih === 0;

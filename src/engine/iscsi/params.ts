@@ -21,6 +21,8 @@
 //   negotiated during login are answered Reject.
 // - Security keys (AuthMethod, CHAP_*, SRP_*, KRB_*, SPKM_*) are only checked for repetition
 //   here; during the security stage offer() leaves them unanswered for chap.ts.
+// - Leading-only keys on a non-leading connection fail the login, except SessionType, which
+//   initiators declare on every connection.
 // - Values not offered by the initiator keep the RFC default (the target never originates
 //   offers). The target declares its MaxRecvDataSegmentLength (when the initiator declares its
 //   own, else from finish() in the operational stage), TargetPortalGroupTag (in the response to
@@ -363,15 +365,16 @@ export class Negotiator {
       if (names.has(key) || this.seen.has(key)) return fail(LoginStatus.INITIATOR_ERROR, `key ${key} offered twice in one login`);
       names.add(key);
       if (RESERVED_VALUES.has(value)) return fail(LoginStatus.INITIATOR_ERROR, `reserved constant ${value} offered for ${key}`);
-      const def = keyTable[key];
-      if (!def) continue;
-      if (def.type === 'security') {
+      if (isSecurityKey(key)) {
         if (phase !== 'security') return fail(LoginStatus.INITIATOR_ERROR, `security key ${key} outside the security stage`);
         continue;
       }
+      const def = keyTable[key];
+      if (!def) continue;
       if (!def.phases.includes(phase)) return fail(LoginStatus.INITIATOR_ERROR, `key ${key} not allowed in the ${phase} stage`);
       if (def.sender === 'target') return fail(LoginStatus.INITIATOR_ERROR, `key ${key} may only be sent by a target`);
-      if (def.leadingOnly && !this.opts.leading) return fail(LoginStatus.INITIATOR_ERROR, `leading-only key ${key} on a non-leading connection`);
+      // SessionType is tolerated: initiators repeat it on every connection of a session.
+      if (def.leadingOnly && !this.opts.leading && key !== 'SessionType') return fail(LoginStatus.INITIATOR_ERROR, `leading-only key ${key} on a non-leading connection`);
     }
 
     const get = (key: string): string | undefined => pairs.find(([k2]) => k2 === key)?.[1];
@@ -422,10 +425,10 @@ export class Negotiator {
 
   /** Our answer for one accepted login key, or null when it takes no answer. */
   private answerLoginKey(key: string, value: string): string | null {
+    if (isSecurityKey(key)) return null;
     const def = keyTable[key];
     if (!def) return 'NotUnderstood';
     const p = this.params;
-    if (def.type === 'security') return null;
     if (def.irrelevantInDiscovery && p.SessionType === 'Discovery') return 'Irrelevant';
     if (def.irrelevantWithoutRdma) return 'Irrelevant';
     const t = this.target;

@@ -200,9 +200,12 @@ export function convertProcfsConf(text: string, file: string, live: ProcfsLiveSt
 
   let enabledAny = false;
   for (const { value, line } of old.get('TARGETS')?.get('enable')?.get('HOST') ?? []) {
-    const target = formatWwn(value);
-    const driver = live.drivers.find((d) => d.targets.some((t) => t.toLowerCase() === target));
-    if (!driver) {
+    const wwn = formatWwn(value);
+    // Use the live spelling: the original used the lower-cased form, which names no target when
+    // the driver spells its WWNs in upper case.
+    let target: string | undefined;
+    const driver = live.drivers.find((d) => (target = d.targets.find((t) => t.toLowerCase() === wwn)) !== undefined);
+    if (!driver || target === undefined) {
       throw new ConfigError(
         file,
         line,
