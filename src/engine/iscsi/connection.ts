@@ -46,6 +46,8 @@ export class IscsiConnection implements SessionTransport {
   private nextTtt = 1;
   private readonly r2tByTtt = new Map<number, { task: IscsiTask; r2t: R2tState }>();
   private out: Buffer[][] = [];
+  /** Commands whose buffers are queued for the socket: returned to the pool once written. */
+  private writeHolds: ScsiCmd[] = [];
   private flushScheduled = false;
   private lastRx = Date.now();
   private nopTimer: NodeJS.Timeout | null = null;
@@ -88,14 +90,24 @@ export class IscsiConnection implements SessionTransport {
 
   private flush(): void {
     this.flushScheduled = false;
+    const holds = this.writeHolds;
+    this.writeHolds = [];
     if (this.phase === 'closed' || this.socket.destroyed) {
       this.out = [];
+      for (const c of holds) c.put();
       return;
     }
     const batch = this.out;
     this.out = [];
     this.socket.cork();
-    for (const bufs of batch) for (const b of bufs) this.socket.write(b);
+    let last: Buffer | null = null;
+    for (const bufs of batch) for (const b of bufs) {
+      if (last) this.socket.write(last);
+      last = b;
+    }
+    // Data-In went out as views of pool buffers: they may be reused only after the kernel has them.
+    if (last) this.socket.write(last, holds.length ? () => holds.forEach((c) => c.put()) : undefined);
+    else for (const c of holds) c.put();
     this.socket.uncork();
   }
 
@@ -353,15 +365,15 @@ export class IscsiConnection implements SessionTransport {
   private onScsiCommand(pdu: Pdu): void {
     const sess = this.session!;
     const c = decodeScsiCommand(pdu);
-    if (!sess.scst) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'SCSI command in a discovery session');
-    if (this.tasks.has(c.itt)) return this.reject(pdu.bhs, RejectReason.TASK_IN_PROGRESS, `ITT 0x${c.itt.toString(16)} already in use`);
+    if (!sess.scst) return this.rejectCommand(pdu, c.immediate, RejectReason.PROTOCOL_ERROR, 'SCSI command in a discovery session');
+    if (this.tasks.has(c.itt)) return this.rejectCommand(pdu, c.immediate, RejectReason.TASK_IN_PROGRESS, `ITT 0x${c.itt.toString(16)} already in use`);
     const p = sess.params;
     const imm = pdu.data.length;
     if (imm > 0) {
-      if (!c.write) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'immediate data on a command without W bit');
-      if (!p.ImmediateData || imm > p.FirstBurstLength || imm > c.expectedDataTransferLength) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'immediate data not allowed or too long');
+      if (!c.write) return this.rejectCommand(pdu, c.immediate, RejectReason.PROTOCOL_ERROR, 'immediate data on a command without W bit');
+      if (!p.ImmediateData || imm > p.FirstBurstLength || imm > c.expectedDataTransferLength) return this.rejectCommand(pdu, c.immediate, RejectReason.PROTOCOL_ERROR, 'immediate data not allowed or too long');
     }
-    if (!c.final && (p.InitialR2T || !c.write)) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'unsolicited data not allowed (InitialR2T=Yes)');
+    if (!c.final && (p.InitialR2T || !c.write)) return this.rejectCommand(pdu, c.immediate, RejectReason.PROTOCOL_ERROR, 'unsolicited data not allowed (InitialR2T=Yes)');
     const cmd = sess.scst.newCmd(c.itt, c.lun < 0 ? 0xffff : c.lun, Buffer.from(c.cdb), c.expectedDataTransferLength);
     const task = new IscsiTask(c.itt, cmd, c.cmdSN, c.immediate, c.expectedDataTransferLength, c.write, c.read);
     this.tasks.set(c.itt, task);
@@ -394,6 +406,12 @@ export class IscsiConnection implements SessionTransport {
     task.nextR2tOffset = task.received;
     this.cmdState(cmd, 'data_wait');
     if (!task.unsolicitedOpen) this.afterUnsolicited(task);
+  }
+
+  /** A rejected command never runs: its CmdSN slot is given back at once. */
+  private rejectCommand(pdu: Pdu, immediate: boolean, reason: number, why: string): void {
+    if (!immediate && this.session) this.session.maxCmdSN = snAdd(this.session.maxCmdSN, 1);
+    this.reject(pdu.bhs, reason, why);
   }
 
   private cmdState(cmd: ScsiCmd, owner: string): void {
@@ -541,6 +559,7 @@ export class IscsiConnection implements SessionTransport {
           bufferOffset: off,
         });
         this.send(h, buf.subarray(off, off + n));
+        task.dataQueued = true;
         off += n;
         burst = endOfSequence ? 0 : burst + n;
       }
@@ -576,7 +595,8 @@ export class IscsiConnection implements SessionTransport {
     for (const ttt of task.r2ts.keys()) this.r2tByTtt.delete(ttt);
     task.r2ts.clear();
     this.tasks.delete(task.itt);
-    task.cmd.put();
+    if (task.dataQueued && this.phase !== 'closed') this.writeHolds.push(task.cmd);
+    else task.cmd.put();
     for (const w of task.releaseWaiters.splice(0)) w();
   }
 
@@ -678,6 +698,7 @@ export class IscsiConnection implements SessionTransport {
     if (this.nopTimer) clearInterval(this.nopTimer);
     this.held.clear();
     this.out = [];
+    for (const c of this.writeHolds.splice(0)) c.put();
     this.r2tByTtt.clear();
     const sess = this.session;
     const tasks = [...this.tasks.values()];

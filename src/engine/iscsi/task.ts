@@ -34,6 +34,8 @@ export class IscsiTask {
   released = false;
   /** Data digest errors etc. that must fail the command once data is complete. */
   failed = false;
+  /** Data-In PDUs referencing the command buffer are queued for the socket. */
+  dataQueued = false;
   readonly releaseWaiters: Array<() => void> = [];
 
   constructor(

@@ -122,19 +122,21 @@ class Interpreter {
   }
 
   handler(name: string, e: TreeEntry): HandlerConf {
-    // Later definitions win, as in the original where `/dev/x` is renamed onto `x`.
     const devices = new Map<string, DeviceConf>();
+    const renamed = new Set<string>();
     for (const [raw, d] of this.named(e.child, 'DEVICE')) {
-      let dev = raw;
-      if (dev.startsWith(DEV_PREFIX)) {
-        dev = dev.slice(DEV_PREFIX.length);
+      const strip = raw.startsWith(DEV_PREFIX);
+      const dev = strip ? raw.slice(DEV_PREFIX.length) : raw;
+      if (strip) {
         this.warn(d.line, `Device '${raw}' configured for handler '${name}' may not contain the full /dev path, please change to '${dev}'.`);
       }
       if (dev.includes('/')) {
         this.fail(d.line, `Device '${raw}' configured for handler '${name}' may not contain character '/'.`);
       }
       if (dev === '') this.fail(d.line, `Device '${raw}' configured for handler '${name}' has no name after '${DEV_PREFIX}'.`);
-      devices.delete(dev);
+      // As in the original, `/dev/x` renamed to `x` replaces a device `x` given as such.
+      if (!strip && renamed.has(dev)) continue;
+      if (strip) renamed.add(dev);
       devices.set(dev, { name: dev, line: d.line, attributes: this.attrs(d.child, NONE) });
     }
     return {

@@ -203,8 +203,15 @@ export function convertProcfsConf(text: string, file: string, live: ProcfsLiveSt
     const wwn = formatWwn(value);
     // Use the live spelling: the original used the lower-cased form, which names no target when
     // the driver spells its WWNs in upper case.
+    let driver: ProcfsLiveDriver | undefined;
     let target: string | undefined;
-    const driver = live.drivers.find((d) => (target = d.targets.find((t) => t.toLowerCase() === wwn)) !== undefined);
+    for (const d of live.drivers) {
+      target = d.targets.find((t) => t.toLowerCase() === wwn);
+      if (target !== undefined) {
+        driver = d;
+        break;
+      }
+    }
     if (!driver || target === undefined) {
       throw new ConfigError(
         file,
