@@ -38,6 +38,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   text = text.split('%STATE_DIR%').join(o.stateDir);
   try {
     const cfg = parseScstConf(text, o.configFile);
+    for (const w of cfg.warnings ?? []) log.warn(`config: ${w}`);
     await applyConfig(cfg, o.configFile, scst, iscsi);
   } catch (e) {
     if (e instanceof ConfigError) {

@@ -97,7 +97,8 @@ export class Target {
   readonly defaultLuns = new LunSet();
   readonly groups: IniGroup[] = [];
   readonly sessions = new Set<ScstSession>();
-  params: TargetParams = { ...defaultTargetParams };
+  // In-order data: with the OR rule our Yes wins, so Data-Out can be placed as it arrives.
+  params: TargetParams = { ...defaultTargetParams, DataPDUInOrder: true, DataSequenceInOrder: true };
   /** Target keys that are not negotiated (QueuedCommands, NopInInterval, ...). */
   queuedCommands = 32;
   nopInInterval = 30;

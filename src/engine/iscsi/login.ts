@@ -155,7 +155,11 @@ export class LoginPhase {
   }
 
   private negotiator(): Negotiator {
-    if (!this.neg) this.neg = new Negotiator(this.target ? this.target.params : defaultDiscoveryParams(), { leading: this.tsih === 0 });
+    if (!this.neg)
+      this.neg = new Negotiator(this.target ? this.target.params : defaultDiscoveryParams(), {
+        leading: this.tsih === 0,
+        ...(this.target ? { targetPortalGroupTag: 1, targetAlias: this.target.alias || undefined } : {}),
+      });
     return this.neg;
   }
 
