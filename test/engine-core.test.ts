@@ -53,7 +53,7 @@ async function setup() {
   return { scst, dev, t, s };
 }
 
-function run(s: ReturnType<typeof setup> extends Promise<infer R> ? R['s'] : never, cdb: number[], edtl: number) {
+function run(s: Awaited<ReturnType<typeof setup>>['s'], cdb: number[], edtl: number) {
   const c = Buffer.alloc(16);
   Buffer.from(cdb).copy(c);
   const cmd = s.newCmd(1, 0, c, edtl);

@@ -18,6 +18,7 @@ import {
 import { describeRun } from './helpers/proc.js';
 import { Cdb, Op, RawIscsiClient, rejectReason } from './helpers/rawclient.js';
 import { startTgtd, type TgtdHandle } from './helpers/tgtd.js';
+import { patternPlan } from './helpers/workload.js';
 
 installHarnessHooks();
 
@@ -73,6 +74,22 @@ describe('harness against tgtd', () => {
     expect(bad.ok).toBe(false);
     const digest = await qemuIo(lun1, ['read -P 0x5a 1000 4096'], { headerDigest: 'crc32c' });
     expect(digest.ok, describeQemu(digest)).toBe(true);
+  });
+
+  it('pattern plans (with guards and aio) pass, and a stray write is caught by the guards', async () => {
+    const lun2: IscsiTarget = { ...lun1, lun: 2 };
+    const plan = patternPlan([512, 65536 + 512, 262144 + 4096], [0, 1000]);
+    const w = await qemuIo(lun2, [...plan.writes, 'aio_write -P 0x70 20M 300000', 'aio_write -P 0x71 21M 4096', 'aio_flush']);
+    expect(w.ok, describeQemu(w)).toBe(true);
+    const r = await qemuIo(lun2, [...plan.reads, ...plan.guards, 'aio_read -P 0x70 20M 300000', 'aio_read -P 0x71 21M 4096', 'aio_flush']);
+    expect(r.ok, describeQemu(r)).toBe(true);
+    const c = plan.cases[3]!;
+    const stray = await qemuIo(lun2, [`write -P 0x99 ${c.offset + c.length} 512`]);
+    expect(stray.ok).toBe(true);
+    const caught = await qemuIo(lun2, plan.guards);
+    expect(caught.ok).toBe(false);
+    const aioBad = await qemuIo(lun2, ['aio_read -P 0x55 20M 4096', 'aio_flush']);
+    expect(aioBad.ok).toBe(false);
   });
 
   it('qemu-img convert round trip is identical', async () => {

@@ -31,10 +31,12 @@ export interface ScstdOptions {
   extraArgs?: string[];
   /** Reuse a state dir (restart tests); a fresh temporary one when absent. */
   stateDir?: string;
-  /** Where to write `config`; a file in stateDir's sibling temp dir when absent. */
+  /** Where to write `config`; a file in a fresh temporary directory when absent. */
   configPath?: string;
   logLevel?: string;
   readyTimeoutMs?: number;
+  /** Daemon entry point to run instead of scstdBinary() (the harness's own tests use a fake). */
+  bin?: string;
 }
 
 export interface LogLine {
@@ -93,14 +95,14 @@ function parseLine(raw: string): LogLine {
 }
 
 function buildArgs(configPath: string, ports: number[], stateDir: string, o: ScstdOptions): string[] {
-  const args = [scstdBinary(), '--config', configPath];
+  const args = [o.bin ?? scstdBinary(), '--config', configPath];
   for (const p of ports) args.push('--listen', `127.0.0.1:${p}`);
   args.push('--no-mount', '--state-dir', stateDir, '--log-level', o.logLevel ?? 'info');
   return args.concat(o.extraArgs ?? []);
 }
 
 async function prepare(o: ScstdOptions): Promise<{ configPath: string; stateDir: string; ports: number[] }> {
-  await assertScstdBuilt();
+  if (o.bin === undefined) await assertScstdBuilt();
   const stateDir = o.stateDir ?? (await tmpDir('scstd-state-'));
   const configPath = o.configPath ?? join(await tmpDir('scstd-conf-'), 'scst.conf');
   await writeFile(configPath, o.config);

@@ -58,6 +58,8 @@ export function patternPlan(lengths: number[], misalignments: number[], base = 0
 export interface BackgroundIo {
   /** Stops after the batch in progress and reports every batch. */
   stop(): Promise<{ batches: number; failures: QemuIoResult[] }>;
+  /** Stops now, killing the batch in progress (for cleanup after a failure). */
+  abort(): Promise<void>;
   describeFailures(failures: QemuIoResult[]): string;
 }
 
@@ -71,6 +73,7 @@ export function backgroundIo(
 ): BackgroundIo {
   let stopping = false;
   let batches = 0;
+  const abort = new AbortController();
   const failures: QemuIoResult[] = [];
   const span = o.span ?? 4 * 1024 * KiB;
   const chunk = o.chunk ?? 128 * KiB;
@@ -81,9 +84,12 @@ export function backgroundIo(
       const cmds: string[] = [];
       for (let off = 0; off + chunk <= span; off += chunk) cmds.push(`write -P ${p} ${off} ${chunk}`);
       for (let off = 0; off + chunk <= span; off += chunk) cmds.push(`read -P ${p} ${off} ${chunk}`);
-      const r = await qemuIo(target, cmds, { timeoutMs: 60_000, ...o });
+      const r = await qemuIo(target, cmds, { timeoutMs: 60_000, ...o, signal: abort.signal });
+      if (abort.signal.aborted) break;
       batches++;
       if (!r.ok) failures.push(r);
+      // A dead target fails every batch at once; a few failures tell the story.
+      if (failures.length >= 3) break;
     }
   })();
   return {
@@ -91,6 +97,11 @@ export function backgroundIo(
       stopping = true;
       await loop;
       return { batches, failures };
+    },
+    abort: async () => {
+      stopping = true;
+      abort.abort();
+      await loop;
     },
     describeFailures: (f) => f.map(describeQemu).join('\n\n'),
   };
