@@ -6,6 +6,7 @@ import { Scst, SCST_VERSION } from './engine/scst.js';
 import { IscsiDriver } from './engine/iscsi/portal.js';
 import { applyConfig } from './engine/config.js';
 import { ScsiCmd } from './engine/cmd.js';
+import { UserHandlerServer } from './engine/user/server.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -14,6 +15,10 @@ export interface DaemonOptions {
   stateDir: string;
   logLevel: string;
   teardownTimeoutMs: number;
+  /** Unix socket for user-space device handlers (null: none). */
+  userSocket: string | null;
+  /** Longest a user-space handler may hold a command. */
+  userTimeoutMs: number;
 }
 
 /**
@@ -51,11 +56,14 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   }
   if (o.mount) log.warn({ mount: o.mount }, 'the FUSE management tree is not available yet in this build; continuing without it');
 
+  const users = o.userSocket ? new UserHandlerServer(scst, log, o.userSocket, o.userTimeoutMs) : null;
   try {
+    await users?.listen();
     for (const l of o.listen) await iscsi.listen(l.host, l.port);
   } catch (e) {
     process.stderr.write(`scstd: cannot listen: ${(e as Error).message}\n`);
     await iscsi.shutdown();
+    await users?.close();
     await closeDevices(scst);
     return 1;
   }
@@ -74,7 +82,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
       }
       stopping = true;
       log.info(`${sig} received: shutting down`);
-      void shutdown(log, scst, iscsi, o.teardownTimeoutMs).then((clean) => {
+      void shutdown(log, scst, iscsi, o.teardownTimeoutMs, users).then((clean) => {
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
         log.flush();
@@ -92,8 +100,10 @@ async function closeDevices(scst: Scst): Promise<void> {
   for (const name of [...scst.devices.keys()]) await scst.delDevice(name, 1000).catch(() => undefined);
 }
 
-async function shutdown(log: pino.Logger, scst: Scst, iscsi: IscsiDriver, bound: number): Promise<boolean> {
+async function shutdown(log: pino.Logger, scst: Scst, iscsi: IscsiDriver, bound: number, users: UserHandlerServer | null): Promise<boolean> {
   await iscsi.shutdown();
+  // Handlers are disconnected: what they still hold ends with an error now, not at the bound.
+  await users?.close();
   // Commands a backstore still holds finish on their own (file I/O always returns); bounded.
   const deadline = Date.now() + bound;
   while (ScsiCmd.live > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

@@ -2,6 +2,7 @@ import { ConfigError } from '../scstadmin/conf/config-error.js';
 import type { Attrs, ScstConfig, TargetConf } from '../scstadmin/conf/model.js';
 import { isHandler, parseUnsigned, changeMedium, CREATE_PARAMS } from './handlers.js';
 import { MgmtError } from './errors.js';
+import { declareUserDevice } from './user/server.js';
 import type { Scst } from './scst.js';
 import type { IscsiDriver } from './iscsi/portal.js';
 import type { AddrMethod, ChapUser, LunSet, Target } from './target.js';
@@ -181,6 +182,20 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
     }
   }
   for (const h of cfg.handlers) {
+    if (h.name === 'scst_user') {
+      // Devices a user-space handler will serve: exported now, NOT READY until it registers.
+      for (const d of h.devices) {
+        for (const a of d.attributes) if (a.name !== 'blocksize') err(file, a.line, `device ${d.name}: handler scst_user has no attribute '${a.name}'`);
+        try {
+          const bs = d.attributes.find((a) => a.name === 'blocksize');
+          declareUserDevice(scst, d.name, bs ? parseUnsigned('blocksize', bs.value) : 512);
+        } catch (e) {
+          if (e instanceof MgmtError) err(file, d.line, e.message);
+          throw e;
+        }
+      }
+      continue;
+    }
     if (!isHandler(h.name)) err(file, h.line, `unknown handler '${h.name}' (vdisk_fileio, vdisk_blockio, vdisk_nullio, vcdrom)`);
     if (h.attributes.length) err(file, h.attributes[0]!.line, `handler ${h.name} has no attribute '${h.attributes[0]!.name}'`);
     for (const d of h.devices) {

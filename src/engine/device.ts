@@ -2,8 +2,9 @@ import { crc32c } from '@node-rs/crc32';
 import type { Backstore } from './backstore/backstore.js';
 import { DeviceType, type Asc } from './scsi/constants.js';
 import type { TgtDev } from './tgtdev.js';
+import type { ScsiCmd } from './cmd.js';
 
-export type HandlerName = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom';
+export type HandlerName = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom' | 'scst_user';
 
 export interface DeviceInit {
   name: string;
@@ -23,6 +24,8 @@ export interface DeviceInit {
   setupId: bigint;
   /** Whether attributes were set explicitly at creation (for the sysfs [key] marker). */
   explicit: Set<string>;
+  /** Peripheral device type; by default from the handler (vcdrom 5, else 0). */
+  type?: number;
 }
 
 /**
@@ -58,7 +61,14 @@ export class Device {
   readonly devId: bigint;
   readonly explicit: Set<string>;
   /** Every I_T_L nexus that currently maps this device. */
-  readonly tgtDevs = new Set<TgtDev>();
+  readonly tgtDevs: Set<TgtDev> = new NexusSet(this);
+  /** Told when a nexus starts or stops mapping this device (user-space handlers want to know). */
+  onNexus: ((td: TgtDev, attached: boolean) => void) | null = null;
+  /**
+   * A user-space handler takes over execution: returns true when it accepted the command (it
+   * then completes it), false to let the built-in command sets run it.
+   */
+  forward: ((cmd: ScsiCmd) => boolean) | null = null;
   /** Nexuses that sent PREVENT MEDIUM REMOVAL. */
   readonly preventers = new Set<TgtDev>();
   /** Commands currently executing in the backstore. */
@@ -70,7 +80,7 @@ export class Device {
   constructor(init: DeviceInit) {
     this.name = init.name;
     this.handler = init.handler;
-    this.type = init.handler === 'vcdrom' ? DeviceType.CDROM : DeviceType.DISK;
+    this.type = init.type ?? (init.handler === 'vcdrom' ? DeviceType.CDROM : DeviceType.DISK);
     this.blockSize = init.blockSize;
     this.readOnly = init.readOnly;
     this.writeThrough = init.writeThrough;
@@ -115,5 +125,23 @@ export class Device {
   /** Stable storage is not guaranteed by the backing store: SYNCHRONIZE CACHE must flush. */
   get needsFlush(): boolean {
     return !this.nvCache && !this.writeThrough;
+  }
+}
+
+/** The set of a device's nexuses, reporting membership changes to the device. */
+class NexusSet extends Set<TgtDev> {
+  constructor(private readonly dev: Device) {
+    super();
+  }
+  override add(td: TgtDev): this {
+    const had = this.has(td);
+    super.add(td);
+    if (!had) this.dev?.onNexus?.(td, true);
+    return this;
+  }
+  override delete(td: TgtDev): boolean {
+    const had = super.delete(td);
+    if (had) this.dev.onNexus?.(td, false);
+    return had;
   }
 }

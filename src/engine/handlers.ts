@@ -18,6 +18,8 @@ export const CREATE_PARAMS: Record<HandlerName, readonly string[]> = {
   vdisk_blockio: ['active', 'bind_alua_state', 'blocksize', 'cluster_mode', 'dif_filename', 'dif_mode', 'dif_static_app_tag', 'dif_type', 'filename', 'numa_node_id', 'nv_cache', 'read_only', 'removable', 'rotational', 'thin_provisioned', 'tst', 't10_dev_id', 'write_through'],
   vdisk_nullio: ['blocksize', 'cluster_mode', 'dif_mode', 'dif_static_app_tag', 'dif_type', 'dummy', 'numa_node_id', 'read_only', 'removable', 'rotational', 'size', 'size_mb', 'tst', 't10_dev_id'],
   vcdrom: ['tst'],
+  // Devices of user-space handlers are created by the handler process (src/engine/user).
+  scst_user: [],
 };
 
 /** Names each handler accepts at creation: fileio accepts every name the parser knows. */

@@ -71,8 +71,10 @@ export function execCmd(cmd: ScsiCmd): void {
   cmd.state = CmdState.EXEC;
   cmd.owner = 'device';
   const td = cmd.tgtDev;
+  const dev = td?.device ?? null;
+  if (dev?.forward && dev.forward(cmd)) return;
   try {
-    cmd.op!.exec(cmd, td?.device ?? null, td);
+    cmd.op!.exec(cmd, dev, td);
   } catch (e) {
     if (e instanceof ScsiError) cmd.complete(Status.CHECK_CONDITION, e.sense());
     else {

@@ -1,0 +1,135 @@
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { Backstore, IoCallback } from '../backstore/backstore.js';
+import { Device } from '../device.js';
+import { MgmtError } from '../errors.js';
+import { Sense } from '../scsi/constants.js';
+import type { Scst } from '../scst.js';
+import { UserLink, type LinkHost } from './link.js';
+import type { HandlerMessage } from './protocol.js';
+
+/**
+ * Stands in for the storage of a user-space device: it has the registered size, and closing it
+ * (device teardown) forces out whatever the handler still holds. Data never passes through it:
+ * data commands are forwarded to the handler whole.
+ */
+class UserBackstore implements Backstore {
+  constructor(
+    readonly size: number,
+    private readonly onClose: () => void,
+  ) {}
+  read(_b: Buffer, _o: number, _l: number, _p: number, cb: IoCallback): void {
+    cb(Object.assign(new Error('user device: data path is in the handler'), { code: 'EIO' }));
+  }
+  write(_b: Buffer, _o: number, _l: number, _p: number, _f: boolean, cb: IoCallback): void {
+    cb(Object.assign(new Error('user device: data path is in the handler'), { code: 'EIO' }));
+  }
+  flush(cb: IoCallback): void {
+    cb(null);
+  }
+  async resync(): Promise<number> {
+    return this.size;
+  }
+  async close(): Promise<void> {
+    this.onClose();
+  }
+}
+
+/** Placeholder devices declared in scst.conf (`HANDLER scst_user { DEVICE name }`). */
+export function declareUserDevice(scst: Scst, name: string, blockSize = 512): Device {
+  if (scst.devices.has(name)) throw new MgmtError('EEXIST', `device ${name} already exists`);
+  if (!name || /[/.]/.test(name) || name.length > 64) throw new MgmtError('EINVAL', `invalid device name '${name}'`);
+  const dev = new Device({
+    name,
+    handler: 'scst_user',
+    blockSize,
+    readOnly: false,
+    writeThrough: false,
+    nvCache: false,
+    removable: false,
+    rotational: true,
+    thinProvisioned: false,
+    dummy: false,
+    tst: 1,
+    filename: null,
+    setupId: scst.setupId,
+    explicit: new Set(),
+  });
+  dev.t10VendId = 'SCST_USR';
+  scst.devices.set(name, dev);
+  return dev;
+}
+
+/** The Unix socket user-space handlers connect to (SCST's /dev/scst_user, in our terms). */
+export class UserHandlerServer implements LinkHost {
+  private server: net.Server | null = null;
+  readonly links = new Set<UserLink>();
+  readonly log: Logger;
+  private owners = new Map<Device, UserLink>();
+  private nextPeer = 1;
+
+  constructor(
+    private readonly scst: Scst,
+    log: Logger,
+    readonly socketPath: string,
+    public commandTimeoutMs = 30_000,
+  ) {
+    this.log = log.child({ component: 'scst_user' });
+  }
+
+  async listen(): Promise<void> {
+    await fs.rm(this.socketPath, { force: true }); // a socket file left by a killed daemon
+    await new Promise<void>((resolve, reject) => {
+      const srv = net.createServer((sock) => {
+        const link = new UserLink(sock, this, `handler-${this.nextPeer++}`);
+        this.links.add(link);
+        sock.on('close', () => this.links.delete(link));
+      });
+      srv.once('error', reject);
+      srv.listen(this.socketPath, () => resolve());
+      this.server = srv;
+    });
+    await fs.chmod(this.socketPath, 0o600); // only the daemon's owner may register devices
+    this.log.info({ socket: this.socketPath }, `user-space handler socket at ${this.socketPath}`);
+  }
+
+  bind(link: UserLink, reg: Extract<HandlerMessage, { type: 'register' }>): Device {
+    if (!Number.isInteger(reg.blockSize) || reg.blockSize < 512 || reg.blockSize > 65536 || (reg.blockSize & (reg.blockSize - 1)) !== 0) throw new Error(`invalid blockSize ${reg.blockSize}`);
+    if (reg.size <= 0 || reg.size % reg.blockSize !== 0) throw new Error(`size ${reg.size} is not a positive multiple of the block size`);
+    let dev = this.scst.devices.get(reg.name);
+    if (dev && dev.handler !== 'scst_user') throw new Error(`device ${reg.name} exists and belongs to ${dev.handler}`);
+    if (dev && this.owners.has(dev)) throw new Error(`device ${reg.name} is already served by another handler`);
+    if (!dev) dev = declareUserDevice(this.scst, reg.name, reg.blockSize);
+    const d = dev;
+    d.blockSize = reg.blockSize;
+    d.readOnly = reg.readOnly === true;
+    if (reg.vendor) d.t10VendId = reg.vendor.slice(0, 8);
+    if (reg.product) d.prodId = reg.product.slice(0, 16);
+    d.backstore = new UserBackstore(reg.size, () => link.forceDevice(d, `device ${d.name} closed`));
+    const all = reg.forward === 'all';
+    d.forward = (cmd) => link.forward(d, all, cmd);
+    d.onNexus = (td, attached) => link.nexus(d, td, attached);
+    this.owners.set(d, link);
+    d.mediaGeneration++;
+    d.queueUA(Sense.CAPACITY_DATA_CHANGED);
+    this.log.info({ device: d.name, size: reg.size, blockSize: reg.blockSize, handler: link.peer }, `user-space device ${d.name} registered`);
+    return d;
+  }
+
+  unbind(link: UserLink, dev: Device): void {
+    if (this.owners.get(dev) !== link) return;
+    this.owners.delete(dev);
+    dev.forward = null;
+    dev.onNexus = null;
+    dev.backstore = null; // NOT READY (medium not present) until a handler registers again
+    dev.mediaGeneration++;
+    this.log.warn({ device: dev.name }, `user-space device ${dev.name} lost its handler`);
+  }
+
+  async close(): Promise<void> {
+    for (const l of [...this.links]) l.close('target shutting down');
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await fs.rm(this.socketPath, { force: true });
+  }
+}
