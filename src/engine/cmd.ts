@@ -56,8 +56,9 @@ export class ScsiCmd {
 
   status: number = Status.GOOD;
   sense: Buffer | null = null;
-  /** Set when a task-management function or teardown aborted the command. */
-  aborted = false;
+  private _aborted = false;
+  /** Whoever executes the command (a user-space handler) is told when it is aborted. */
+  onAbort: (() => void) | null = null;
   /** Who currently holds the command beyond the transport (for stuck-command diagnostics). */
   owner = '';
 
@@ -120,6 +121,19 @@ export class ScsiCmd {
     const hook = this.completion;
     this.completion = null;
     if (hook) hook(this);
+  }
+
+  /** Set when a task-management function or teardown aborted the command. */
+  get aborted(): boolean {
+    return this._aborted;
+  }
+
+  set aborted(v: boolean) {
+    if (!v || this._aborted) return;
+    this._aborted = true;
+    const hook = this.onAbort;
+    this.onAbort = null;
+    if (hook && !this.isDone) hook();
   }
 
   get isDone(): boolean {

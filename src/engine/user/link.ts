@@ -108,6 +108,8 @@ export class UserLink {
     cmd.owner = `scst_user ${this.peer}`;
     dev.inflight++;
     this.pending.set(id, { id, cmd, dev, sentAt: Date.now() });
+    // ABORT TASK and friends reach the handler; it still answers (or is timed out) as usual.
+    cmd.onAbort = () => this.send({ type: 'tmf', fn: 'abort', ids: [id], device: dev.name });
     const dir = cmd.dir === DataDir.READ ? 'read' : cmd.dir === DataDir.WRITE ? 'write' : 'none';
     const data = cmd.dir === DataDir.WRITE && cmd.dataLength > 0 ? cmd.buf.subarray(0, cmd.dataLength) : undefined;
     this.send(
