@@ -67,7 +67,8 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     await closeDevices(scst);
     return 1;
   }
-  log.info(
+  // The ready and exit-balance lines are the daemon's contract with its supervisor: always printed.
+  log.child({}, { level: 'info' }).info(
     { version: SCST_VERSION, portals: iscsi.portals(), devices: [...scst.devices.keys()], targets: [...scst.targets.keys()] },
     `scstd ready: listening on ${iscsi.portals().map((p) => `${p.host}:${p.port}`).join(', ')}`,
   );
@@ -112,7 +113,7 @@ async function shutdown(log: pino.Logger, scst: Scst, iscsi: IscsiDriver, bound:
   const bufs = scst.pool.outstanding;
   scst.pool.flush();
   const line = `exit balance: commands ${cmds}, pool buffers ${bufs}`;
-  if (cmds === 0 && bufs === 0) log.info({ commands: cmds, poolBuffers: bufs }, line);
+  if (cmds === 0 && bufs === 0) log.child({}, { level: 'info' }).info({ commands: cmds, poolBuffers: bufs }, line);
   else log.error({ commands: cmds, poolBuffers: bufs }, line);
   return cmds === 0 && bufs === 0;
 }
