@@ -66,7 +66,7 @@ function applyTargetAttrs(file: string, t: Target, attrs: Attrs): number | null 
   let enabledLine: number | null = null;
   const params = t.params;
   for (const a of attrs) {
-    const range = ISCSI_NUMERIC[a.name];
+    const range = Object.hasOwn(ISCSI_NUMERIC, a.name) ? ISCSI_NUMERIC[a.name] : undefined;
     if (range) {
       let n: number;
       try {

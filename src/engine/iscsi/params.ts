@@ -223,6 +223,11 @@ export const keyTable: Readonly<Record<string, KeyDef>> = Object.freeze({
 });
 
 /** Keys owned by the authentication exchange (chap.ts), RFC 7143 12. */
+/** The definition of a key the RFC defines; never an Object.prototype member ("valueOf", "__proto__"). */
+export function keyDef(key: string): KeyDef | undefined {
+  return Object.hasOwn(keyTable, key) ? keyTable[key] : undefined;
+}
+
 export function isSecurityKey(key: string): boolean {
   return key === 'AuthMethod' || /^(CHAP|SRP|KRB|SPKM)_/.test(key);
 }
@@ -369,7 +374,7 @@ export class Negotiator {
         if (phase !== 'security') return fail(LoginStatus.INITIATOR_ERROR, `security key ${key} outside the security stage`);
         continue;
       }
-      const def = keyTable[key];
+      const def = keyDef(key);
       if (!def) continue;
       if (!def.phases.includes(phase)) return fail(LoginStatus.INITIATOR_ERROR, `key ${key} not allowed in the ${phase} stage`);
       if (def.sender === 'target') return fail(LoginStatus.INITIATOR_ERROR, `key ${key} may only be sent by a target`);
@@ -426,7 +431,7 @@ export class Negotiator {
   /** Our answer for one accepted login key, or null when it takes no answer. */
   private answerLoginKey(key: string, value: string): string | null {
     if (isSecurityKey(key)) return null;
-    const def = keyTable[key];
+    const def = keyDef(key);
     if (!def) return 'NotUnderstood';
     const p = this.params;
     if (def.irrelevantInDiscovery && p.SessionType === 'Discovery') return 'Irrelevant';
@@ -552,7 +557,7 @@ export class Negotiator {
     const reply: Array<[string, string]> = [];
     let sendTargets: string | undefined;
     for (const [key, value] of pairs) {
-      const def = keyTable[key];
+      const def = keyDef(key);
       if (!def) {
         reply.push([key, 'NotUnderstood']);
         continue;
