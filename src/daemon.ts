@@ -7,11 +7,15 @@ import { IscsiDriver } from './engine/iscsi/portal.js';
 import { applyConfig } from './engine/config.js';
 import { ScsiCmd } from './engine/cmd.js';
 import { UserHandlerServer } from './engine/user/server.js';
+import { mountProcfs, type PdeMount } from './pde-fuse/index.js';
+import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
 
 export interface DaemonOptions {
   configFile: string;
   listen: Array<{ host: string; port: number }>;
   mount: string | null;
+  /** procfs-era iscsi-scstd.conf (targets, parameters, CHAP accounts), applied after the config. */
+  iscsiConf?: string | null;
   stateDir: string;
   logLevel: string;
   teardownTimeoutMs: number;
@@ -54,7 +58,35 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     }
     throw e;
   }
-  if (o.mount) log.warn({ mount: o.mount }, 'the FUSE management tree is not available yet in this build; continuing without it');
+  // ---- procfs-era iSCSI targets (issue 4): iscsi-scstd.conf, bad lines logged and skipped ----
+  if (o.iscsiConf) {
+    let conf: string;
+    try {
+      conf = await fs.readFile(o.iscsiConf, 'utf8');
+    } catch (e) {
+      process.stderr.write(`scstd: cannot read ${o.iscsiConf}: ${(e as Error).message}\n`);
+      await closeDevices(scst);
+      return 1;
+    }
+    applyIscsiScstdConf(parseIscsiScstdConf(conf), o.iscsiConf, scst, iscsi, log);
+  }
+  // ---- management tree (issue 4): /proc/scsi_tgt through FUSE at <mount>/proc/scsi_tgt ----
+  let mounted: PdeMount | null = null;
+  if (o.mount) {
+    try {
+      mounted = await mountProcfs(o.mount, scst, iscsi, log);
+    } catch (e) {
+      process.stderr.write(`scstd: cannot mount the management tree: ${(e as Error).message}\n`);
+      log.fatal({ mount: o.mount }, `cannot mount the management tree: ${(e as Error).message}`);
+      await closeDevices(scst);
+      return 1;
+    }
+  }
+  const unmount = async () => {
+    if (mounted) await mounted.unmount();
+    mounted = null;
+  };
+  // ---- end management tree ----
 
   const users = o.userSocket ? new UserHandlerServer(scst, log, o.userSocket, o.userTimeoutMs) : null;
   try {
@@ -62,6 +94,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     for (const l of o.listen) await iscsi.listen(l.host, l.port);
   } catch (e) {
     process.stderr.write(`scstd: cannot listen: ${(e as Error).message}\n`);
+    await unmount();
     await iscsi.shutdown();
     await users?.close();
     await closeDevices(scst);
@@ -83,7 +116,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
       }
       stopping = true;
       log.info(`${sig} received: shutting down`);
-      void shutdown(log, scst, iscsi, o.teardownTimeoutMs, users).then((clean) => {
+      void shutdown(log, scst, iscsi, o.teardownTimeoutMs, unmount, users).then((clean) => {
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
         log.flush();
@@ -101,7 +134,9 @@ async function closeDevices(scst: Scst): Promise<void> {
   for (const name of [...scst.devices.keys()]) await scst.delDevice(name, 1000).catch(() => undefined);
 }
 
-async function shutdown(log: pino.Logger, scst: Scst, iscsi: IscsiDriver, bound: number, users: UserHandlerServer | null): Promise<boolean> {
+async function shutdown(log: pino.Logger, scst: Scst, iscsi: IscsiDriver, bound: number, unmount: () => Promise<void>, users: UserHandlerServer | null): Promise<boolean> {
+  // No management command may reach sessions or devices that are being torn down.
+  await unmount();
   await iscsi.shutdown();
   // Handlers are disconnected: what they still hold ends with an error now, not at the bound.
   await users?.close();

@@ -16,7 +16,8 @@ program
   .option('--config <file>', 'scst.conf to apply at start-up', DEFAULT_CONFIG)
   .option('--listen <addr:port>', 'portal to listen on (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--mount <dir>', 'publish the management tree through FUSE below this directory')
-  .option('--no-mount', 'do not publish the management tree')
+  .option('--no-mount', 'do not publish the management tree (the default)')
+  .option('--iscsi-conf <file>', 'procfs-era iscsi-scstd.conf: iSCSI targets, their parameters and CHAP accounts')
   .option('--state-dir <dir>', 'directory for backing files and persistent state', process.env.SCSTD_STATE_DIR ?? '/var/lib/scstd')
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'))
   .option('--teardown-timeout <ms>', 'bound for draining commands at teardown', '5000')
@@ -25,7 +26,7 @@ program
   .option('--user-timeout <ms>', 'longest a user-space handler may hold a command', '30000')
   .parse();
 
-const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; stateDir: string; logLevel: string; teardownTimeout: string; userSocket: string | boolean; userTimeout: string }>();
+const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; iscsiConf?: string; stateDir: string; logLevel: string; teardownTimeout: string; userSocket: string | boolean; userTimeout: string }>();
 
 async function main(): Promise<void> {
   const stateDir = path.resolve(opts.stateDir);
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
     configFile: path.resolve(opts.config),
     listen,
     mount: typeof opts.mount === 'string' ? path.resolve(opts.mount) : null,
+    iscsiConf: opts.iscsiConf ? path.resolve(opts.iscsiConf) : null,
     stateDir,
     logLevel: opts.logLevel,
     teardownTimeoutMs: Number(opts.teardownTimeout) || 5000,

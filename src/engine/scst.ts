@@ -3,7 +3,7 @@ import type { Device, HandlerName } from './device.js';
 import { createDevice } from './handlers.js';
 import { MgmtError, einval } from './errors.js';
 import { SgvPool } from './sgv.js';
-import { IniGroup, Target, type LunSet } from './target.js';
+import { GlobalGroups, IniGroup, Target, type LunSet } from './target.js';
 import { ScstSession, type SessionTransport } from './session.js';
 
 export const SCST_VERSION = '3.10.0-usermode';
@@ -21,8 +21,19 @@ export class Scst {
   setupId = 0n;
   threads = 1;
   private nextTid = 1;
+  /** The procfs-era groups shared by every target (groups/ of /proc/scsi_tgt). */
+  readonly globalGroups = new GlobalGroups();
 
-  constructor(readonly log: Logger) {}
+  constructor(readonly log: Logger) {
+    this.watchGlobalGroup(this.globalGroups.defaultGroup);
+  }
+
+  /** A global group's LUN set changed: every session using it, on any target, re-evaluates. */
+  watchGlobalGroup(g: IniGroup): void {
+    g.luns.onChange = (kind) => {
+      for (const s of this.sessions) if (s.luns === g.luns) s.evaluateLuns(false, kind);
+    };
+  }
 
   async addDevice(handler: HandlerName, name: string, params: Array<[string, string]>): Promise<Device> {
     if (this.devices.has(name)) throw new MgmtError('EEXIST', `device ${name} already exists`);
@@ -50,6 +61,7 @@ export class Scst {
       t.defaultLuns.dropDevice(dev);
       for (const g of t.groups) g.luns.dropDevice(dev);
     }
+    for (const g of this.globalGroups.list) g.luns.dropDevice(dev);
     const deadline = Date.now() + timeoutMs;
     while (dev.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (dev.inflight > 0) this.log.error({ device: name, inflight: dev.inflight }, `device ${name}: ${dev.inflight} backstore operations still running at close; closing anyway`);
@@ -62,6 +74,7 @@ export class Scst {
     if (!name) throw einval('target name required');
     if (this.targets.has(name)) throw new MgmtError('EEXIST', `target ${name} already exists`);
     const t = new Target(name, this.nextTid++);
+    t.globalGroups = this.globalGroups;
     this.watchLunSet(t, t.defaultLuns);
     this.targets.set(name, t);
     return t;

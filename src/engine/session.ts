@@ -20,6 +20,7 @@ export interface IoCounters {
 }
 
 let nextSessionId = 1;
+let nextBinding = 1;
 
 /**
  * An I_T nexus as the SCSI core sees it: one initiator logged in to one target. It owns the
@@ -28,6 +29,8 @@ let nextSessionId = 1;
 export class ScstSession {
   readonly id = nextSessionId++;
   group: IniGroup | null = null;
+  /** Increases each time the session is bound to a (different) group: listing order per group. */
+  boundSeq = 0;
   private lunSet: LunSet | null = null;
   readonly tgtDevs = new Map<number, TgtDev>();
   readonly cmds = new Map<number, ScsiCmd>();
@@ -55,7 +58,9 @@ export class ScstSession {
    * attention; on a later change, nexuses that remain get REPORTED LUNS DATA HAS CHANGED.
    */
   evaluateLuns(initial = false, kind: 'inventory' | 'inquiry' | 'none' = 'inventory'): void {
-    this.group = this.target.groupFor(this.initiatorName);
+    const group = this.target.groupFor(this.initiatorName);
+    if (initial || group !== this.group) this.boundSeq = nextBinding++;
+    this.group = group;
     this.lunSet = this.group?.luns ?? this.target.defaultLuns;
     const wanted = this.lunSet.luns;
     let changed = false;

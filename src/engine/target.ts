@@ -28,7 +28,8 @@ export class LunSet {
 
   replace(device: Device, lun: number, readOnly: boolean, ua: boolean): void {
     if (!Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) throw einval(`LUN ${lun} out of range 0..${MAX_LUN}`);
-    const existed = this.luns.has(lun);
+    // Deleting first moves the mapping to the end of the insertion order, as SCST's list does.
+    const existed = this.luns.delete(lun);
     this.luns.set(lun, { lun, device, readOnly });
     this.onChange?.(existed ? (ua ? 'inquiry' : 'none') : 'inventory');
   }
@@ -75,9 +76,10 @@ export class IniGroup {
   readonly luns = new LunSet();
   addrMethod: AddrMethod = 'PERIPHERAL';
 
+  /** `target` is null for the procfs-era groups, which are shared by every target. */
   constructor(
     public name: string,
-    readonly target: Target,
+    readonly target: Target | null,
   ) {}
 
   matches(initiator: string): boolean {
@@ -111,6 +113,8 @@ export class Target {
   addrMethod: AddrMethod = 'PERIPHERAL';
   /** Attribute names set explicitly (sysfs [key]). */
   readonly explicit = new Set<string>();
+  /** The procfs-era groups shared by all targets (consulted after this target's own groups). */
+  globalGroups: GlobalGroups | null = null;
 
   constructor(
     readonly name: string,
@@ -124,7 +128,7 @@ export class Target {
   /** The group whose patterns match first, in creation order (null: the default LUN set). */
   groupFor(initiator: string): IniGroup | null {
     for (const g of this.groups) if (g.matches(initiator)) return g;
-    return null;
+    return this.globalGroups?.resolve(initiator, this) ?? null;
   }
 
   lunSetFor(initiator: string): LunSet {
@@ -133,6 +137,31 @@ export class Target {
 
   /** An initiator may log in (or see the target in discovery) if some LUN set applies to it. */
   admits(initiator: string): boolean {
-    return this.groupFor(initiator) !== null || this.defaultLuns.luns.size > 0;
+    const g = this.groupFor(initiator);
+    if (g === null) return this.defaultLuns.luns.size > 0;
+    // A procfs-era login is refused when the initiator's group has no LUN (procfs.md §6.6).
+    return g.target !== null || g.luns.luns.size > 0;
+  }
+}
+
+/**
+ * The procfs-era security groups (procfs.md §3.8, §3.10): one list shared by every target,
+ * `Default` always first. An initiator gets the first group one of whose names matches; else the
+ * group `Default_<target name>`; else `Default` -- unless the target has LUNs of its own
+ * (a modern scst.conf target), which then keep serving initiators no procfs group names.
+ */
+export class GlobalGroups {
+  readonly defaultGroup = new IniGroup('Default', null);
+  readonly list: IniGroup[] = [this.defaultGroup];
+
+  find(name: string): IniGroup | undefined {
+    return this.list.find((g) => g.name === name);
+  }
+
+  resolve(initiator: string, t: Target): IniGroup | null {
+    for (const g of this.list) if (g.matches(initiator)) return g;
+    const perTarget = this.find(`Default_${t.name}`);
+    if (perTarget) return perTarget;
+    return t.defaultLuns.luns.size > 0 ? null : this.defaultGroup;
   }
 }

@@ -1,0 +1,337 @@
+import fsp from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Device, HandlerName } from './device.js';
+import { MgmtError, einval } from './errors.js';
+import { changeMedium } from './handlers.js';
+import { Sense } from './scsi/constants.js';
+import type { Scst } from './scst.js';
+import { IniGroup, MAX_LUN, type AddrMethod } from './target.js';
+
+// Management operations on the core, shared by the management trees (procfs now, sysfs later).
+// Each operation checks everything first and changes nothing when it refuses; a refusal is a
+// MgmtError whose message is SCST's own log text for that case, so a tree can log it verbatim.
+// Successes are logged here with SCST's wording.
+
+export const DEFAULT_GROUP = 'Default';
+/** vdisk: longest device name accepted by open. */
+export const MAX_VDISK_NAME = 64;
+/** T10 vendor-specific device identifiers are cut to this many bytes. */
+export const MAX_T10_DEV_ID = 25;
+
+export interface VdiskFlags {
+  writeThrough: boolean;
+  nvCache: boolean;
+  readOnly: boolean;
+  oDirect: boolean;
+  nullio: boolean;
+  blockio: boolean;
+  removable: boolean;
+}
+
+export interface VdiskOpen {
+  name: string;
+  filename: string;
+  /** Bytes; rounded down to a power of two, at least 512. */
+  blockSize: number;
+  flags: VdiskFlags;
+  /** Both NULLIO and BLOCKIO may be given: the last one decides the handler. */
+  handler: 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio';
+}
+
+export const isDisk = (d: Device) => d.handler !== 'vcdrom';
+export const isCdrom = (d: Device) => d.handler === 'vcdrom';
+
+/** Size in MiB as SCST prints it: `(uint32)(bytes >> 20)` read as a signed int. */
+export function sizeMb(bytes: number): number {
+  return Number(BigInt.asIntN(32, BigInt(Math.floor(bytes)) >> 20n));
+}
+
+function predefined(): MgmtError {
+  return einval(`Attempt to add/delete/rename predefined group "${DEFAULT_GROUP}"`);
+}
+
+/** SCST accepted any token; a name that cannot be a directory entry is refused instead (procfs.md §9.12). */
+function checkGroupName(name: string): void {
+  if (name === '') throw einval('Group name required');
+  if (name.includes('/') || name === '.' || name === '..') throw einval(`Group name ${name} contains illegal character '/' or is "." or ".."`);
+}
+
+export class ScstMgmt {
+  constructor(
+    readonly scst: Scst,
+    private readonly log: Logger,
+  ) {}
+
+  // ---- security groups (procfs-era: global, Default first) ---------------------------------
+
+  group(name: string): IniGroup | undefined {
+    return this.scst.globalGroups.find(name);
+  }
+
+  addGroup(name: string, addr: AddrMethod = 'PERIPHERAL'): IniGroup {
+    checkGroupName(name);
+    if (name === DEFAULT_GROUP) throw predefined();
+    if (this.group(name)) throw einval(`acg name ${name} exist`);
+    const g = new IniGroup(name, null);
+    g.addrMethod = addr;
+    this.scst.watchGlobalGroup(g);
+    this.scst.globalGroups.list.push(g);
+    this.log.info({ group: name, addrMethod: addr }, `Created security group ${name}`);
+    this.reevaluateAll();
+    return g;
+  }
+
+  delGroup(name: string): void {
+    if (name === DEFAULT_GROUP) throw predefined();
+    const g = this.group(name);
+    if (!g) throw einval(`acg name ${name} not found`);
+    if ([...this.scst.sessions].some((s) => s.group === g)) throw new MgmtError('EBUSY', 'Session is not empty');
+    const list = this.scst.globalGroups.list;
+    list.splice(list.indexOf(g), 1);
+    g.luns.onChange = null;
+    this.log.info({ group: name }, `Deleted security group ${name}`);
+    // No session used it, but a Default_<target> group may have shadowed Default for new logins only.
+    this.reevaluateAll();
+  }
+
+  renameGroup(oldName: string, newName: string): void {
+    if (oldName === DEFAULT_GROUP) throw predefined();
+    const g = this.group(oldName);
+    if (!g) throw einval(`acg name ${oldName} not found`);
+    checkGroupName(newName);
+    if (newName === DEFAULT_GROUP) throw predefined();
+    if (this.group(newName)) throw new MgmtError('EEXIST', `acg name ${newName} exist`);
+    g.name = newName;
+    this.log.info({ group: newName, old: oldName }, `Renamed security group ${oldName} to ${newName}`);
+    this.reevaluateAll();
+  }
+
+  addName(g: IniGroup, name: string): void {
+    if (name === '') throw einval('Initiator name required');
+    if (g.initiators.includes(name)) throw new MgmtError('EEXIST', `Name ${name} already exists in group ${g.name}`);
+    g.initiators.push(name);
+    this.log.info({ group: g.name, initiator: name }, `Added name ${name} to group ${g.name} (target ?)`);
+    this.reevaluateAll();
+  }
+
+  delName(g: IniGroup, name: string): void {
+    const i = g.initiators.indexOf(name);
+    if (i < 0) throw einval(`Unable to find name '${name}' in group '${g.name}'`);
+    g.initiators.splice(i, 1);
+    this.log.info({ group: g.name, initiator: name }, `Removed name ${name} from group ${g.name} (target ?)`);
+    this.reevaluateAll();
+  }
+
+  /** Move NAME from `g` to group `to`; to the same group it goes to the end of the list. */
+  moveName(g: IniGroup, name: string, to: string): void {
+    const dst = this.group(to);
+    if (!dst) throw einval(`Group ${to} not found`);
+    const i = g.initiators.indexOf(name);
+    if (i < 0) throw einval(`Unable to find name '${name}' in group '${g.name}'`);
+    // SCST removed first and put the name back at the end when the add failed; refuse up front.
+    if (dst !== g && dst.initiators.includes(name)) throw new MgmtError('EEXIST', `Name ${name} already exists in group ${dst.name}`);
+    g.initiators.splice(i, 1);
+    dst.initiators.push(name);
+    this.log.info({ group: g.name, to: dst.name, initiator: name }, `Removed name ${name} from group ${g.name} (target ?)`);
+    this.log.info({ group: dst.name, initiator: name }, `Added name ${name} to group ${dst.name} (target ?)`);
+    this.reevaluateAll();
+  }
+
+  clearNames(g: IniGroup): void {
+    g.initiators.length = 0;
+    this.log.info({ group: g.name }, `Removed all names from group ${g.name}`);
+    this.reevaluateAll();
+  }
+
+  // ---- LUN mappings of a group ----------------------------------------------------------------
+
+  device(name: string): Device {
+    const d = this.scst.devices.get(name);
+    if (!d) throw einval(`Device ${name} not found`);
+    return d;
+  }
+
+  private checkLun(lun: number): void {
+    if (!Number.isSafeInteger(lun) || lun < 0 || lun > MAX_LUN) throw einval(`Too big LUN ${lun} (max ${MAX_LUN})`);
+  }
+
+  addLun(g: IniGroup, devName: string, lun: number, readOnly: boolean): void {
+    const dev = this.device(devName);
+    this.checkLun(lun);
+    if (g.luns.luns.has(lun)) throw new MgmtError('EEXIST', `virt lun ${lun} already exists in group ${g.name}`);
+    g.luns.add(dev, lun, readOnly);
+    this.log.info({ group: g.name, device: devName, lun, readOnly }, `Added device ${devName} to group ${g.name} (LUN ${lun}, flags 0x${readOnly ? 1 : 0}) to target ?`);
+  }
+
+  replaceLun(g: IniGroup, devName: string, lun: number, readOnly: boolean): void {
+    const dev = this.device(devName);
+    this.checkLun(lun);
+    if (g.luns.luns.has(lun)) this.log.info({ group: g.name, lun }, `Removed LUN ${lun} from group ${g.name} (target ?)`);
+    // On a free LUN SCST skipped the REPORTED LUNS DATA HAS CHANGED attention; LunSet raises it.
+    g.luns.replace(dev, lun, readOnly, true);
+    this.log.info({ group: g.name, device: devName, lun, readOnly }, `Added device ${devName} to group ${g.name} (LUN ${lun}, flags 0x${readOnly ? 1 : 0}) to target ?`);
+  }
+
+  /** Unmap the first mapping of the device (list order); a device not mapped here is not an error. */
+  delLunOfDevice(g: IniGroup, devName: string): void {
+    const dev = this.device(devName);
+    const e = [...g.luns.luns.values()].find((x) => x.device === dev);
+    if (!e) {
+      this.log.warn({ group: g.name, device: devName }, `Device is not found in group ${g.name}`);
+      return;
+    }
+    g.luns.del(e.lun);
+    this.log.info({ group: g.name, lun: e.lun }, `Removed LUN ${e.lun} from group ${g.name} (target ?)`);
+  }
+
+  clearLuns(g: IniGroup): void {
+    for (const lun of g.luns.luns.keys()) this.log.info({ group: g.name, lun }, `Removed LUN ${lun} from group ${g.name} (target ?)`);
+    g.luns.clear();
+  }
+
+  /**
+   * Group membership changed: every session re-chooses its group. A session that lands in a
+   * different group gets REPORTED LUNS DATA HAS CHANGED on the LUNs it now has.
+   */
+  reevaluateAll(): void {
+    for (const s of this.scst.sessions) {
+      const before = s.group;
+      const beforeSet = s.luns;
+      s.evaluateLuns(false, 'none');
+      if (s.group !== before) this.log.info({ initiator: s.initiatorName, target: s.target.name, group: s.group?.name ?? DEFAULT_GROUP }, `Using security group "${s.group?.name ?? DEFAULT_GROUP}" for initiator "${s.initiatorName}" (target ${s.target.name})`);
+      if (s.luns !== beforeSet) for (const td of s.tgtDevs.values()) td.queueUA(Sense.REPORTED_LUNS_DATA_CHANGED);
+    }
+  }
+
+  // ---- virtual devices (vdisk/vcdrom) -------------------------------------------------------
+
+  private checkDevName(name: string): void {
+    if (name.includes('/')) throw einval(`Dev name ${name} contains illegal character '/'`);
+    if (name.includes('.')) throw einval(`Dev name ${name} contains illegal character '.'`);
+    if (this.scst.devices.has(name)) throw new MgmtError('EEXIST', `Device ${name} already exists`);
+  }
+
+  async openVdisk(o: VdiskOpen): Promise<Device> {
+    const f = o.flags;
+    if (!f.nullio && !o.filename.startsWith('/')) throw einval(`File path "${o.filename}" is not absolute`);
+    let bs = o.blockSize === 0 ? 512 : o.blockSize;
+    if (bs < 512) {
+      this.log.error({ device: o.name, blockSize: bs }, `Wrong sector size ${bs}`);
+      throw einval(`blocksize ${bs} too small`);
+    }
+    const pow2 = 2 ** Math.floor(Math.log2(bs));
+    if (pow2 !== bs) this.log.warn({ device: o.name, blockSize: bs }, `Block size ${bs} is not a power of two, using ${pow2}`);
+    bs = pow2;
+    this.checkDevName(o.name);
+    const handler: HandlerName = o.handler;
+    if (f.oDirect) this.log.warn({ device: o.name }, "O_DIRECT flag doesn't currently work, ignoring it, use fileio_tgt in O_DIRECT mode instead");
+    if (handler === 'vdisk_blockio') {
+      const st = await fsp.stat(o.filename).catch((e: NodeJS.ErrnoException) => {
+        throw new MgmtError(e.code === 'ENOENT' || e.code === 'EACCES' ? e.code : 'EINVAL', `filp_open(${o.filename}) failed: ${e.code ?? e.message}`);
+      });
+      if (!st.isBlockDevice()) throw einval(`File ${o.filename} is NOT a block device`);
+    }
+    const params: Array<[string, string]> = [['blocksize', String(bs)]];
+    if (handler !== 'vdisk_nullio') params.push(['filename', o.filename]);
+    if (f.readOnly) params.push(['read_only', '1']);
+    if (f.removable) params.push(['removable', '1']);
+    const dev = await this.scst.addDevice(handler, o.name, params);
+    // procfs combines READ_ONLY with WRITE_THROUGH/NV_CACHE, which the sysfs parameter rules refuse.
+    if (f.writeThrough) {
+      dev.writeThrough = true;
+      dev.wce = false;
+    }
+    if (f.nvCache) dev.nvCache = true;
+    dev.filename = o.filename;
+    const given = [f.writeThrough, f.nvCache, f.readOnly, f.oDirect, f.nullio, f.blockio, f.removable];
+    const names: string[] = ['WRITE_THROUGH', 'NV_CACHE', 'READ_ONLY', 'O_DIRECT', 'NULLIO', 'BLOCKIO', 'REMOVABLE'].filter((_, i) => given[i]);
+    names.push('ROTATIONAL');
+    this.log.info({ device: o.name, handler }, `Registering virtual ${handler} device ${o.name} (${names.join(', ')})`);
+    const nb = dev.nblocks;
+    this.log.info({ device: o.name }, `Attached SCSI target virtual disk ${o.name} (file="${o.filename}", fs=${sizeMb(dev.size)}MB, bs=${dev.blockSize}, nblocks=${nb}, cyln=${Math.floor(nb / 2048)})${nb < 2048 ? ' !WARNING! cyln less than 1' : ''}`);
+    return dev;
+  }
+
+  async openVcdrom(name: string, filename: string | null): Promise<Device> {
+    if (filename !== null && !filename.startsWith('/')) throw einval(`File path "${filename}" is not absolute`);
+    this.checkDevName(name);
+    const dev = await this.scst.addDevice('vcdrom', name, []);
+    this.log.info({ device: name }, `Registering virtual CDROM ${name}`);
+    if (filename !== null) {
+      try {
+        await changeMedium(dev, filename);
+      } catch (e) {
+        await this.scst.delDevice(name, 1000).catch(() => undefined);
+        throw e;
+      }
+      this.log.info({ device: name }, `Attached SCSI target virtual cdrom ${name} (file="${filename}", fs=${sizeMb(dev.size)}MB, bs=${dev.blockSize}, nblocks=${dev.nblocks}, cyln=${Math.floor(dev.nblocks / 2048)})`);
+    } else this.log.info({ device: name }, `Attached empty SCSI target virtual cdrom ${name}`);
+    return dev;
+  }
+
+  /** Insert (absolute path) or eject (empty) the medium of a vcdrom. */
+  async changeVcdrom(name: string, filename: string): Promise<void> {
+    const dev = this.scst.devices.get(name);
+    if (!dev || !isCdrom(dev)) throw einval(`Virtual cdrom with name ${name} not found`);
+    if (dev.preventers.size > 0) throw new MgmtError('EBUSY', `Prevent medium removal for virtual device with name ${name}`);
+    if (filename !== '' && !filename.startsWith('/')) throw einval(`File path "${filename}" is not absolute`);
+    await changeMedium(dev, filename);
+    dev.queueUA(Sense.MEDIUM_MAY_HAVE_CHANGED);
+    if (filename === '') this.log.info({ device: name }, `Removed media from SCSI target virtual cdrom ${name}`);
+    else this.log.info({ device: name, filename }, `Changed SCSI target virtual cdrom ${name} (file="${filename}", fs=${sizeMb(dev.size)}MB, bs=${dev.blockSize}, nblocks=${dev.nblocks}, cyln=${Math.floor(dev.nblocks / 2048)})`);
+  }
+
+  /** Unregister a virtual device; its mappings go first (each one logged). */
+  async closeDevice(name: string, kind: 'disk' | 'cdrom'): Promise<void> {
+    const dev = this.scst.devices.get(name);
+    // SCST accepted a disk name on the vcdrom file and vice versa; the type is checked here.
+    if (!dev || (kind === 'disk') !== isDisk(dev)) throw einval(kind === 'disk' ? `Device ${name} not found` : `Virtual device with name ${name} not found`);
+    const sets: Array<[string, IniGroup['luns']]> = this.scst.globalGroups.list.map((g) => [g.name, g.luns]);
+    for (const t of this.scst.targets.values()) {
+      sets.push([`(target ${t.name})`, t.defaultLuns]);
+      for (const g of t.groups) sets.push([g.name, g.luns]);
+    }
+    for (const [gname, set] of sets) for (const e of set.luns.values()) if (e.device === dev) this.log.info({ group: gname, lun: e.lun }, `Removed LUN ${e.lun} from group ${gname} (target ?)`);
+    const file = dev.filename ?? '';
+    await this.scst.delDevice(name);
+    this.log.info({ device: name }, `Detached virtual device ${name} ("${file}")`);
+    this.log.info({ device: name }, `Virtual device ${name} unregistered`);
+  }
+
+  async resyncSize(name: string): Promise<void> {
+    const dev = this.scst.devices.get(name);
+    if (!dev || !isDisk(dev)) throw einval(`Device ${name} not found`);
+    // SCST hit an assertion here (procfs.md §9.10).
+    if (dev.handler === 'vdisk_nullio') throw einval(`resync_size is not supported on NULLIO device ${name}`);
+    const bs = dev.backstore;
+    if (!bs) throw new MgmtError('EMEDIUMTYPE', `Device ${name} has no backing file open`);
+    const before = bs.size;
+    const after = await bs.resync();
+    if (after === before) {
+      this.log.info({ device: name }, `Size of virtual disk ${name} remained the same`);
+      return;
+    }
+    dev.mediaGeneration++;
+    dev.queueUA(Sense.CAPACITY_DATA_CHANGED);
+    const nb = dev.nblocks;
+    this.log.info({ device: name, size: after }, `New size of SCSI target virtual disk ${name} (fs=${sizeMb(after)}MB, bs=${dev.blockSize}, nblocks=${nb}, cyln=${Math.floor(nb / 2048)})`);
+  }
+
+  setT10DevId(name: string, id: string): void {
+    const dev = this.scst.devices.get(name);
+    if (!dev || !isDisk(dev)) throw einval(`Device ${name} not found`);
+    if (id === '') throw einval('T10 device id required');
+    const cut = Buffer.from(id, 'utf8').subarray(0, MAX_T10_DEV_ID).toString('utf8');
+    dev.t10DevId = cut;
+    this.log.info({ device: name, t10DevId: cut }, `T10 device id for device ${name} changed to ${cut}`);
+  }
+
+  // ---- core -----------------------------------------------------------------------------------
+
+  setThreads(n: number): void {
+    if (!Number.isInteger(n) || n <= 0) throw einval(`Illegal threads num value ${n}`);
+    const old = this.scst.threads;
+    this.scst.threads = n;
+    this.log.info({ old, new: n }, `Changed cmd threads num: old ${old}, new ${n}`);
+  }
+}

@@ -1,0 +1,206 @@
+import { execFile } from 'node:child_process';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import Fuse from 'fuse-native';
+import type { Logger } from 'pino';
+import { ERRNO, type PdeFs } from './pdefs.js';
+
+// Publishes a PdeFs through FUSE (fuse-native, libfuse 2). Everything here runs on the daemon's
+// event loop: libfuse's threads only wait for our callbacks, and nothing in the daemon touches the
+// mount point's contents (that would wait on ourselves), only its mount table entry.
+
+/**
+ * libfuse options (procfs.md §1.1, §1.4): content is produced per read, so the kernel must not use
+ * sizes or caches (direct_io, zero timeouts); shell redirection's O_TRUNC comes with open
+ * (atomic_o_trunc); the kernel checks the procfs modes (default_permissions) for every user
+ * (allow_other); auto_unmount removes the mount when this process dies, even by SIGKILL.
+ */
+export const FUSE_MOUNT_OPTIONS = 'direct_io,entry_timeout=0,attr_timeout=0,negative_timeout=0,atomic_o_trunc,default_permissions,allow_other,auto_unmount,subtype=pde,fsname=scstd';
+
+const EPERM = -ERRNO.EPERM;
+const EACCES = -ERRNO.EACCES;
+const EIO = -ERRNO.EIO;
+const ENOTCONN = 'ENOTCONN';
+const EXTERNAL_TIMEOUT_MS = 10_000;
+
+class PdeFuse extends Fuse {
+  protected override _fuseOptions(): string {
+    const base = super._fuseOptions();
+    return base ? `${base},${FUSE_MOUNT_OPTIONS}` : `-o${FUSE_MOUNT_OPTIONS}`;
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: EXTERNAL_TIMEOUT_MS }, (err, stdout, stderr) => resolve({ ok: !err, out: `${stdout}${stderr}`.trim() || (err?.message ?? '') }));
+  });
+}
+
+/** Mount points listed in /proc/self/mountinfo at or below `dir` whose type is FUSE. */
+export async function fuseMountsAt(dir: string): Promise<string[]> {
+  const text = await fsp.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0 || f.length < sep + 2) continue;
+    const mp = unescape(f[4] ?? '');
+    const type = f[sep + 1] ?? '';
+    if ((mp === dir || mp.startsWith(`${dir}/`)) && type.startsWith('fuse')) out.push(mp);
+  }
+  return out;
+}
+
+/** Whether `p` is a dead FUSE mount (its server is gone). */
+async function isStale(p: string): Promise<boolean> {
+  try {
+    await fsp.stat(p);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === ENOTCONN;
+  }
+}
+
+/**
+ * A mount left by a daemon that was killed: its entry is still in the mount table but its server
+ * is gone (ENOTCONN). Lazily unmount it. A live mount at the same place belongs to another daemon
+ * and is an error.
+ */
+export async function cleanStaleMount(mountPoint: string, log: Logger): Promise<void> {
+  const mounts = await fuseMountsAt(mountPoint);
+  const stale = await isStale(mountPoint);
+  if (mounts.length === 0 && !stale) return;
+  if (!stale && mounts.includes(mountPoint)) throw new Error(`${mountPoint} is already mounted and answering (another scstd?)`);
+  for (const mp of mounts.length ? mounts.reverse() : [mountPoint]) {
+    const r = await run('fusermount', ['-uz', mp]);
+    if (r.ok) log.warn({ mountPoint: mp }, `cleaned stale FUSE mount ${mp} left by a previous daemon`);
+    else throw new Error(`cannot unmount stale FUSE mount ${mp}: ${r.out}`);
+  }
+}
+
+/** Maps the FUSE callbacks onto a PdeFs; no callback can throw. */
+function operations(pfs: PdeFs, log: Logger): Fuse.Ops {
+  const guard = <A extends unknown[]>(name: string, fn: (...a: A) => void, fail: (...a: A) => void) =>
+    (...a: A) => {
+      try {
+        fn(...a);
+      } catch (e) {
+        log.error({ err: e, op: name }, `FUSE ${name} failed`);
+        fail(...a);
+      }
+    };
+  return {
+    getattr: guard(
+      'getattr',
+      (p: string, cb: (err: number, st?: Fuse.Stat) => void) => {
+        const st = pfs.getattr(p);
+        if (typeof st === 'number') cb(st);
+        else cb(0, st);
+      },
+      (_p, cb) => cb(EIO),
+    ),
+    readdir: guard(
+      'readdir',
+      (p: string, cb: (err: number, names?: string[]) => void) => {
+        const r = pfs.readdir(p);
+        if (typeof r === 'number') cb(r);
+        else cb(0, r);
+      },
+      (_p, cb) => cb(EIO),
+    ),
+    open: guard(
+      'open',
+      (p: string, _flags: number, cb: (err: number, fd?: number) => void) => {
+        const fh = pfs.open(p);
+        if (fh < 0) cb(fh);
+        else cb(0, fh);
+      },
+      (_p, _f, cb) => cb(EIO),
+    ),
+    release: guard(
+      'release',
+      (_p: string, fd: number, cb: (r: number) => void) => {
+        pfs.release(fd);
+        cb(0);
+      },
+      (_p, _fd, cb) => cb(0),
+    ),
+    read: guard(
+      'read',
+      (_p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (r: number) => void) => {
+        const r = pfs.read(fd, len, pos);
+        if (typeof r === 'number') return cb(r);
+        cb(r.copy(buf, 0));
+      },
+      (_p, _fd, _b, _l, _pos, cb) => cb(EIO),
+    ),
+    write: guard(
+      'write',
+      (_p: string, fd: number, buf: Buffer, len: number, _pos: number, cb: (r: number) => void) => {
+        // The buffer is libfuse's memory, valid only until we answer: copy it first.
+        const data = Buffer.from(buf.subarray(0, len));
+        pfs.write(fd, data).then(cb, (e: unknown) => {
+          log.error({ err: e }, 'FUSE write failed');
+          cb(EIO);
+        });
+      },
+      (_p, _fd, _b, _l, _pos, cb) => cb(EIO),
+    ),
+    // O_TRUNC from shell redirection: a command file has nothing to truncate.
+    truncate: (p, _size, cb) => cb(typeof pfs.getattr(p) === 'number' ? -ERRNO.ENOENT : 0),
+    ftruncate: (_p, _fd, _size, cb) => cb(0),
+    utimens: (p, _a, _m, cb) => cb(typeof pfs.getattr(p) === 'number' ? -ERRNO.ENOENT : 0),
+    create: (_p, _mode, cb) => cb(EACCES),
+    chmod: (_p, _m, cb) => cb(EPERM),
+    chown: (_p, _u, _g, cb) => cb(EPERM),
+    unlink: (_p, cb) => cb(EPERM),
+    rename: (_s, _d, cb) => cb(EPERM),
+    mkdir: (_p, _m, cb) => cb(EPERM),
+    rmdir: (_p, cb) => cb(EPERM),
+  };
+}
+
+/** A published tree: `<dir>/proc` is the FUSE mount, so the tree appears at `<dir>/proc/scsi_tgt`. */
+export class PdeMount {
+  private constructor(
+    private readonly fuse: PdeFuse,
+    readonly mountPoint: string,
+    private readonly log: Logger,
+  ) {}
+
+  static async mount(dir: string, pfs: PdeFs, log: Logger): Promise<PdeMount> {
+    const mountPoint = path.join(path.resolve(dir), 'proc');
+    await fsp.mkdir(path.resolve(dir), { recursive: true });
+    await cleanStaleMount(mountPoint, log);
+    await fsp.mkdir(mountPoint, { recursive: true });
+    const fuse = new PdeFuse(mountPoint, operations(pfs, log), { timeout: 60_000 });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`FUSE mount at ${mountPoint} did not complete within ${EXTERNAL_TIMEOUT_MS} ms`)), EXTERNAL_TIMEOUT_MS);
+      fuse.mount((err) => {
+        clearTimeout(timer);
+        if (err) reject(new Error(`FUSE mount at ${mountPoint} failed: ${err.message}`));
+        else resolve();
+      });
+    });
+    log.info({ mountPoint }, `management tree mounted at ${mountPoint}/scsi_tgt`);
+    return new PdeMount(fuse, mountPoint, log);
+  }
+
+  /** Unmount (bounded); a failure is logged and falls back to a lazy unmount. */
+  async unmount(): Promise<void> {
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), EXTERNAL_TIMEOUT_MS);
+      this.fuse.unmount((err) => {
+        clearTimeout(timer);
+        if (err) this.log.warn({ err: err.message }, `FUSE unmount of ${this.mountPoint} failed`);
+        resolve(!err);
+      });
+    });
+    if (!ok && (await fuseMountsAt(this.mountPoint)).includes(this.mountPoint)) {
+      const r = await run('fusermount', ['-uz', this.mountPoint]);
+      if (!r.ok) this.log.error({ mountPoint: this.mountPoint, out: r.out }, `cannot unmount ${this.mountPoint}`);
+    }
+    this.log.info({ mountPoint: this.mountPoint }, `management tree unmounted from ${this.mountPoint}`);
+  }
+}

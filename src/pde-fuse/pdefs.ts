@@ -1,0 +1,176 @@
+import type { Logger } from 'pino';
+import { MgmtError, type Errno } from '../engine/errors.js';
+import { MAX_COMMAND_BYTES } from './procfs/cmdline.js';
+import { S_IFDIR, S_IFREG, type PdeDir, type PdeFile, type PdeNode } from './node.js';
+
+// File-system semantics of a management tree, independent of FUSE: lookup, attributes, open
+// handles with a per-handle snapshot, and writes as commands (procfs.md §1.2-§1.4). Results are
+// numbers the FUSE adapter passes on: >= 0 success, < 0 a negated Linux errno.
+
+export const ERRNO: Record<Errno, number> = {
+  EPERM: 1,
+  ENOENT: 2,
+  EIO: 5,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EBUSY: 16,
+  EEXIST: 17,
+  ENODEV: 19,
+  EINVAL: 22,
+  EBADSLT: 57,
+  EOVERFLOW: 75,
+  EMEDIUMTYPE: 124,
+};
+export const ENOENT = ERRNO.ENOENT;
+export const EISDIR = 21;
+export const ENOTDIR = 20;
+
+export interface PdeStat {
+  mode: number;
+  nlink: number;
+  size: number;
+  uid: number;
+  gid: number;
+  atime: Date;
+  mtime: Date;
+  ctime: Date;
+}
+
+interface Handle {
+  path: string;
+  node: PdeFile;
+  /** The text served to reads past offset 0 (a read at offset 0 renders afresh). */
+  snapshot: Buffer | null;
+}
+
+/** A write that waits longer than this for the ones before it is refused with EBUSY. */
+const WRITE_QUEUE_WAIT_MS = 90_000;
+
+export class PdeFs {
+  private readonly handles = new Map<number, Handle>();
+  private nextFh = 1;
+  /** Writes run one at a time, in arrival order, like SCST's global mutex. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly created = new Date();
+  private readonly mtimes = new Map<string, Date>();
+
+  constructor(
+    readonly root: PdeDir,
+    private readonly log: Logger,
+  ) {}
+
+  lookup(path: string): PdeNode | null {
+    let node: PdeNode = this.root;
+    for (const part of path.split('/')) {
+      if (part === '') continue;
+      if (node.kind !== 'dir') return null;
+      const hit: readonly [string, PdeNode] | undefined = node.entries().find(([n]) => n === part);
+      if (!hit) return null;
+      node = hit[1];
+    }
+    return node;
+  }
+
+  getattr(path: string): PdeStat | number {
+    const node = this.lookup(path);
+    if (!node) return -ENOENT;
+    const mtime = this.mtimes.get(path) ?? this.created;
+    const base = { size: 0, uid: 0, gid: 0, atime: mtime, mtime, ctime: this.created };
+    if (node.kind === 'dir') {
+      const subdirs = node.entries().filter(([, n]) => n.kind === 'dir').length;
+      return { ...base, mode: S_IFDIR | node.mode, nlink: 2 + subdirs };
+    }
+    return { ...base, mode: S_IFREG | node.mode, nlink: 1 };
+  }
+
+  readdir(path: string): string[] | number {
+    const node = this.lookup(path);
+    if (!node) return -ENOENT;
+    if (node.kind !== 'dir') return -ENOTDIR;
+    return node.entries().map(([n]) => n);
+  }
+
+  open(path: string): number {
+    const node = this.lookup(path);
+    if (!node) return -ENOENT;
+    if (node.kind === 'dir') return -EISDIR;
+    const fh = this.nextFh;
+    this.nextFh = this.nextFh >= 0x7fffffff ? 1 : this.nextFh + 1;
+    this.handles.set(fh, { path, node, snapshot: null });
+    return fh;
+  }
+
+  release(fh: number): void {
+    this.handles.delete(fh);
+  }
+
+  private render(h: Handle): Buffer {
+    try {
+      return Buffer.from(h.node.read(), 'utf8');
+    } catch (e) {
+      this.log.error({ err: e, path: h.path }, `${h.path}: rendering failed`);
+      return Buffer.alloc(0);
+    }
+  }
+
+  /** Bytes of the file at `offset`: offset 0 takes a fresh snapshot, later offsets slice it. */
+  read(fh: number, length: number, offset: number): Buffer | number {
+    const h = this.handles.get(fh);
+    if (!h) return -ERRNO.EIO;
+    if (offset === 0 || h.snapshot === null) h.snapshot = this.render(h);
+    if (offset >= h.snapshot.length) return Buffer.alloc(0);
+    return h.snapshot.subarray(offset, Math.min(h.snapshot.length, offset + length));
+  }
+
+  /** One command; resolves with the byte count on success or a negated errno. */
+  write(fh: number, data: Buffer): Promise<number> {
+    const h = this.handles.get(fh);
+    if (!h) return Promise.resolve(-ERRNO.EIO);
+    return this.command(h.path, h.node, Buffer.from(data));
+  }
+
+  /** open + write + release in one call (tests, tools). */
+  async writePath(path: string, data: Buffer | string): Promise<number> {
+    const node = this.lookup(path);
+    if (!node) return -ENOENT;
+    if (node.kind === 'dir') return -EISDIR;
+    return this.command(path, node, Buffer.isBuffer(data) ? Buffer.from(data) : Buffer.from(data, 'utf8'));
+  }
+
+  /** The whole current text of a file (tests, tools). */
+  readPath(path: string): string | number {
+    const node = this.lookup(path);
+    if (!node) return -ENOENT;
+    if (node.kind === 'dir') return -EISDIR;
+    return this.render({ path, node, snapshot: null }).toString('utf8');
+  }
+
+  private command(path: string, node: PdeFile, data: Buffer): Promise<number> {
+    const shown = data.toString('utf8', 0, Math.min(data.length, 200)).replace(/\0.*$/s, '').trimEnd();
+    const fail = (errno: Errno, msg: string): number => {
+      this.log.warn({ path, command: shown, errno }, `${path}: ${msg}`);
+      return -ERRNO[errno];
+    };
+    // Writing to a read-only file (root bypasses the mode bits): what 3.x procfs does.
+    if (!node.write) return Promise.resolve(fail('EIO', 'file has no write handler'));
+    if (data.length > MAX_COMMAND_BYTES) return Promise.resolve(fail('EOVERFLOW', `command of ${data.length} bytes exceeds ${MAX_COMMAND_BYTES}`));
+    const write = node.write;
+    const enqueued = Date.now();
+    const run = async (): Promise<number> => {
+      if (Date.now() - enqueued > WRITE_QUEUE_WAIT_MS) return fail('EBUSY', 'timed out waiting for earlier commands');
+      try {
+        await write(data);
+      } catch (e) {
+        if (e instanceof MgmtError) return fail(e.errno, e.message);
+        this.log.error({ err: e, path, command: shown }, `${path}: internal error`);
+        return -ERRNO.EIO;
+      }
+      this.mtimes.set(path, new Date());
+      return data.length;
+    };
+    const p = this.tail.then(run, run);
+    this.tail = p;
+    return p;
+  }
+}
