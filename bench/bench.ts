@@ -1,0 +1,404 @@
+#!/usr/bin/env node
+// `npm run bench`: scstd and tgtd side by side under the same real clients, in alternation, in
+// one bounded run; prints a table of medians and writes it as JSON. A program that prints, not a
+// test: nothing here asserts on a time.
+import { Command, InvalidArgumentError } from 'commander';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildCases, FULL_QUEUE_DEPTHS, QUICK_QUEUE_DEPTHS, warmUp, type CaseContext, type CaseDef } from './cases.js';
+import type { BenchDaemon, DaemonName } from './daemon.js';
+import { preWriteImage } from './image.js';
+import { describeMachine } from './machine.js';
+import { judge, type BenchResult, type CaseResult, type DaemonFigures, type ProfileSummary, type ScaleLine } from './model.js';
+import { killAllTracked, onPath, procMemory } from './proc.js';
+import { cpuPlanText, pinDaemonsToLastCpu } from './pinning.js';
+import { profileScstd } from './profile.js';
+import { formatResult } from './report.js';
+import { scaleLines } from './scale.js';
+import { assertScstdBuilt, scstdBinary, startScstdBench } from './scstd.js';
+import { median, ratio, spread } from './stats.js';
+import { startTgtdBench, tgtdAvailable } from './tgtd.js';
+
+// dist/bench/bench.js -> the repository root.
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MiB = 1024 * 1024;
+// The size of tgtd's null backing store, which tgtd fixes; scstd's nullio LUN gets the same.
+const NULLIO_SIZE = 2 ** 40;
+const MIN_ROUNDS = 3;
+
+interface Options {
+  quick: boolean;
+  out: string;
+  rounds: number;
+  seconds: number;
+  qemuSeconds: number;
+  imageMb: number;
+  luns: number;
+  sessions: number;
+  pin: boolean;
+  tgtd: boolean;
+  scale: boolean;
+  profile: boolean;
+  profileSeconds: number;
+  profileOut: string | null;
+  cases: RegExp | null;
+}
+
+function positiveInt(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function parseOptions(argv: string[]): Options {
+  const program = new Command()
+    .name('bench')
+    .description('scstd vs tgtd side by side: iscsi-perf and qemu-img bench in alternation, medians, scstd/tgtd ratios')
+    .option('--quick', 'about a minute: QD 1 and 32 only, 1 s runs, fewer sessions')
+    .option('--out <file>', 'where to write the JSON results', join(REPO_ROOT, 'bench', 'results.json'))
+    .option('--rounds <n>', `rounds per case (at least ${MIN_ROUNDS})`, positiveInt(MIN_ROUNDS, 50))
+    .option('--seconds <n>', 'iscsi-perf run time per run (default 5, quick 1)', positiveInt(1, 600))
+    .option('--qemu-seconds <n>', 'aim of each qemu-img bench run, seconds (default 3, quick 1)', positiveInt(1, 600))
+    .option('--image-mb <n>', 'size of each fileio image, MiB', positiveInt(16, 16384), 256)
+    .option('--luns <n>', 'LUNs of the start-up scale line', positiveInt(1, 16384), 1000)
+    .option('--sessions <n>', 'idle sessions of the memory scale line (default 200, quick 50)', positiveInt(1, 2000))
+    .option('--pin', 'daemons on the last CPU, clients on the others (taskset); default: the scheduler places them')
+    .option('--no-tgtd', 'scstd alone, even when tgtd is installed')
+    .option('--no-scale', 'skip the scale lines')
+    .option('--profile', 'also run scstd under node --cpu-prof with 512 B QD32 nullio load and summarise it')
+    .option('--profile-seconds <n>', 'length of the profiled load (default 10, quick 3)', positiveInt(1, 600))
+    .option('--profile-out <file>', 'keep the .cpuprofile here')
+    .option('--cases <regexp>', 'only the cases whose id matches (ids are in the JSON)')
+    .parse(argv);
+  const o = program.opts<{
+    quick?: boolean;
+    out: string;
+    rounds?: number;
+    seconds?: number;
+    qemuSeconds?: number;
+    imageMb: number;
+    luns: number;
+    sessions?: number;
+    pin?: boolean;
+    tgtd: boolean;
+    scale: boolean;
+    profile?: boolean;
+    profileSeconds?: number;
+    profileOut?: string;
+    cases?: string;
+  }>();
+  const quick = o.quick === true;
+  let cases: RegExp | null = null;
+  if (o.cases !== undefined) {
+    try {
+      cases = new RegExp(o.cases);
+    } catch (e) {
+      program.error(`--cases: ${(e as Error).message}`);
+    }
+  }
+  return {
+    quick,
+    out: resolve(o.out),
+    rounds: o.rounds ?? MIN_ROUNDS,
+    seconds: o.seconds ?? (quick ? 1 : 5),
+    qemuSeconds: o.qemuSeconds ?? (quick ? 1 : 3),
+    imageMb: o.imageMb,
+    luns: o.luns,
+    sessions: o.sessions ?? (quick ? 50 : 200),
+    pin: o.pin === true,
+    tgtd: o.tgtd,
+    scale: o.scale,
+    profile: o.profile === true,
+    profileSeconds: o.profileSeconds ?? (quick ? 3 : 10),
+    profileOut: o.profileOut === undefined ? null : resolve(o.profileOut),
+    cases,
+  };
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+function fmtSample(v: number | null, unit: string): string {
+  if (v === null) return 'FAILED';
+  return `${unit === 'IOPS' ? Math.round(v) : v.toFixed(1)} ${unit}`;
+}
+
+/** The status line and the client's stderr of a describeRun() text, on one line. */
+function errorGist(e: string): string {
+  const lines = e.split('\n').map((l) => l.trim());
+  const stderr = lines.find((l) => l.startsWith('stderr:') && l !== 'stderr: -');
+  return [lines[0], stderr].filter(Boolean).join(' / ');
+}
+
+/** Everything the run started, released in reverse order; each step bounded by its own code. */
+class Resources {
+  private readonly steps: Array<() => Promise<void>> = [];
+  add(fn: () => Promise<void>): void {
+    this.steps.push(fn);
+  }
+  async release(): Promise<void> {
+    while (this.steps.length > 0) {
+      const fn = this.steps.pop()!;
+      try {
+        await fn();
+      } catch (e) {
+        log(`cleanup: ${(e as Error).message}`);
+      }
+    }
+  }
+}
+
+interface Collected {
+  values: Array<number | null>;
+  cpu: Array<number | null>;
+  other: Array<number | null>;
+  errors: string[];
+}
+
+// Other work on the machine above this many cores during a case makes its figures suspect.
+const OTHER_LOAD_WARNING = 0.25;
+
+function figures(c: Collected): DaemonFigures {
+  return { samples: c.values, median: median(c.values), serverCpu: median(c.cpu), spread: spread(c.values), errors: c.errors };
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv);
+  const started = new Date();
+  for (const tool of ['iscsi-perf', 'qemu-img']) {
+    if (!(await onPath(tool))) {
+      log(`bench: ${tool} is not installed (Debian: libiscsi-bin, qemu-utils)`);
+      return 2;
+    }
+  }
+  await assertScstdBuilt();
+  if (opts.pin) {
+    const why = (await onPath('taskset')) ? pinDaemonsToLastCpu() : '--pin needs taskset (util-linux)';
+    if (why !== null) {
+      log(`bench: ${why}`);
+      return 2;
+    }
+  }
+  const withTgtd = opts.tgtd && (await tgtdAvailable());
+  const notes: string[] = [];
+  if (opts.tgtd && !withTgtd) notes.push('tgtd is not installed: scstd alone, no ratios');
+
+  const res = new Resources();
+  let interrupted = false;
+  const onSignal = (sig: string): void => {
+    if (interrupted) {
+      killAllTracked();
+      process.exit(130);
+    }
+    interrupted = true;
+    log(`bench: ${sig}: cleaning up (again to kill at once)`);
+    // Bounded: whatever the release has not finished in 30 s is killed by the exit hook.
+    const t = setTimeout(() => process.exit(130), 30_000);
+    void res.release().finally(() => {
+      clearTimeout(t);
+      process.exit(130);
+    });
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+  const tmp = await mkdtemp(join(os.tmpdir(), 'scst-bench-'));
+  res.add(() => rm(tmp, { recursive: true, force: true }));
+  try {
+    const machine = await describeMachine();
+    const queueDepths = opts.quick ? QUICK_QUEUE_DEPTHS : FULL_QUEUE_DEPTHS;
+    const ctx: CaseContext = { perfSeconds: opts.seconds, qemuSeconds: opts.qemuSeconds, warmUpSeconds: opts.quick ? 1 : 2, log };
+    const built = buildCases(ctx, queueDepths);
+    const cases = opts.cases ? built.cases.filter((c) => opts.cases!.test(c.id)) : built.cases;
+    const derived = built.derived.filter((d) => cases.some((c) => c.id === d.from));
+    log(`bench: ${cases.length} cases x ${opts.rounds} rounds on ${withTgtd ? 'scstd and tgtd' : 'scstd'}; iscsi-perf ${opts.seconds} s, qemu-img ~${opts.qemuSeconds} s per run; temp ${tmp}`);
+
+    log(`bench: writing two ${opts.imageMb} MiB fileio images`);
+    const images: Record<DaemonName, string> = { scstd: join(tmp, 'scstd.img'), tgtd: join(tmp, 'tgtd.img') };
+    await preWriteImage(images.scstd, opts.imageMb * MiB);
+    if (withTgtd) await preWriteImage(images.tgtd, opts.imageMb * MiB);
+
+    const daemons: BenchDaemon[] = [];
+    const scstdDir = join(tmp, 'scstd');
+    await mkdir(scstdDir, { recursive: true });
+    const scstd = await startScstdBench({ dir: scstdDir, nullioSizeBytes: NULLIO_SIZE, imagePath: images.scstd });
+    res.add(() => scstd.stop());
+    daemons.push(scstd);
+    if (withTgtd) {
+      const tgtd = await startTgtdBench(images.tgtd);
+      res.add(() => tgtd.stop());
+      daemons.push(tgtd);
+    }
+    log(`bench: ${daemons.map((d) => `${d.name} pid ${d.pid} on 127.0.0.1:${d.port}`).join(', ')}`);
+
+    for (const d of daemons) {
+      log(`bench: warm-up of ${d.name}`);
+      await warmUp(ctx, d);
+    }
+    for (const c of cases) {
+      for (const d of daemons) await c.prepare?.(d);
+    }
+
+    const collected = new Map<string, Map<DaemonName, Collected>>();
+    for (const c of cases) collected.set(c.id, new Map(daemons.map((d) => [d.name, { values: [], cpu: [], other: [], errors: [] }])));
+    // Round-major: a burst of load from elsewhere on the machine touches one round of every case
+    // rather than every round of one case, and the medians see through it.
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const c of cases) {
+        const parts: string[] = [];
+        for (const d of daemons) {
+          const slot = collected.get(c.id)!.get(d.name)!;
+          if (!d.alive()) {
+            slot.values.push(null);
+            slot.cpu.push(null);
+            slot.other.push(null);
+            slot.errors.push(`${d.name} is not running:\n${d.output().slice(-2000)}`);
+            parts.push(`${d.name} DEAD`);
+            continue;
+          }
+          const s = await c.measure(d);
+          slot.values.push(s.value);
+          slot.cpu.push(s.serverCpu);
+          slot.other.push(s.otherCpu);
+          if (s.error) slot.errors.push(s.error);
+          const cpu = s.serverCpu === null ? '' : ` (cpu ${Math.round(s.serverCpu * 100)}%${s.otherCpu === null ? '' : `, other ${Math.round(s.otherCpu * 100)}%`})`;
+          parts.push(`${d.name} ${fmtSample(s.value, c.unit)}${cpu}`);
+        }
+        log(`[${round}/${opts.rounds}] ${c.id}: ${parts.join(', ')}`);
+        for (const d of daemons) {
+          const errs = collected.get(c.id)!.get(d.name)!.errors;
+          if (errs.length > 0 && errs.length <= 2 && collected.get(c.id)!.get(d.name)!.values.at(-1) === null) log(`  ${errs.at(-1)}`);
+        }
+      }
+    }
+
+    const peak = new Map<DaemonName, number | null>();
+    for (const d of daemons) {
+      const m = await procMemory(d.pid);
+      peak.set(d.name, m ? (m.hwmKiB * 1024) / 1e6 : null);
+    }
+    const daemonInfo: BenchResult['daemons'] = { scstd: null, tgtd: null };
+    for (const d of daemons) daemonInfo[d.name] = { pid: d.pid, port: d.port, luns: { ...d.luns } };
+    for (const d of [...daemons].reverse()) await d.stop();
+
+    const results: CaseResult[] = [];
+    const caseResult = (c: Pick<CaseDef, 'id' | 'title' | 'unit' | 'better' | 'command' | 'target'>, per: Map<DaemonName, Collected>): CaseResult => {
+      const s = figures(per.get('scstd')!);
+      const t = per.has('tgtd') ? figures(per.get('tgtd')!) : null;
+      const r = ratio(s.median, t?.median ?? null);
+      // Every scstd run failing misses any target.
+      const met = c.target !== null && s.median === null && s.samples.length > 0 ? false : judge(c.target, s.median, r);
+      const otherLoad = median([...per.values()].flatMap((col) => col.other));
+      return { id: c.id, title: c.title, unit: c.unit, better: c.better, command: c.command, scstd: s, tgtd: t, ratio: r, target: c.target, met, otherLoad };
+    };
+    for (const c of cases) {
+      results.push(caseResult(c, collected.get(c.id)!));
+      for (const [name, col] of collected.get(c.id)!) {
+        const failed = col.values.filter((v) => v === null).length;
+        if (failed > 0) notes.push(`${c.id} on ${name}: ${failed} of ${col.values.length} runs failed; first: ${errorGist(col.errors[0] ?? 'no error text')}`);
+      }
+    }
+    for (const dv of derived) {
+      const src = collected.get(dv.from)!;
+      const per = new Map<DaemonName, Collected>();
+      for (const [name, col] of src) per.set(name, { values: col.values.map((v) => (v === null || v <= 0 ? null : dv.derive(v))), cpu: col.cpu, other: col.other, errors: [] });
+      results.push(caseResult(dv, per));
+    }
+    const rss = (name: DaemonName): Collected => ({ values: [peak.get(name) ?? null], cpu: [null], other: [null], errors: [] });
+    const rssPer = new Map<DaemonName, Collected>(daemons.map((d) => [d.name, rss(d.name)]));
+    results.push(
+      caseResult(
+        { id: 'peak-rss', title: 'peak RSS (VmHWM) after all cases', unit: 'MB', better: 'lower', command: 'VmHWM of /proc/PID/status', target: { text: 'scstd < 200 MB', maxValue: 200 } },
+        rssPer,
+      ),
+    );
+
+    const disturbed = results.filter((c) => c.otherLoad !== null && c.otherLoad > OTHER_LOAD_WARNING).map((c) => c.id);
+    if (disturbed.length > 0) {
+      notes.push(`other work on the machine used more than ${OTHER_LOAD_WARNING} of a core (median) during: ${disturbed.join(', ')}; those figures are disturbed, run again on a quiet machine`);
+    }
+
+    let scale: ScaleLine[] = [];
+    if (opts.scale) {
+      log(`bench: scale lines (${opts.luns} LUNs, ${opts.sessions} idle sessions)`);
+      try {
+        scale = await scaleLines({ dir: join(tmp, 'scale'), luns: opts.luns, sessions: opts.sessions, withTgtd, log });
+      } catch (e) {
+        notes.push(`scale lines failed: ${(e as Error).message.split('\n')[0]}`);
+        log(`bench: scale lines failed: ${(e as Error).message}`);
+      }
+    }
+
+    let profile: ProfileSummary | null = null;
+    if (opts.profile) {
+      log(`bench: scstd under --cpu-prof, ${opts.profileSeconds} s of 512 B QD32 nullio reads`);
+      try {
+        profile = await profileScstd({
+          dir: join(tmp, 'profile'),
+          imagePath: images.scstd,
+          nullioSizeBytes: NULLIO_SIZE,
+          seconds: opts.profileSeconds,
+          keepAs: opts.profileOut,
+          repoRoot: REPO_ROOT,
+          log,
+        });
+      } catch (e) {
+        notes.push(`profile failed: ${(e as Error).message.split('\n')[0]}`);
+        log(`bench: profile failed: ${(e as Error).message}`);
+      }
+    }
+
+    const finished = new Date();
+    const result: BenchResult = {
+      schema: 'scst-usermode-bench/1',
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationSeconds: (finished.getTime() - started.getTime()) / 1000,
+      options: {
+        quick: opts.quick,
+        rounds: opts.rounds,
+        iscsiPerfSeconds: opts.seconds,
+        qemuSeconds: opts.qemuSeconds,
+        imageMiB: opts.imageMb,
+        nullioBytes: NULLIO_SIZE,
+        queueDepths,
+        scaleLuns: opts.luns,
+        scaleSessions: opts.sessions,
+        cpuPlacement: cpuPlanText() ?? 'left to the scheduler',
+        scstdBinary: scstdBinary(),
+        cases: opts.cases?.source ?? null,
+        fourKiBReads: 'iscsi-perf -b 8 on the 512-byte-block fileio LUN (LBAs not 4 KiB-aligned)',
+        scatteredWrites: 'qemu-img bench -S 7919*4096: each write 7919 blocks of 4 KiB past the last, wrapping at the end of the LUN',
+      },
+      machine,
+      daemons: daemonInfo,
+      cases: results,
+      scale,
+      profile,
+      notes,
+    };
+    process.stdout.write(`${formatResult(result)}\n`);
+    await mkdir(dirname(opts.out), { recursive: true });
+    await writeFile(opts.out, `${JSON.stringify(result, null, 2)}\n`);
+    log(`bench: results written to ${opts.out}`);
+    return 0;
+  } finally {
+    await res.release();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    log(`bench: ${e instanceof Error ? e.message : String(e)}`);
+    killAllTracked();
+    process.exitCode = 1;
+  },
+);

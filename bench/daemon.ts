@@ -1,0 +1,45 @@
+// What the benchmark needs from a target daemon under test, whichever one it is.
+
+export type DaemonName = 'scstd' | 'tgtd';
+
+/** The LUN roles every daemon exports, with the LUN number each one has on that daemon. */
+export interface LunMap {
+  /** A null backing store: reads return without touching any storage. */
+  nullio: number;
+  /** A pre-written image file, in the page cache. */
+  fileio: number;
+}
+
+export type LunRole = keyof LunMap;
+
+export interface BenchDaemon {
+  readonly name: DaemonName;
+  readonly pid: number;
+  readonly port: number;
+  readonly targetName: string;
+  readonly luns: LunMap;
+  /** libiscsi URL of one LUN: iscsi://127.0.0.1:PORT/IQN/LUN. */
+  url(role: LunRole): string;
+  alive(): boolean;
+  /** The tail of the daemon's own output, for error messages. */
+  output(): string;
+  /** Stops the daemon (bounded) and forgets it. Never rejects. */
+  stop(): Promise<void>;
+}
+
+export function lunUrl(port: number, targetName: string, lun: number): string {
+  return `iscsi://127.0.0.1:${port}/${targetName}/${lun}`;
+}
+
+/** Keeps the last `max` characters of a child's output. */
+export class OutputTail {
+  private text = '';
+  constructor(private readonly max = 64 * 1024) {}
+  push(s: string): void {
+    this.text += s;
+    if (this.text.length > this.max * 2) this.text = this.text.slice(-this.max);
+  }
+  get(): string {
+    return this.text.slice(-this.max);
+  }
+}

@@ -1,0 +1,182 @@
+// scstd as a benchmark subject: writes its scst.conf, starts the built daemon (dist/), waits for
+// it (bounded), and stops it by PID.
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lunUrl, OutputTail, type BenchDaemon, type LunMap, type LunRole } from './daemon.js';
+import { placed } from './pinning.js';
+import { freePort, isRunning, spawnTracked, waitExit, waitForPort } from './proc.js';
+
+// dist/bench/scstd.js -> the repository root.
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The daemon entry point; SCSTD_BIN overrides it (to benchmark another build). */
+export function scstdBinary(): string {
+  return process.env.SCSTD_BIN ?? join(REPO_ROOT, 'dist', 'src', 'bin', 'scstd.js');
+}
+
+export async function assertScstdBuilt(): Promise<void> {
+  try {
+    await access(scstdBinary());
+  } catch {
+    throw new Error(`scstd is not built: ${scstdBinary()} is missing (run: npm run build)`);
+  }
+}
+
+export interface ConfDevice {
+  handler: 'vdisk_nullio' | 'vdisk_fileio';
+  name: string;
+  attrs: Record<string, string | number>;
+}
+
+/** scst.conf text (modern grammar) for one enabled iSCSI target with the given LUNs. */
+export function scstConf(devices: ConfDevice[], targetName: string, luns: Array<[number, string]>): string {
+  const lines: string[] = [];
+  for (const handler of ['vdisk_nullio', 'vdisk_fileio'] as const) {
+    const devs = devices.filter((d) => d.handler === handler);
+    if (devs.length === 0) continue;
+    lines.push(`HANDLER ${handler} {`);
+    for (const d of devs) {
+      lines.push(`\tDEVICE ${d.name} {`);
+      for (const [k, v] of Object.entries(d.attrs)) lines.push(`\t\t${k} ${v}`);
+      lines.push('\t}');
+    }
+    lines.push('}', '');
+  }
+  lines.push('TARGET_DRIVER iscsi {', '\tenabled 1', '', `\tTARGET ${targetName} {`, '\t\tenabled 1');
+  for (const [lun, dev] of luns) lines.push(`\t\tLUN ${lun} ${dev}`);
+  lines.push('\t}', '}', '');
+  return lines.join('\n');
+}
+
+export interface LaunchOptions {
+  /** A private directory: scst.conf and the state directory go here. */
+  dir: string;
+  config: string;
+  logLevel: 'info' | 'warn';
+  /** Options for node itself, before the script (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  readyTimeoutMs?: number;
+}
+
+export interface ScstdProcess {
+  pid: number;
+  port: number;
+  /**
+   * Spawn to ready: the `ready` log line at log level info, else the portal accepting a
+   * connection (the daemon listens only once its whole configuration is applied).
+   */
+  readyMs: number;
+  output(): string;
+  alive(): boolean;
+  stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; timedOut: boolean }>;
+}
+
+/** Starts scstd on a free 127.0.0.1 port and waits (bounded) until it serves. */
+export async function launchScstd(o: LaunchOptions): Promise<ScstdProcess> {
+  await assertScstdBuilt();
+  const confPath = join(o.dir, 'scst.conf');
+  const stateDir = join(o.dir, 'state');
+  await mkdir(stateDir, { recursive: true });
+  await writeFile(confPath, o.config);
+  const port = await freePort();
+  const args = [...(o.nodeArgs ?? []), scstdBinary(), '--config', confPath, '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, '--no-mount', '--log-level', o.logLevel];
+  const started = performance.now();
+  const child = spawnTracked(...placed('daemon', process.execPath, args), { cwd: o.dir });
+  const tail = new OutputTail();
+  let readyAt: number | null = null;
+  let stdoutLine = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (s: string) => {
+    tail.push(s);
+    if (readyAt !== null) return;
+    stdoutLine += s;
+    let nl: number;
+    while ((nl = stdoutLine.indexOf('\n')) >= 0) {
+      const line = stdoutLine.slice(0, nl);
+      stdoutLine = stdoutLine.slice(nl + 1);
+      if (/\bready\b/.test(line)) {
+        readyAt = performance.now();
+        stdoutLine = '';
+        break;
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => tail.push(s));
+  let spawnError: string | null = null;
+  child.once('error', (e) => {
+    spawnError = e.message;
+  });
+
+  const stop = (timeoutMs = 15_000) => {
+    if (isRunning(child)) child.kill('SIGTERM');
+    return waitExit(child, timeoutMs);
+  };
+  const timeoutMs = o.readyTimeoutMs ?? 60_000;
+  const gone = (): boolean => spawnError !== null || !isRunning(child);
+  let ok: boolean;
+  if (o.logLevel === 'info') {
+    const deadline = Date.now() + timeoutMs;
+    while (readyAt === null && !gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    ok = readyAt !== null;
+  } else {
+    ok = await waitForPort(port, timeoutMs, gone);
+    readyAt = performance.now();
+  }
+  if (!ok) {
+    const why = spawnError !== null ? `could not be started (${spawnError})` : !isRunning(child) ? `exited (code ${child.exitCode}, signal ${child.signalCode})` : `was not ready within ${timeoutMs} ms`;
+    await stop(2_000);
+    throw new Error(`scstd on port ${port} ${why}:\n${tail.get().slice(-3000)}`);
+  }
+  return {
+    pid: child.pid!,
+    port,
+    readyMs: readyAt! - started,
+    output: () => tail.get(),
+    alive: () => isRunning(child),
+    stop,
+  };
+}
+
+export interface ScstdBenchOptions {
+  dir: string;
+  nullioSizeBytes: number;
+  imagePath: string;
+  targetName?: string;
+  /** Options for node itself (the profile run passes --cpu-prof). */
+  nodeArgs?: string[];
+}
+
+const SCSTD_LUNS: LunMap = { nullio: 0, fileio: 1 };
+
+/** scstd with the benchmark's two LUNs: vdisk_nullio at LUN 0 and vdisk_fileio at LUN 1. */
+export async function startScstdBench(o: ScstdBenchOptions): Promise<BenchDaemon> {
+  const targetName = o.targetName ?? 'iqn.2026-11.org.scst-usermode.bench:scstd';
+  const config = scstConf(
+    [
+      { handler: 'vdisk_nullio', name: 'bench_null', attrs: { size: o.nullioSizeBytes } },
+      { handler: 'vdisk_fileio', name: 'bench_file', attrs: { filename: o.imagePath } },
+    ],
+    targetName,
+    [
+      [SCSTD_LUNS.nullio, 'bench_null'],
+      [SCSTD_LUNS.fileio, 'bench_file'],
+    ],
+  );
+  // The brief runs it at warn: no per-login info lines competing for the event loop.
+  const p = await launchScstd({ dir: o.dir, config, logLevel: 'warn', nodeArgs: o.nodeArgs });
+  return {
+    name: 'scstd',
+    pid: p.pid,
+    port: p.port,
+    targetName,
+    luns: SCSTD_LUNS,
+    url: (role: LunRole) => lunUrl(p.port, targetName, SCSTD_LUNS[role]),
+    alive: p.alive,
+    output: p.output,
+    stop: async () => {
+      await p.stop();
+    },
+  };
+}

@@ -1,0 +1,128 @@
+// Checks of the benchmark's pure parts (output parsers, statistics, targets, profile summary) on
+// canned input: node dist/bench/selftest.js. No daemons, no clients, no timing.
+import assert from 'node:assert/strict';
+import { summarizeCpuProfile } from './cpuprofile.js';
+import { judge } from './model.js';
+import { parseIscsiPerf, parseQemuBench } from './parse.js';
+import { formatValue, pipeTable } from './report.js';
+import { median, ratio, spread } from './stats.js';
+
+const checks: Array<[string, () => void]> = [];
+const check = (name: string, fn: () => void): void => {
+  checks.push([name, fn]);
+};
+
+// What iscsi-perf 0.1 (libiscsi 1.19) prints: progress redrawn with \r, then the final average.
+const ISCSI_PERF_OUT =
+  'iscsi-perf version 0.1 - (c) 2014-2015 by Peter Lieven <pl@ĸamp.de>\n\n' +
+  'connected to iscsi://127.0.0.1:3260/iqn.x:t/1\n' +
+  'capacity is 2147483648 blocks or 1099511627776 byte (1048576 MB)\n' +
+  'performing RANDOM READ with 32 parallel requests\nFIXED transfer size of 1 blocks (512 byte)\nwill run for 3 seconds.\n\n' +
+  '\r00:00:02 - lba 1253881621, iops current 128222 (62 MB/s), iops average 128222 (62 MB/s), in_flight 32, busy 0        ' +
+  '\r00:00:01 - lba 1481345925, iops current 126916 (61 MB/s), iops average 127569 (62 MB/s), in_flight 32, busy 0        ' +
+  '\riops average 128672 (62 MB/s)                                                        \n\nfinished.\n';
+
+check('iscsi-perf: the final average wins over progress averages', () => {
+  assert.equal(parseIscsiPerf(ISCSI_PERF_OUT), 128672);
+});
+check('iscsi-perf: an interrupted run gives its last progress average', () => {
+  const cut = ISCSI_PERF_OUT.slice(0, ISCSI_PERF_OUT.indexOf('\riops average 128672'));
+  assert.equal(parseIscsiPerf(cut), 127569);
+});
+check('iscsi-perf: no figure, no number', () => {
+  assert.equal(parseIscsiPerf(''), null);
+  assert.equal(parseIscsiPerf('Login Failed. iscsi_service failed\n'), null);
+  assert.equal(parseIscsiPerf('\r\r\n\n'), null);
+});
+
+check('qemu-img bench: run time', () => {
+  const out = 'Sending 20000 write requests, 4096 bytes each, 32 in parallel (starting at offset 0, step size 32436224)\nRun completed in 0.386 seconds.\n';
+  assert.equal(parseQemuBench(out), 0.386);
+  assert.equal(parseQemuBench('Run completed in 12 seconds.'), 12);
+  assert.equal(parseQemuBench('Run completed in 0.000 seconds.'), null);
+  assert.equal(parseQemuBench('qemu-img: Could not open iscsi://...'), null);
+});
+
+check('median: odd, even, failed runs left out', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([null, 5, null]), 5);
+  assert.equal(median([null, null]), null);
+  assert.equal(median([]), null);
+  assert.equal(median([NaN, 1]), 1);
+});
+check('ratio and spread', () => {
+  assert.equal(ratio(10, 4), 2.5);
+  assert.equal(ratio(null, 4), null);
+  assert.equal(ratio(1, 0), null);
+  assert.equal(spread([90, 100, 110]), 0.2);
+  assert.equal(spread([1]), null);
+});
+
+check('targets', () => {
+  const t = { text: '>= 2x and >= 100000', minRatio: 2, minValue: 100_000 };
+  assert.equal(judge(t, 250_000, 2.1), true);
+  assert.equal(judge(t, 250_000, 1.9), false);
+  assert.equal(judge(t, 90_000, 3), false);
+  assert.equal(judge(t, 250_000, null), null, 'no tgtd: cannot judge a ratio');
+  assert.equal(judge(t, 90_000, null), false, 'the absolute half already fails');
+  assert.equal(judge({ text: '<= tgtd', maxRatio: 1 }, 30, 1.2), false);
+  assert.equal(judge({ text: '< 200 MB', maxValue: 200 }, 199.9, null), true);
+  assert.equal(judge({ text: '< 200 MB', maxValue: 200 }, 200, null), false);
+  assert.equal(judge(null, 1, 1), null);
+});
+
+check('cpuprofile: self time per function and file, idle left out of the percentages', () => {
+  const profile = {
+    nodes: [
+      { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 }, children: [2, 3, 4] },
+      { id: 2, callFrame: { functionName: '(idle)', url: '', lineNumber: -1 } },
+      { id: 3, callFrame: { functionName: 'onData', url: 'file:///repo/dist/src/engine/iscsi/connection.js', lineNumber: 9 } },
+      { id: 4, callFrame: { functionName: '', url: 'file:///repo/dist/src/engine/iscsi/connection.js', lineNumber: 99 } },
+    ],
+    samples: [3, 3, 4, 2, 3],
+    timeDeltas: [0, 1000, 1000, 1000, 2000],
+  };
+  const r = summarizeCpuProfile(profile, '/repo', 10);
+  assert.ok(r.ok);
+  if (!r.ok) return;
+  // Sample i lasts until sample i+1: onData 1000 + 1000 + 0 (last), anonymous 1000, idle 2000.
+  assert.equal(r.summary.totalMs, 5);
+  assert.equal(r.summary.idleMs, 2);
+  assert.equal(r.summary.busyMs, 3);
+  assert.deepEqual(r.summary.functions[0], { functionName: 'onData', location: 'dist/src/engine/iscsi/connection.js:10', selfMs: 2, selfPercent: 66.7 });
+  assert.equal(r.summary.functions[1]!.functionName, '(anonymous)');
+  assert.deepEqual(r.summary.files, [{ file: 'dist/src/engine/iscsi/connection.js', selfMs: 3, selfPercent: 100 }]);
+});
+check('cpuprofile: hostile input gives an error result', () => {
+  for (const bad of [null, 42, 'x', {}, { nodes: [], samples: [1], timeDeltas: [] }, { nodes: 'x', samples: [], timeDeltas: [] }]) {
+    const r = summarizeCpuProfile(bad);
+    assert.equal(r.ok, false);
+  }
+  const odd = summarizeCpuProfile({ nodes: [null, { id: 'x' }, { id: 1 }], samples: [1, 7, 'z'], timeDeltas: [0, 'q', -5] });
+  assert.ok(odd.ok);
+});
+
+check('formatting', () => {
+  assert.equal(formatValue(123456.7, 'IOPS'), '123,457');
+  assert.equal(formatValue(1541.3, 'MiB/s'), '1,541');
+  assert.equal(formatValue(99.94, 'MiB/s'), '99.9');
+  assert.equal(formatValue(25.63, 'us'), '25.6');
+  assert.equal(formatValue(null, 'IOPS'), '-');
+  assert.equal(formatValue('n/a', ''), 'n/a');
+  const t = pipeTable(['a', 'b'], [['x', '1'], ['yy', '22']], [false, true]).split('\n');
+  assert.deepEqual(t, ['| a  |  b |', '|----|---:|', '| x  |  1 |', '| yy | 22 |']);
+});
+
+let failed = 0;
+for (const [name, fn] of checks) {
+  try {
+    fn();
+    process.stdout.write(`ok   ${name}\n`);
+  } catch (e) {
+    failed++;
+    process.stdout.write(`FAIL ${name}\n  ${(e as Error).message.split('\n').join('\n  ')}\n`);
+  }
+}
+process.stdout.write(`${checks.length - failed}/${checks.length} checks passed\n`);
+process.exitCode = failed === 0 ? 0 : 1;
