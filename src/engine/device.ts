@@ -26,6 +26,8 @@ export interface DeviceInit {
   explicit: Set<string>;
   /** Peripheral device type; by default from the handler (vcdrom 5, else 0). */
   type?: number;
+  /** lb_per_pb_exp: report the backing store's physical block size (default true). */
+  lbPerPbExp?: boolean;
 }
 
 /**
@@ -76,6 +78,17 @@ export class Device {
   closing = false;
   /** Bumps whenever the medium or size changes (MMC event status, capacity UA). */
   mediaGeneration = 0;
+  /**
+   * A removable medium was ejected by START STOP UNIT (LOEJ): still loaded in the tray, but not
+   * accessible until a load (LOEJ with START) or a medium change.
+   */
+  trayOpen = false;
+  /** Control mode page SWP: software write protect, set by MODE SELECT for the whole LU. */
+  swp = false;
+  /** A SANITIZE operation is running: media access is refused until it ends (SBC-4 4.11). */
+  sanitizing = false;
+  /** lb_per_pb_exp: READ CAPACITY(16) reports logical blocks per physical block. */
+  lbPerPbExp: boolean;
 
   constructor(init: DeviceInit) {
     this.name = init.name;
@@ -93,6 +106,7 @@ export class Device {
     this.filename = init.filename;
     this.explicit = init.explicit;
     this.wce = !init.writeThrough;
+    this.lbPerPbExp = init.lbPerPbExp ?? true;
     this.t10VendId = init.handler === 'vdisk_blockio' ? 'SCST_BIO' : 'SCST_FIO';
     this.prodId = init.name.slice(0, 16);
     // Default identifiers as vdisk computes them (sysfs.md §6.3).
@@ -113,8 +127,18 @@ export class Device {
     return Math.floor(this.size / this.blockSize);
   }
 
+  /**
+   * Logical blocks per physical block exponent (READ CAPACITY(16) LBPPBE): the backing store's
+   * allocation unit, so initiators align to it and UNMAP can free whole units.
+   */
+  get lbppbExp(): number {
+    const phys = this.backstore?.physicalBlockSize ?? 0;
+    if (!this.lbPerPbExp || phys <= this.blockSize) return 0;
+    return Math.min(15, Math.floor(Math.log2(phys / this.blockSize)));
+  }
+
   get mediumPresent(): boolean {
-    return this.backstore !== null;
+    return this.backstore !== null && !this.trayOpen;
   }
 
   /** Queue a unit attention on every nexus of this device, except `except`. */

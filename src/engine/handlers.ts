@@ -3,6 +3,7 @@ import { Device, type HandlerName } from './device.js';
 import { FileBackstore } from './backstore/file.js';
 import { NullBackstore } from './backstore/null.js';
 import { einval, MgmtError } from './errors.js';
+import { restorePr } from './scsi/pr.js';
 
 // The vdisk device handlers: parameter validation for add_device (sysfs.md §11.1), and opening
 // the backing store. The same rules serve scst.conf at start-up and the management trees.
@@ -70,6 +71,11 @@ export function parseParamString(s: string): Array<[string, string]> {
 export interface CreateContext {
   setupId: bigint;
   usnInUse(usn: string): boolean;
+  /**
+   * The daemon's state directory: persistent reservations with APTPL are kept (and restored
+   * from) <stateDir>/pr/<device>.json. Without one, APTPL is not offered.
+   */
+  stateDir?: string;
 }
 
 /** Validate add_device parameters and open the device's backing store. */
@@ -109,6 +115,8 @@ export async function createDevice(handler: HandlerName, name: string, params: A
   if (p.has('size_mb')) size = num('size_mb', 0) * 1024 * 1024;
   if (p.has('size')) size = num('size', 0);
   if (size !== undefined && size % blockSize !== 0) throw einval(`size ${size} is not a multiple of the block size ${blockSize}`);
+  const lbPerPbExp = p.has('lb_per_pb_exp') ? num('lb_per_pb_exp', 1) : 1;
+  if (lbPerPbExp > 1) throw einval('lb_per_pb_exp must be 0 or 1');
 
   const explicit = new Set(p.keys());
   const dev = new Device({
@@ -127,6 +135,7 @@ export async function createDevice(handler: HandlerName, name: string, params: A
     t10DevId: t10,
     setupId: ctx.setupId,
     explicit,
+    lbPerPbExp: lbPerPbExp === 1,
   });
   if (ctx.usnInUse(dev.usn)) throw new MgmtError('EEXIST', `device ${name}: usn ${dev.usn} already in use`);
 
@@ -142,6 +151,17 @@ export async function createDevice(handler: HandlerName, name: string, params: A
       if (!flag('active', true)) break;
       dev.backstore = await openBackstore(filename, { readOnly, writeThrough, createSize: handler === 'vdisk_fileio' ? size : undefined }, handler);
       break;
+    }
+  }
+  // Until the daemon passes its state directory here, the one it exports for its children is used.
+  const stateDir = ctx.stateDir ?? process.env.SCSTD_STATE_DIR;
+  if (stateDir) {
+    try {
+      await restorePr(dev, stateDir);
+    } catch (e) {
+      await dev.backstore?.close();
+      dev.backstore = null;
+      throw new MgmtError('EIO', `device ${name}: cannot restore persistent reservations: ${(e as Error).message} (move the file away to start without them)`);
     }
   }
   return dev;
@@ -172,6 +192,7 @@ export async function changeMedium(dev: Device, filename: string): Promise<void>
   }
   const old = dev.backstore;
   dev.backstore = next;
+  dev.trayOpen = false;
   dev.filename = next ? f : null;
   dev.mediaGeneration++;
   if (old) await old.close();

@@ -24,6 +24,9 @@ export class Scst {
   /** The procfs-era groups shared by every target (groups/ of /proc/scsi_tgt). */
   readonly globalGroups = new GlobalGroups();
 
+  /** Where persistent device state (PR with APTPL) lives: the daemon's --state-dir. */
+  stateDir: string | undefined;
+
   constructor(readonly log: Logger) {
     this.watchGlobalGroup(this.globalGroups.defaultGroup);
   }
@@ -39,6 +42,7 @@ export class Scst {
     if (this.devices.has(name)) throw new MgmtError('EEXIST', `device ${name} already exists`);
     const dev = await createDevice(handler, name, params, {
       setupId: this.setupId,
+      stateDir: this.stateDir,
       usnInUse: (usn) => [...this.devices.values()].some((d) => d.usn === usn),
     });
     // Re-check: another add of the same name may have completed while we were opening files.

@@ -10,6 +10,19 @@ export interface Backstore {
   /** `fua`: the data must be on stable storage before cb. */
   write(buf: Buffer, off: number, len: number, pos: number, fua: boolean, cb: IoCallback): void;
   flush(cb: IoCallback): void;
+  /**
+   * Deallocate a byte range (thin provisioning): afterwards it reads as zeroes. Optional: stores
+   * without it cannot back a thin-provisioned LU.
+   */
+  discard?(pos: number, len: number, cb: IoCallback): void;
+  /**
+   * Which of `len` bytes from `pos` are allocated: calls `cb` with runs of [length, mapped] in
+   * order, covering at most `len` bytes (possibly fewer, never zero unless len is 0), and no
+   * more than `maxRuns` runs.
+   */
+  mapStatus?(pos: number, len: number, cb: (err: NodeJS.ErrnoException | null, runs: Array<[number, boolean]>) => void, maxRuns?: number): void;
+  /** Allocation unit of the storage in bytes (file system block, device physical block). */
+  readonly physicalBlockSize?: number;
   /** Re-read the size of the backing store (resync_size). */
   resync(): Promise<number>;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { Backstore, IoCallback } from './backstore.js';
+import { punchHole, ZERO_CHUNK } from './punch.js';
 
 /**
  * A regular file or block device accessed through libuv's thread pool, so no I/O ever blocks the
@@ -8,12 +9,16 @@ import { Backstore, IoCallback } from './backstore.js';
  * fdatasync before they are acknowledged.
  */
 export class FileBackstore implements Backstore {
+  /** Punching holes needs the fallocate(1) helper; when it is missing, discards write zeroes. */
+  private punchWorks = true;
+
   private constructor(
     private readonly fd: number,
     private _size: number,
     readonly path: string,
     private readonly writeThrough: boolean,
     private readonly isBlock: boolean,
+    readonly physicalBlockSize: number,
   ) {}
 
   static async open(path: string, opts: { readOnly: boolean; writeThrough: boolean; createSize?: number }): Promise<FileBackstore> {
@@ -35,7 +40,8 @@ export class FileBackstore implements Backstore {
         await new Promise<void>((res, rej) => fs.ftruncate(fd, opts.createSize, (e) => (e ? rej(e) : res()))); // sparse
         size = opts.createSize;
       }
-      return new FileBackstore(fd, size, path, opts.writeThrough, isBlock);
+      const phys = isBlock ? await blockDevicePhysicalBlock(st.rdev) : st.blksize;
+      return new FileBackstore(fd, size, path, opts.writeThrough, isBlock, phys > 0 ? phys : 512);
     } catch (e) {
       await closeFd();
       throw e;
@@ -71,6 +77,79 @@ export class FileBackstore implements Backstore {
     fs.fdatasync(this.fd, cb);
   }
 
+  /**
+   * Deallocate a range. A regular file gets a hole punched (by fallocate(1): Node has no
+   * fallocate) for ranges worth a process start; the whole file is emptied with ftruncate.
+   * Small ranges, block devices, and files where punching fails read back as zeroes by writing
+   * zeroes, which is what the LBPRZ bit promises either way.
+   */
+  discard(pos: number, len: number, cb: IoCallback): void {
+    const end = Math.min(pos + len, this._size);
+    if (end <= pos) return cb(null);
+    if (!this.isBlock && pos === 0 && end === this._size) {
+      fs.ftruncate(this.fd, 0, (e) => {
+        if (e) return cb(e);
+        fs.ftruncate(this.fd, this._size, cb);
+      });
+      return;
+    }
+    if (!this.isBlock && this.punchWorks && end - pos >= PUNCH_MIN_BYTES) {
+      punchHole(`/proc/${process.pid}/fd/${this.fd}`, pos, end - pos, (err) => {
+        if (!err) return cb(null);
+        this.punchWorks = false;
+        this.zero(pos, end - pos, cb);
+      });
+      return;
+    }
+    this.zero(pos, end - pos, cb);
+  }
+
+  private zero(pos: number, len: number, cb: IoCallback): void {
+    if (len <= 0) return cb(null);
+    const n = Math.min(len, ZERO_CHUNK.length);
+    this.write(ZERO_CHUNK, 0, n, pos, false, (e) => (e ? cb(e) : this.zero(pos + n, len - n, cb)));
+  }
+
+  /**
+   * Allocation map of a range. Node cannot ask for SEEK_DATA/SEEK_HOLE, so a file whose blocks
+   * are all released is recognised from fstat, and otherwise the range is read and zeroed
+   * stretches count as deallocated (they read back exactly as a hole would). Scans at most
+   * MAP_SCAN_BYTES per call, in MAP_CHUNK reads.
+   */
+  mapStatus(pos: number, len: number, cb: (err: NodeJS.ErrnoException | null, runs: Array<[number, boolean]>) => void, maxRuns = Infinity): void {
+    const total = Math.max(0, Math.min(len, this._size - pos));
+    if (total === 0) return cb(null, []);
+    fs.fstat(this.fd, (e, st) => {
+      if (e) return cb(e, []);
+      if (!this.isBlock && st.blocks === 0) return cb(null, [[total, false]]);
+      const limit = Math.min(total, MAP_SCAN_BYTES);
+      const buf = Buffer.allocUnsafe(Math.min(MAP_CHUNK, limit));
+      const runs: Array<[number, boolean]> = [];
+      const add = (n: number, mapped: boolean) => {
+        const last = runs[runs.length - 1];
+        if (last && last[1] === mapped) last[0] += n;
+        else runs.push([n, mapped]);
+      };
+      const step = (done: number): void => {
+        // Enough runs for the caller: the last one may be incomplete, so it is left out.
+        if (runs.length > maxRuns) return cb(null, runs.slice(0, maxRuns));
+        if (done >= limit) return cb(null, runs);
+        const n = Math.min(buf.length, limit - done);
+        this.read(buf, 0, n, pos + done, (err) => {
+          if (err) return cb(err, runs);
+          if (buf.compare(ZERO_CHUNK, 0, n, 0, n) === 0) add(n, false);
+          else
+            for (let o = 0; o < n; o += MAP_UNIT) {
+              const u = Math.min(MAP_UNIT, n - o);
+              add(u, buf.compare(ZERO_CHUNK, 0, u, o, o + u) !== 0);
+            }
+          step(done + n);
+        });
+      };
+      step(0);
+    });
+  }
+
   async resync(): Promise<number> {
     const st = await new Promise<fs.Stats>((res, rej) => fs.fstat(this.fd, (e, s) => (e ? rej(e) : res(s))));
     this._size = this.isBlock ? await blockDeviceSize(st.rdev) : st.size;
@@ -79,6 +158,24 @@ export class FileBackstore implements Backstore {
 
   close(): Promise<void> {
     return new Promise((res) => fs.close(this.fd, () => res()));
+  }
+}
+
+/** Ranges below this are zeroed in place rather than paying for a helper process. */
+const PUNCH_MIN_BYTES = 1024 * 1024;
+const MAP_CHUNK = 1024 * 1024;
+/** Scanned per call at most: the answer then simply covers less (GET LBA STATUS allows it). */
+const MAP_SCAN_BYTES = 16 * 1024 * 1024;
+/** Granularity of the allocation map: the smallest logical block. */
+const MAP_UNIT = 512;
+
+async function blockDevicePhysicalBlock(rdev: number): Promise<number> {
+  const major = Math.floor(rdev / 256) & 0xfff;
+  const minor = (rdev & 0xff) | ((Math.floor(rdev / 4096) & 0xfff00) >>> 0);
+  try {
+    return Number((await fsp.readFile(`/sys/dev/block/${major}:${minor}/queue/physical_block_size`, 'utf8')).trim()) || 512;
+  } catch {
+    return 512; // partitions have no queue/ of their own
   }
 }
 

@@ -18,6 +18,8 @@ import { snAdd, snLe, snLt } from './serial.js';
 import { encodeTextKeys, parseTextKeys } from './text.js';
 import { sendTargetsReply } from './discovery.js';
 import { taskManagement } from './tmf.js';
+import { registerIsid } from '../scsi/nexus.js';
+import { ScsiError } from '../scsi/sense.js';
 
 type Phase = 'login' | 'ffp' | 'logout' | 'closed';
 
@@ -188,7 +190,11 @@ export class IscsiConnection implements SessionTransport {
       if (!o.discovery && o.target) this.reinstate(o.initiatorName, o.isid, o.target.name);
       tsih = this.ctx.allocTsih();
       let scst: ScstSession | null = null;
-      if (o.target) scst = this.ctx.scst.createSession(o.target, o.initiatorName, this);
+      if (o.target) {
+        scst = this.ctx.scst.createSession(o.target, o.initiatorName, this);
+        // Reservations identify the initiator port by name and ISID.
+        registerIsid(scst, o.isid);
+      }
       const depth = o.target ? Math.max(1, o.target.queuedCommands) : 8;
       this.session = new IscsiSession(tsih, o.isid, o.initiatorName, o.target, o.params, scst, lp.cmdSN, depth);
       this.session.conn = this;
@@ -298,7 +304,33 @@ export class IscsiConnection implements SessionTransport {
   private consume(pdu: Pdu, sess: IscsiSession): void {
     sess.expCmdSN = snAdd(sess.expCmdSN, 1);
     if (opcode(pdu.bhs) !== Opcode.SCSI_CMD) sess.maxCmdSN = snAdd(sess.maxCmdSN, 1);
+    else if (this.preAborted.size > 0) {
+      const cmdSN = pdu.bhs.readUInt32BE(24);
+      if (this.preAborted.get(cmdSN) === pdu.bhs.readUInt32BE(16)) {
+        // Aborted before it arrived: it takes its CmdSN and nothing else.
+        this.preAborted.delete(cmdSN);
+        sess.maxCmdSN = snAdd(sess.maxCmdSN, 1);
+        return;
+      }
+    }
     this.dispatch(pdu);
+  }
+
+  /** CmdSN -> ITT of commands an ABORT TASK named before they arrived (RFC 7143 §11.5.1). */
+  private readonly preAborted = new Map<number, number>();
+
+  /**
+   * ABORT TASK for a command not yet received but inside the window: the target must consider
+   * it received (and aborted). Returns false when it cannot be such a command.
+   */
+  abortBeforeArrival(refCmdSN: number, itt: number, tmfCmdSN: number): boolean {
+    const sess = this.session;
+    if (!sess || snLt(refCmdSN, sess.expCmdSN) || !snLt(refCmdSN, tmfCmdSN) || snLt(sess.maxCmdSN, refCmdSN)) return false;
+    if (this.preAborted.size >= sess.queueDepth) return false;
+    const held = this.held.get(refCmdSN);
+    if (held && held.bhs.readUInt32BE(16) !== itt) return false;
+    this.preAborted.set(refCmdSN, itt);
+    return true;
   }
 
   private dispatch(pdu: Pdu): void {
@@ -385,7 +417,7 @@ export class IscsiConnection implements SessionTransport {
       // The CDB wants data the initiator did not announce (W=0).
       completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB);
     } else if (ok && cmd.dir === DataDir.WRITE && cmd.dataLength > c.expectedDataTransferLength) {
-      completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB);
+      this.fitToEdtl(task, c.expectedDataTransferLength);
     }
     // Whatever happened in parse, account for data the initiator is sending unsolicited.
     task.unsolicitedOpen = c.write && !c.final;
@@ -406,6 +438,25 @@ export class IscsiConnection implements SessionTransport {
     task.nextR2tOffset = task.received;
     this.cmdState(cmd, 'data_wait');
     if (!task.unsolicitedOpen) this.afterUnsolicited(task);
+  }
+
+  /**
+   * The initiator will send less data than the CDB describes (SAM-5 overflow). Commands that can
+   * shrink to what arrives do (a WRITE writes the blocks it gets); the rest are refused. Either
+   * way the residual is reported against the CDB's length.
+   */
+  private fitToEdtl(task: IscsiTask, edtl: number): void {
+    const cmd = task.cmd;
+    task.cdbLength = cmd.dataLength;
+    const op = cmd.op;
+    const dev = cmd.tgtDev?.device;
+    if (!op?.fitToEdtl || !dev) return completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB);
+    try {
+      op.fitToEdtl(cmd, dev, edtl);
+    } catch (e) {
+      if (e instanceof ScsiError) cmd.complete(Status.CHECK_CONDITION, e.sense());
+      else throw e;
+    }
   }
 
   /** A rejected command never runs: its CmdSN slot is given back at once. */
@@ -447,6 +498,7 @@ export class IscsiConnection implements SessionTransport {
         this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'unexpected unsolicited Data-Out');
         return this.drop('unsolicited data protocol violation');
       }
+      this.checkDataSN(task, d.dataSN, task.expDataSN++);
       this.acceptData(task, d.bufferOffset, pdu.data);
       if (d.final) {
         task.unsolicitedOpen = false;
@@ -464,6 +516,7 @@ export class IscsiConnection implements SessionTransport {
       this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'Data-Out outside its R2T');
       return this.drop('Data-Out outside its R2T');
     }
+    this.checkDataSN(task, d.dataSN, r.expDataSN++);
     this.acceptData(task, d.bufferOffset, pdu.data);
     r.received += pdu.data.length;
     if (d.final || r.received >= r.length) {
@@ -471,6 +524,16 @@ export class IscsiConnection implements SessionTransport {
       task.r2ts.delete(d.ttt);
       this.afterUnsolicited(task);
     }
+  }
+
+  /**
+   * Data-Out PDUs of a sequence are numbered from 0 (RFC 7143 §11.7.5). At ErrorRecoveryLevel 0
+   * a gap cannot be recovered: the data is taken in, and the command fails instead of running.
+   */
+  private checkDataSN(task: IscsiTask, got: number, expected: number): void {
+    if (got === expected || task.failed) return;
+    task.failed = true;
+    this.log.warn({ itt: task.itt, dataSN: got, expected }, 'Data-Out with unexpected DataSN: the command will fail');
   }
 
   private respondOrExec(task: IscsiTask): void {
@@ -483,13 +546,14 @@ export class IscsiConnection implements SessionTransport {
     const p = this.session!.params;
     if (task.cmd.isDone) return this.respond(task);
     if (task.received >= task.xferLen && task.r2ts.size === 0) {
+      if (task.failed) return completeWithSense(task.cmd, Sense.DATA_PHASE_ERROR);
       if (task.received > task.xferLen) task.cmd.owner = 'device';
       execCmd(task.cmd);
       return;
     }
     while (task.r2ts.size < p.MaxOutstandingR2T && task.nextR2tOffset < task.xferLen) {
       const len = Math.min(p.MaxBurstLength, task.xferLen - task.nextR2tOffset);
-      const r: R2tState = { ttt: this.allocTtt(), offset: task.nextR2tOffset, length: len, received: 0, r2tSN: task.r2tSN++ };
+      const r: R2tState = { ttt: this.allocTtt(), offset: task.nextR2tOffset, length: len, received: 0, r2tSN: task.r2tSN++, expDataSN: 0 };
       task.nextR2tOffset += len;
       task.r2ts.set(r.ttt, r);
       this.r2tByTtt.set(r.ttt, { task, r2t: r });
@@ -524,7 +588,7 @@ export class IscsiConnection implements SessionTransport {
       sent = Math.min(cmd.dataInLength, task.edtl);
     }
     // Residuals relate EDTL to what the command transferred (or would have, for writes).
-    const wanted = cmd.dir === DataDir.READ ? cmd.dataInLength : cmd.dir === DataDir.WRITE ? cmd.dataLength : 0;
+    const wanted = cmd.dir === DataDir.READ ? cmd.dataInLength : cmd.dir === DataDir.WRITE ? Math.max(cmd.dataLength, task.cdbLength) : 0;
     const transferred = cmd.dir === DataDir.READ ? sent : Math.min(wanted, task.edtl);
     if (task.edtl > transferred && (cmd.dir !== DataDir.NONE || task.edtl > 0)) {
       under = true;
@@ -674,6 +738,9 @@ export class IscsiConnection implements SessionTransport {
     this.log.info({ tsih: this.session?.tsih }, 'logout requested');
     const pending = [...this.tasks.values()].map((t) => this.abortTask(t));
     void boundedAll(pending, this.ctx.teardownTimeoutMs).then(() => {
+      // The I_T nexus ends here, not when the socket closes later: what it held (an SPC-2
+      // reservation, a medium removal prevention) is released before the initiator hears back.
+      if (this.session?.scst) this.ctx.scst.closeSession(this.session.scst);
       this.phase = 'ffp';
       respond(LogoutResponse.CLOSED_SUCCESSFULLY);
       this.phase = 'logout';

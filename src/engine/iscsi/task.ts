@@ -7,6 +7,8 @@ export interface R2tState {
   length: number;
   received: number;
   r2tSN: number;
+  /** DataSN of the next Data-Out answering this R2T. */
+  expDataSN: number;
 }
 
 /**
@@ -16,6 +18,10 @@ export interface R2tState {
 export class IscsiTask {
   /** Bytes the initiator will send (write) = min(EDTL, what the CDB needs). */
   xferLen = 0;
+  /** The CDB's own data-out length when the command was shrunk to a smaller EDTL (else 0). */
+  cdbLength = 0;
+  /** DataSN the next Data-Out of the current sequence must carry (RFC 7143 §11.7.5). */
+  expDataSN = 0;
   /** Bytes received so far (immediate + unsolicited + solicited). */
   received = 0;
   /** Unsolicited Data-Out still to come (command PDU had F=0). */

@@ -5,6 +5,7 @@ import { boundedAll } from './connection.js';
 import { RejectReason, TmfFunction, TmfResponse } from './constants.js';
 import type { TaskMgmt } from './pdu.js';
 import { snLt } from './serial.js';
+import { resetLogicalUnit } from '../scsi/spc.js';
 
 // Task management functions (RFC 7143 §11.5, SAM-5 §7): which tasks each one ends, what the
 // other nexuses are told, and the response once the affected tasks are really gone.
@@ -33,9 +34,10 @@ export function taskManagement(conn: IscsiConnection, req: TaskMgmt, bhs: Buffer
     case TmfFunction.ABORT_TASK: {
       const task = conn.tasks.get(req.referencedTaskTag);
       if (!task) {
-        // Already answered (RefCmdSN behind the window) counts as done; otherwise unknown.
-        const answered = snLt(req.refCmdSN, sess.expCmdSN);
-        return conn.sendTmfResponse(req.itt, answered ? TmfResponse.FUNCTION_COMPLETE : TmfResponse.TASK_DOES_NOT_EXIST);
+        // Received and already answered: nothing left to abort. Not received yet but inside the
+        // window and before this request: it counts as received, and aborted (RFC 7143 11.5.1).
+        const pending = conn.abortBeforeArrival(req.refCmdSN, req.referencedTaskTag, req.cmdSN);
+        return conn.sendTmfResponse(req.itt, pending ? TmfResponse.FUNCTION_COMPLETE : TmfResponse.TASK_DOES_NOT_EXIST);
       }
       log.info({ itt: req.referencedTaskTag }, 'ABORT TASK');
       return finish(TmfResponse.FUNCTION_COMPLETE, [conn.abortTask(task)]);
@@ -92,8 +94,7 @@ function abortEverywhere(dev: Device, notify: (td: import('../tgtdev.js').TgtDev
   return [...sessions].map((s) => s.transport.abortDeviceTasks(dev));
 }
 
-/** What a reset clears in the logical unit's state. */
+/** What a reset clears in the logical unit's state (persistent reservations survive it). */
 function resetDevice(dev: Device): void {
-  dev.preventers.clear();
-  dev.wce = !dev.writeThrough;
+  resetLogicalUnit(dev);
 }

@@ -1,8 +1,13 @@
 import { CmdState, DataDir, type ScsiCmd } from '../cmd.js';
 import { Sense, Status, type Asc } from './constants.js';
 import { buildSense, ScsiError } from './sense.js';
-import { F_MEDIUM, F_NO_LUN, F_NO_UA, F_WRITE_MEDIUM, type OpTable } from './op.js';
+import { F_DURING_SANITIZE, F_MEDIUM, F_NO_LUN, F_NO_UA, F_WRITE_MEDIUM, type OpTable } from './op.js';
 import { diskOps, cdromOps } from './ops.js';
+import { Op } from './constants.js';
+import { reservationConflict } from './reserve.js';
+import { sanitizeFailed, sanitizeProgressSense } from './sanitize.js';
+import type { TgtDev } from '../tgtdev.js';
+import { aluaStateFor } from '../alua.js';
 
 // The SCSI core's two steps for every command (scst_targ.c's parse and exec stages), between
 // which the transport collects write data.
@@ -23,7 +28,8 @@ export function parseCmd(cmd: ScsiCmd): boolean {
   const td = cmd.session.tgtDevs.get(cmd.lun) ?? null;
   cmd.tgtDev = td;
   const dev = td?.device ?? null;
-  const op = tableFor(dev ? dev.type : 0).get(cmd.opcode);
+  let op = tableFor(dev ? dev.type : 0).get(cmd.opcode);
+  if (op && dev && op.available && !op.available(dev)) op = undefined;
   cmd.op = op ?? null;
   if (!td && !(op && op.flags & F_NO_LUN)) {
     completeWithSense(cmd, Sense.LUN_NOT_SUPPORTED);
@@ -52,17 +58,51 @@ export function parseCmd(cmd: ScsiCmd): boolean {
     }
     throw e;
   }
-  if (dev && op.flags & F_MEDIUM && !dev.mediumPresent) {
-    completeWithSense(cmd, Sense.MEDIUM_NOT_PRESENT);
-    return false;
-  }
-  if (td && op.flags & F_WRITE_MEDIUM && td.isReadOnly) {
-    completeWithSense(cmd, Sense.WRITE_PROTECTED);
-    return false;
+  // A service-action group has now handed over to the member that serves the command.
+  op = cmd.op ?? op;
+  if (td && dev) {
+    if (dev.sanitizing && !(op.flags & F_DURING_SANITIZE)) {
+      cmd.complete(Status.CHECK_CONDITION, sanitizeProgressSense(dev));
+      return false;
+    }
+    const access = aluaStateFor(dev, cmd.session.target.relTgtId || 1);
+    if (access !== 'active' && access !== 'nonoptimized' && op.flags & F_MEDIUM) {
+      // Through a port in this state the medium is out of reach (SPC-4 5.16.2.4).
+      completeWithSense(cmd, ALUA_NOT_READY[access]);
+      return false;
+    }
+    if (reservationConflict(cmd, op, dev, td)) {
+      cmd.complete(Status.RESERVATION_CONFLICT);
+      return false;
+    }
+    if (op.flags & F_MEDIUM && !dev.mediumPresent) {
+      completeWithSense(cmd, Sense.MEDIUM_NOT_PRESENT);
+      return false;
+    }
+    if (op.flags & F_MEDIUM && sanitizeFailed(dev) && cmd.opcode !== Op.SANITIZE) {
+      completeWithSense(cmd, Sense.SANITIZE_FAILED);
+      return false;
+    }
+    if (op.flags & F_WRITE_MEDIUM && writeProtected(td)) {
+      completeWithSense(cmd, Sense.WRITE_PROTECTED);
+      return false;
+    }
   }
   if (cmd.dir !== DataDir.NONE && cmd.dataLength > 0) cmd.allocBuffer(cmd.dataLength);
   cmd.state = cmd.dir === DataDir.WRITE && cmd.dataLength > 0 ? CmdState.DATA_WAIT : CmdState.PARSED;
   return true;
+}
+
+const ALUA_NOT_READY: Record<'standby' | 'unavailable' | 'offline' | 'transitioning', Asc> = {
+  transitioning: { key: 2, asc: 0x04, ascq: 0x0a },
+  standby: { key: 2, asc: 0x04, ascq: 0x0b },
+  unavailable: { key: 2, asc: 0x04, ascq: 0x0c },
+  offline: { key: 2, asc: 0x04, ascq: 0x12 },
+};
+
+/** Read-only LUN or device, or software write protect (control mode page SWP). */
+export function writeProtected(td: TgtDev): boolean {
+  return td.isReadOnly || td.device.swp;
 }
 
 /** Run a parsed command whose data (if any) has arrived. */

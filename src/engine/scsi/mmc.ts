@@ -26,6 +26,8 @@ function tocAddress(b: Buffer, off: number, lba: number, msf: boolean): void {
 const readToc: OpDesc = {
   name: 'READ TOC/PMA/ATIP',
   flags: F_MEDIUM,
+  res: 'read',
+  usage: [Op.READ_TOC, 0x02, 0x0f, 0, 0, 0, 0xff, 0xff, 0xff, 0x07],
   parse(cmd) {
     const format = cmd.cdb[2]! & 0x0f;
     if (format > 1) throw invalidField(2);
@@ -101,6 +103,8 @@ function configuration(dev: Device): Buffer {
 const getConfiguration: OpDesc = {
   name: 'GET CONFIGURATION',
   flags: 0,
+  res: 'allowed',
+  usage: [Op.GET_CONFIGURATION, 0x03, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0x07],
   parse(cmd) {
     if ((cmd.cdb[1]! & 0x03) === 3) throw invalidField(1);
     dataIn(cmd, cmd.cdb.readUInt16BE(7));
@@ -133,6 +137,8 @@ const seenGeneration = new WeakMap<object, number>();
 const getEventStatus: OpDesc = {
   name: 'GET EVENT STATUS NOTIFICATION',
   flags: 0,
+  res: 'allowed',
+  usage: [Op.GET_EVENT_STATUS_NOTIFICATION, 0x01, 0, 0, 0xff, 0, 0, 0xff, 0xff, 0x07],
   parse(cmd) {
     if (!(cmd.cdb[1]! & 0x01)) throw invalidField(1, 0); // only polled operation
     dataIn(cmd, cmd.cdb.readUInt16BE(7));
@@ -165,6 +171,8 @@ const getEventStatus: OpDesc = {
 const readDiscInformation: OpDesc = {
   name: 'READ DISC INFORMATION',
   flags: F_MEDIUM,
+  res: 'read',
+  usage: [Op.READ_DISC_INFORMATION, 0x07, 0, 0, 0, 0, 0, 0xff, 0xff, 0x07],
   parse(cmd) {
     if (cmd.cdb[1]! & 0x07) throw invalidField(1);
     dataIn(cmd, cmd.cdb.readUInt16BE(7));
@@ -184,6 +192,8 @@ const readDiscInformation: OpDesc = {
 const mechanismStatus: OpDesc = {
   name: 'MECHANISM STATUS',
   flags: 0,
+  res: 'allowed',
+  usage: [Op.MECHANISM_STATUS, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0x07],
   parse(cmd) {
     dataIn(cmd, cmd.cdb.readUInt16BE(8));
   },

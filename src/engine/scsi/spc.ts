@@ -3,9 +3,13 @@ import type { Device } from '../device.js';
 import type { TgtDev } from '../tgtdev.js';
 import { Op, Sense, Status } from './constants.js';
 import { ScsiError } from './sense.js';
-import { F_MEDIUM, F_NO_LUN, F_NO_UA, type OpDesc, type OpTable } from './op.js';
+import { F_DURING_SANITIZE, F_MEDIUM, F_NO_LUN, F_NO_UA, type OpDesc, type OpTable } from './op.js';
 import { dataIn, good, invalidField, padAscii, replyData, writeU64 } from './util.js';
-import { blockLimitsVpd, blockCharacteristicsVpd, logicalBlockProvisioningVpd } from './sbc.js';
+import { blockLimitsVpd, blockCharacteristicsVpd, logicalBlockProvisioningVpd, supportsDpoFua } from './sbc.js';
+import { designator, luDesignators } from './identity.js';
+import { targetPortGroupOf } from './maintenance.js';
+import { sanitizeProgressSense } from './sanitize.js';
+import { clearSpc2Reservation } from './reserve.js';
 
 // SPC-4 commands common to every device type.
 
@@ -23,6 +27,8 @@ function standardInquiry(cmd: ScsiCmd, dev: Device | null): Buffer {
   b[2] = 0x06; // SPC-4
   b[3] = 0x12; // HISUP, response data format 2
   b[4] = b.length - 5;
+  // TPGS 01b: implicit ALUA (REPORT TARGET PORT GROUPS); 3PC: EXTENDED COPY on disks.
+  b[5] = 0x10 | (dev.type === 0 ? 0x08 : 0);
   b[7] = 0x02; // CMDQUE
   padAscii(dev.t10VendId, 8).copy(b, 8);
   padAscii(dev.prodId, 16).copy(b, 16);
@@ -40,23 +46,6 @@ function vpdPage(type: number, page: number, body: Buffer): Buffer {
   return Buffer.concat([h, body]);
 }
 
-function designator(codeSet: number, assoc: number, type: number, value: Buffer, protocol?: number): Buffer {
-  const h = Buffer.alloc(4);
-  h[0] = ((protocol ?? 0) << 4) | codeSet;
-  h[1] = (protocol !== undefined ? 0x80 : 0) | (assoc << 4) | type;
-  h[3] = value.length;
-  return Buffer.concat([h, value]);
-}
-
-function naaDesignator(dev: Device): Buffer {
-  if (dev.naaId) return Buffer.from(dev.naaId.replace(/^0x/i, ''), 'hex');
-  // NAA 3 (locally assigned): 60 bits from the device id, stable across restarts.
-  const v = Buffer.alloc(8);
-  const id = dev.devId & ((1n << 60n) - 1n);
-  v.writeBigUInt64BE((3n << 60n) | id);
-  return v;
-}
-
 /** Pad a SCSI name string designator to a multiple of 4 with at least one NUL. */
 function scsiNameString(s: string): Buffer {
   const raw = Buffer.from(s, 'utf8');
@@ -70,14 +59,17 @@ function deviceIdentificationVpd(cmd: ScsiCmd, dev: Device): Buffer {
   const target = cmd.session.target;
   const relPort = Buffer.alloc(4);
   relPort.writeUInt16BE(target.relTgtId || 1, 2);
+  const tpg = Buffer.alloc(4);
+  tpg.writeUInt16BE(targetPortGroupOf(dev, target.relTgtId || 1), 2);
+  const lu = luDesignators(dev);
   const parts = [
-    designator(2, 0, 1, Buffer.concat([padAscii(dev.t10VendId, 8), Buffer.from(dev.t10DevId, 'latin1')])),
-    designator(1, 0, 3, naaDesignator(dev)),
+    ...lu.slice(0, 2),
     designator(1, 1, 4, relPort, 5),
+    designator(1, 1, 5, tpg),
     designator(3, 1, 8, scsiNameString(`${target.name},t,0x${(target.relTgtId || 1).toString(16).padStart(4, '0')}`), 5),
     designator(3, 2, 8, scsiNameString(target.name), 5),
   ];
-  if (dev.eui64Id) parts.push(designator(1, 0, 2, Buffer.from(dev.eui64Id.replace(/^0x/i, ''), 'hex')));
+  parts.push(...lu.slice(2));
   return vpdPage(dev.type, 0x83, Buffer.concat(parts));
 }
 
@@ -87,7 +79,9 @@ export function supportedVpdPages(dev: Device): number[] {
 
 const inquiry: OpDesc = {
   name: 'INQUIRY',
-  flags: F_NO_UA | F_NO_LUN,
+  flags: F_NO_UA | F_NO_LUN | F_DURING_SANITIZE,
+  res: 'allowed',
+  usage: [Op.INQUIRY, 0x01, 0xff, 0xff, 0xff, 0x07],
   parse(cmd) {
     const evpd = cmd.cdb[1]! & 1;
     if (cmd.cdb[1]! & 0xfe) throw invalidField(1);
@@ -127,6 +121,8 @@ const inquiry: OpDesc = {
 const testUnitReady: OpDesc = {
   name: 'TEST UNIT READY',
   flags: F_MEDIUM,
+  res: 'allowed',
+  usage: [Op.TEST_UNIT_READY, 0, 0, 0, 0, 0x07],
   parse() {},
   exec: good,
 };
@@ -142,7 +138,9 @@ function descriptorSense(fixed: Buffer): Buffer {
 
 const requestSense: OpDesc = {
   name: 'REQUEST SENSE',
-  flags: F_NO_UA | F_NO_LUN,
+  flags: F_NO_UA | F_NO_LUN | F_DURING_SANITIZE,
+  res: 'allowed',
+  usage: [Op.REQUEST_SENSE, 0x01, 0, 0, 0xff, 0x07],
   parse(cmd) {
     if (cmd.cdb[1]! & 0xfe) throw invalidField(1);
     dataIn(cmd, cmd.cdb[4]!);
@@ -151,6 +149,7 @@ const requestSense: OpDesc = {
     let s: Buffer | null = null;
     if (!td) s = ScsiErrorSense(Sense.LUN_NOT_SUPPORTED);
     else s = td.takeUA();
+    if (!s && dev?.sanitizing) s = sanitizeProgressSense(dev);
     if (!s && dev && !dev.mediumPresent) s = ScsiErrorSense(Sense.MEDIUM_NOT_PRESENT);
     if (!s) s = ScsiErrorSense(Sense.NO_ADDITIONAL_SENSE);
     replyData(cmd, cmd.cdb[1]! & 1 ? descriptorSense(s) : s);
@@ -173,7 +172,9 @@ export function encodeReportLun(lun: number, method: string): Buffer {
 
 const reportLuns: OpDesc = {
   name: 'REPORT LUNS',
-  flags: F_NO_UA | F_NO_LUN,
+  flags: F_NO_UA | F_NO_LUN | F_DURING_SANITIZE,
+  res: 'allowed',
+  usage: [Op.REPORT_LUNS, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07],
   parse(cmd) {
     const select = cmd.cdb[2]!;
     if (select > 2 && !(select >= 0x10 && select <= 0x12)) throw invalidField(2);
@@ -226,9 +227,13 @@ function controlPage(dev: Device, pc: PageControl): Buffer {
   const p = Buffer.alloc(12);
   p[0] = 0x0a;
   p[1] = 0x0a;
-  if (pc === 1) return p;
+  if (pc === 1) {
+    p[4] = 0x08; // SWP is changeable
+    return p;
+  }
   p[2] = (dev.tst & 7) << 5;
   p[3] = 0x10; // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering allowed
+  if (pc === 0 && dev.swp) p[4] = 0x08;
   p[5] = 0x40; // TAS: aborted commands of other nexuses get TASK ABORTED
   p.writeUInt16BE(0xffff, 8); // busy timeout: unlimited
   return p;
@@ -277,8 +282,8 @@ function modeSense(cmd: ScsiCmd, dev: Device, ten: boolean): Buffer {
     }
   }
   const td = cmd.tgtDev;
-  const wp = td?.isReadOnly ? 0x80 : 0;
-  const devSpecific = wp | (dev.type === 0 ? 0x10 : 0); // DPOFUA
+  const wp = td?.isReadOnly || dev.swp ? 0x80 : 0;
+  const devSpecific = wp | (supportsDpoFua(dev) ? 0x10 : 0); // DPOFUA
   const body = Buffer.concat([bd, ...pages]);
   if (ten) {
     const h = Buffer.alloc(8);
@@ -298,6 +303,8 @@ function modeSense(cmd: ScsiCmd, dev: Device, ten: boolean): Buffer {
 const modeSense6: OpDesc = {
   name: 'MODE SENSE(6)',
   flags: 0,
+  res: 'read',
+  usage: [Op.MODE_SENSE_6, 0x08, 0xff, 0xff, 0xff, 0x07],
   parse(cmd) {
     dataIn(cmd, cmd.cdb[4]!);
   },
@@ -309,6 +316,8 @@ const modeSense6: OpDesc = {
 const modeSense10: OpDesc = {
   name: 'MODE SENSE(10)',
   flags: 0,
+  res: 'read',
+  usage: [Op.MODE_SENSE_10, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0x07],
   parse(cmd) {
     dataIn(cmd, cmd.cdb.readUInt16BE(7));
   },
@@ -332,6 +341,7 @@ function modeSelect(cmd: ScsiCmd, dev: Device, td: TgtDev | null, ten: boolean):
   let off = hdrLen + bdLen;
   if (off > len) throw new ScsiError(Sense.PARAM_LIST_LENGTH_ERROR);
   let newWce: boolean | null = null;
+  let newSwp: boolean | null = null;
   while (off < len) {
     if (off + 2 > len) throw new ScsiError(Sense.PARAM_LIST_LENGTH_ERROR);
     const code = d[off]! & 0x3f;
@@ -348,12 +358,20 @@ function modeSelect(cmd: ScsiCmd, dev: Device, td: TgtDev | null, ten: boolean):
       if ((page[i]! ^ current[i]!) & ~changeable[i]!) throw paramListError();
     }
     if (code === 0x08) newWce = (page[2]! & 0x04) !== 0;
+    if (code === 0x0a) newSwp = (page[4]! & 0x08) !== 0;
     off += 2 + plen;
   }
+  let changed = false;
   if (newWce !== null && newWce !== dev.wce) {
     dev.wce = newWce;
-    dev.queueUA(Sense.MODE_PARAMETERS_CHANGED, td ?? undefined);
+    changed = true;
   }
+  if (newSwp !== null && newSwp !== dev.swp) {
+    dev.swp = newSwp;
+    changed = true;
+  }
+  // Mode pages are shared by every nexus of the LU: the others learn about it (SPC-4 7.5.x).
+  if (changed) dev.queueUA(Sense.MODE_PARAMETERS_CHANGED, td ?? undefined);
   good(cmd);
 }
 
@@ -367,6 +385,8 @@ function modeSelectParse(cmd: ScsiCmd, ten: boolean): void {
 const modeSelect6: OpDesc = {
   name: 'MODE SELECT(6)',
   flags: 0,
+  res: 'write',
+  usage: [Op.MODE_SELECT_6, 0x11, 0, 0, 0xff, 0x07],
   parse: (cmd) => modeSelectParse(cmd, false),
   exec: (cmd, dev, td) => modeSelect(cmd, dev!, td, false),
 };
@@ -374,6 +394,8 @@ const modeSelect6: OpDesc = {
 const modeSelect10: OpDesc = {
   name: 'MODE SELECT(10)',
   flags: 0,
+  res: 'write',
+  usage: [Op.MODE_SELECT_10, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0x07],
   parse: (cmd) => modeSelectParse(cmd, true),
   exec: (cmd, dev, td) => modeSelect(cmd, dev!, td, true),
 };
@@ -381,6 +403,8 @@ const modeSelect10: OpDesc = {
 const sendDiagnostic: OpDesc = {
   name: 'SEND DIAGNOSTIC',
   flags: 0,
+  res: 'write',
+  usage: [Op.SEND_DIAGNOSTIC, 0x04, 0, 0xff, 0xff, 0x07],
   parse(cmd) {
     // Only the default self-test (SELFTEST=1, no parameter list) is supported.
     if (!(cmd.cdb[1]! & 0x04) || cmd.cdb.readUInt16BE(3) !== 0) throw invalidField(1, 2);
@@ -391,6 +415,8 @@ const sendDiagnostic: OpDesc = {
 const preventAllow: OpDesc = {
   name: 'PREVENT ALLOW MEDIUM REMOVAL',
   flags: 0,
+  res: 'allowed',
+  usage: [Op.PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0x03, 0x07],
   parse(cmd) {
     if (cmd.cdb[4]! & 0xfc) throw invalidField(4);
   },
@@ -404,28 +430,47 @@ const preventAllow: OpDesc = {
   },
 };
 
+/**
+ * START STOP UNIT. A virtual disk never spins down, so START and power conditions are accepted
+ * without effect; on a removable medium LOEJ ejects (the medium stays in the tray, inaccessible)
+ * or loads it back, unless some nexus prevents medium removal.
+ */
 const startStopUnit: OpDesc = {
   name: 'START STOP UNIT',
   flags: 0,
-  parse(cmd) {
-    if (cmd.cdb[4]! >> 4 !== 0 && (cmd.cdb[4]! & 0x03) !== 0) throw invalidField(4);
-  },
+  res: 'write',
+  usage: [Op.START_STOP_UNIT, 0x01, 0, 0x0f, 0xf7, 0x07],
+  parse() {},
   exec(cmd, dev) {
-    const loej = (cmd.cdb[4]! & 0x02) !== 0;
-    const start = (cmd.cdb[4]! & 0x01) !== 0;
-    if (loej && !start && dev!.removable) {
-      if (dev!.preventers.size > 0) throw new ScsiError(Sense.MEDIUM_REMOVAL_PREVENTED);
-      if (dev!.type === 5 && dev!.backstore) {
-        const bs = dev!.backstore;
-        dev!.backstore = null;
-        dev!.filename = null;
-        dev!.mediaGeneration++;
-        void bs.close();
+    const d = dev!;
+    const b4 = cmd.cdb[4]!;
+    const powerCondition = b4 >> 4;
+    const loej = (b4 & 0x02) !== 0;
+    const start = (b4 & 0x01) !== 0;
+    // With a POWER CONDITION, START and LOEJ are ignored (SBC-4 5.25).
+    if (powerCondition !== 0 || !loej || !d.removable) return good(cmd);
+    if (d.preventers.size > 0) throw new ScsiError(Sense.MEDIUM_REMOVAL_PREVENTED);
+    if (start) {
+      if (d.backstore === null) throw new ScsiError(Sense.MEDIUM_NOT_PRESENT);
+      if (d.trayOpen) {
+        d.trayOpen = false;
+        d.mediaGeneration++;
       }
+    } else if (!d.trayOpen) {
+      d.trayOpen = true;
+      d.mediaGeneration++;
     }
     good(cmd);
   },
 };
+
+/** What a logical unit reset (or target reset) returns to its defaults (SAM-5 6.3.3). */
+export function resetLogicalUnit(dev: Device): void {
+  dev.preventers.clear();
+  dev.wce = !dev.writeThrough;
+  dev.swp = false;
+  clearSpc2Reservation(dev);
+}
 
 export function spcOps(): OpTable {
   return new Map<number, OpDesc>([
