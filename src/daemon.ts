@@ -7,7 +7,7 @@ import { IscsiDriver } from './engine/iscsi/portal.js';
 import { applyConfig } from './engine/config.js';
 import { ScsiCmd } from './engine/cmd.js';
 import { UserHandlerServer } from './engine/user/server.js';
-import { mountProcfs, type PdeMount } from './pde-fuse/index.js';
+import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
 
 export interface DaemonOptions {
@@ -33,6 +33,7 @@ export interface DaemonOptions {
 export async function startDaemon(o: DaemonOptions): Promise<number> {
   const log = pino({ level: o.logLevel, base: { pid: process.pid } });
   const scst = new Scst(log);
+  scst.stateDir = o.stateDir;
   const iscsi = new IscsiDriver(scst, log);
   iscsi.teardownTimeoutMs = o.teardownTimeoutMs;
 
@@ -70,11 +71,12 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     }
     applyIscsiScstdConf(parseIscsiScstdConf(conf), o.iscsiConf, scst, iscsi, log);
   }
-  // ---- management tree (issue 4): /proc/scsi_tgt through FUSE at <mount>/proc/scsi_tgt ----
+  // ---- management trees: <mount>/proc/scsi_tgt and <mount>/sys/kernel/scst_tgt, one FUSE mount ----
   let mounted: PdeMount | null = null;
   if (o.mount) {
     try {
-      mounted = await mountProcfs(o.mount, scst, iscsi, log);
+      const waitMs = sysfsWaitFromEnv(); // SCSTD_SYSFS_WAIT_MS: EAGAIN bound for asynchronous sysfs writes
+      mounted = await mountTrees(o.mount, scst, iscsi, log, waitMs === undefined ? {} : { sysfs: { asyncWaitMs: waitMs } });
     } catch (e) {
       process.stderr.write(`scstd: cannot mount the management tree: ${(e as Error).message}\n`);
       log.fatal({ mount: o.mount }, `cannot mount the management tree: ${(e as Error).message}`);

@@ -5,12 +5,15 @@ import { MgmtError, einval } from './errors.js';
 import { changeMedium } from './handlers.js';
 import { Sense } from './scsi/constants.js';
 import type { Scst } from './scst.js';
-import { IniGroup, MAX_LUN, type AddrMethod } from './target.js';
+import { IniGroup, MAX_LUN, type AddrMethod, type LunSet, type Target } from './target.js';
+import { Alua } from './alua.js';
 
-// Management operations on the core, shared by the management trees (procfs now, sysfs later).
-// Each operation checks everything first and changes nothing when it refuses; a refusal is a
+// Management operations on the core, shared by the management trees (procfs and sysfs). Each
+// operation checks everything first and changes nothing when it refuses; a refusal is a
 // MgmtError whose message is SCST's own log text for that case, so a tree can log it verbatim.
-// Successes are logged here with SCST's wording.
+// Successes are logged here with SCST's wording. State that only the management trees show
+// (attributes the engine has no use for) is kept here too, per object, so that both trees and
+// every ScstMgmt over the same core see the same values.
 
 export const DEFAULT_GROUP = 'Default';
 /** vdisk: longest device name accepted by open. */
@@ -55,6 +58,138 @@ function checkGroupName(name: string): void {
   if (name === '') throw einval('Group name required');
   if (name.includes('/') || name === '.' || name === '..') throw einval(`Group name ${name} contains illegal character '/' or is "." or ".."`);
 }
+
+// ---- per-object management state ------------------------------------------------------------
+
+/** Core attributes of the sysfs root that the engine does not act on (sysfs.md §4). */
+export interface CoreAttrs {
+  maxTaskletCmd: number;
+  pollUs: number;
+  suspendCount: number;
+  measureLatency: boolean;
+  asyncLunReplace: boolean;
+  forceGlobalSgvPool: number;
+  clusterName: string;
+  /** `threads` as the engine starts with it (SCST: the module parameter): the value that is not key. */
+  defaultThreads: number;
+}
+
+/** Device attributes only the management trees show (sysfs.md §6.1, §6.2). */
+export interface DeviceAttrs {
+  maxTgtDevCommands: number;
+  numaNodeId: number;
+  threadsNum: number;
+  threadsPoolType: 'per_initiator' | 'shared';
+  prFileName: string | null;
+  optTransLen: number;
+  readZero: boolean;
+  explAlua: boolean;
+  bindAluaState: boolean;
+  clusterMode: boolean;
+  async: boolean;
+  scsiDeviceName: string;
+  inqVendSpecific: string;
+  /** exportN numbering: never reused (sysfs.md §6.1). */
+  nextExport: number;
+  /** By LUN mapping (the LunSet entry object): its export number. */
+  readonly exports: Map<object, number>;
+}
+
+/** Target attributes only the management trees show (sysfs.md §7.2). */
+export interface TargetAttrs {
+  ioGroupingType: string;
+  blackHole: number;
+  cpuMask: string | null;
+  comment: string;
+  forwardSrc: number;
+  forwardDst: number;
+  aenDisabled: number;
+  perPortalAcl: boolean;
+  redirect: string;
+  /** allowed_portal patterns, by sysfs file name (allowed_portal, allowed_portal1, ...). */
+  readonly allowedPortals: Map<string, string>;
+  /** IncomingUser file names (IncomingUser, IncomingUser1, ...) by user name. */
+  readonly userFiles: Map<string, string>;
+}
+
+/** Security-group attributes only the management trees show (sysfs.md §7.4). */
+export interface GroupAttrs {
+  ioGroupingType: string;
+  blackHole: number;
+  cpuMask: string | null;
+  perSessDedicatedTgtThreads: boolean;
+}
+
+export const DEFAULT_OPT_TRANS_LEN = 524288;
+/** What Scst starts with before a config sets `threads`. */
+export const DEFAULT_THREADS = 1;
+export const DEFAULT_MAX_TGT_DEV_COMMANDS = 64;
+
+const coreAttrsMap = new WeakMap<Scst, CoreAttrs>();
+const deviceAttrsMap = new WeakMap<Device, DeviceAttrs>();
+const targetAttrsMap = new WeakMap<Target, TargetAttrs>();
+const groupAttrsMap = new WeakMap<IniGroup, GroupAttrs>();
+const aluaMap = new WeakMap<Scst, Alua>();
+
+export function coreAttrs(scst: Scst): CoreAttrs {
+  let a = coreAttrsMap.get(scst);
+  if (!a) coreAttrsMap.set(scst, (a = { maxTaskletCmd: 10, pollUs: 0, suspendCount: 0, measureLatency: false, asyncLunReplace: false, forceGlobalSgvPool: 0, clusterName: '', defaultThreads: DEFAULT_THREADS }));
+  return a;
+}
+
+/** Default thread count of a handler (vdisk's num_threads is 8 for fileio and vcdrom). */
+export function defaultThreadsNum(h: HandlerName): number {
+  return h === 'vdisk_fileio' || h === 'vcdrom' ? 8 : h === 'scst_user' ? 0 : 1;
+}
+
+export function deviceAttrs(dev: Device): DeviceAttrs {
+  let a = deviceAttrsMap.get(dev);
+  if (!a) {
+    a = {
+      maxTgtDevCommands: DEFAULT_MAX_TGT_DEV_COMMANDS,
+      numaNodeId: -1,
+      threadsNum: defaultThreadsNum(dev.handler),
+      threadsPoolType: 'per_initiator',
+      prFileName: null,
+      optTransLen: DEFAULT_OPT_TRANS_LEN,
+      readZero: false,
+      explAlua: false,
+      bindAluaState: dev.handler === 'vdisk_blockio',
+      clusterMode: false,
+      async: false,
+      scsiDeviceName: '',
+      inqVendSpecific: '',
+      nextExport: 0,
+      exports: new Map(),
+    };
+    deviceAttrsMap.set(dev, a);
+  }
+  return a;
+}
+
+export function targetAttrs(t: Target): TargetAttrs {
+  let a = targetAttrsMap.get(t);
+  if (!a) targetAttrsMap.set(t, (a = { ioGroupingType: 'auto', blackHole: 0, cpuMask: null, comment: '', forwardSrc: 0, forwardDst: 0, aenDisabled: 0, perPortalAcl: false, redirect: '', allowedPortals: new Map(), userFiles: new Map() }));
+  return a;
+}
+
+export function groupAttrs(g: IniGroup): GroupAttrs {
+  let a = groupAttrsMap.get(g);
+  if (!a) groupAttrsMap.set(g, (a = { ioGroupingType: 'auto', blackHole: 0, cpuMask: null, perSessDedicatedTgtThreads: false }));
+  return a;
+}
+
+/** The ALUA configuration of a core (device groups, target groups, states). */
+export function aluaOf(scst: Scst): Alua {
+  let a = aluaMap.get(scst);
+  if (!a) aluaMap.set(scst, (a = new Alua((name) => scst.targets.get(name))));
+  return a;
+}
+
+/** How long del_device waits for backing-store I/O in flight before closing anyway. */
+const DEL_DEVICE_DRAIN_MS = 60_000;
+/** How long del_target waits for the sessions it closed to go. */
+const SESSION_CLOSE_WAIT_MS = 10_000;
 
 export class ScstMgmt {
   constructor(
@@ -324,6 +459,167 @@ export class ScstMgmt {
     const cut = Buffer.from(id, 'utf8').subarray(0, MAX_T10_DEV_ID).toString('utf8');
     dev.t10DevId = cut;
     this.log.info({ device: name, t10DevId: cut }, `T10 device id for device ${name} changed to ${cut}`);
+  }
+
+  // ---- sysfs-era objects: devices by handler, targets, per-target groups, LUN sets ---------------
+
+  /** handlers/<h>/mgmt add_device (sysfs.md §11.1): the parameter rules are createDevice's. */
+  async addDevice(handler: HandlerName, name: string, params: Array<[string, string]>): Promise<Device> {
+    if (name === '') throw einval('Device name required');
+    const dev = await this.scst.addDevice(handler, name, params);
+    const a = deviceAttrs(dev);
+    const numa = params.find(([k]) => k === 'numa_node_id');
+    if (numa) a.numaNodeId = Number(numa[1]);
+    const bind = params.find(([k]) => k === 'bind_alua_state');
+    if (bind) a.bindAluaState = Number(bind[1]) !== 0;
+    for (const [k, v] of params) {
+      if (k === 'cluster_mode') a.clusterMode = Number(v) !== 0;
+      if (k === 'async') a.async = Number(v) !== 0;
+    }
+    this.log.info({ device: name, handler }, `Attached SCSI target virtual ${handler === 'vcdrom' ? 'cdrom' : 'disk'} ${name}`);
+    return dev;
+  }
+
+  /**
+   * handlers/<h>/mgmt del_device: unmapped everywhere and out of its device group, then closed once
+   * the I/O already in its backing store has come back (bounded). That wait is what makes it a long
+   * operation, answered EAGAIN by sysfs while it lasts.
+   */
+  async delDevice(handler: HandlerName, name: string): Promise<void> {
+    const dev = this.scst.devices.get(name);
+    if (!dev || dev.handler !== handler) throw einval(`Device ${name} not found`);
+    aluaOf(this.scst).dropDevice(dev);
+    await this.scst.delDevice(name, DEL_DEVICE_DRAIN_MS);
+    this.log.info({ device: name }, `Virtual device ${name} unregistered`);
+  }
+
+  target(name: string): Target | undefined {
+    return this.scst.targets.get(name);
+  }
+
+  addTarget(name: string): Target {
+    if (name === '') throw einval('Target name required');
+    if (name.includes('/') || name === '.' || name === '..') throw einval(`Invalid target name ${name}`);
+    if (this.scst.targets.has(name)) throw new MgmtError('EEXIST', `Target ${name} already exists`);
+    const t = this.scst.addTarget(name);
+    this.log.info({ target: name, tid: t.tid }, `Target ${name} (tid ${t.tid}) added`);
+    return t;
+  }
+
+  /** Close the target's sessions (bounded wait), then forget it everywhere. */
+  async delTarget(name: string): Promise<void> {
+    const t = this.scst.targets.get(name);
+    if (!t) throw new MgmtError('ENOENT', `Target ${name} not found`);
+    t.enabled = false;
+    for (const s of [...t.sessions]) s.transport.forceClose(`target ${name} deleted`);
+    const deadline = Date.now() + SESSION_CLOSE_WAIT_MS;
+    while (t.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (t.sessions.size > 0) this.log.error({ target: name, sessions: t.sessions.size }, `target ${name}: sessions still open after ${SESSION_CLOSE_WAIT_MS} ms; removing anyway`);
+    this.scst.targets.delete(name);
+    aluaOf(this.scst).dropTarget(name);
+    this.log.info({ target: name }, `Target ${name} deleted`);
+  }
+
+  /** enabled: enabling gives a target without rel_tgt_id a free one (sysfs.md §7.2). */
+  setTargetEnabled(t: Target, on: boolean): void {
+    if (on && !t.enabled) {
+      if (t.relTgtId !== 0 && this.relTgtIdUsed(t.relTgtId, t)) throw new MgmtError('EBADSLT', `Relative target id ${t.relTgtId} is not unique`);
+      if (t.relTgtId === 0) {
+        let id = 1;
+        while (this.relTgtIdUsed(id, t, true)) id++;
+        t.relTgtId = id;
+      }
+    }
+    t.enabled = on;
+    this.log.info({ target: t.name, enabled: on }, `Target ${t.name} ${on ? 'enabled' : 'disabled'}`);
+  }
+
+  private relTgtIdUsed(id: number, except: Target, anyTarget = false): boolean {
+    for (const o of this.scst.targets.values()) if (o !== except && o.relTgtId === id && (anyTarget || o.enabled)) return true;
+    return false;
+  }
+
+  /** rel_tgt_id: 1..65535, or 0 while disabled; unique among enabled targets (EBADSLT). */
+  setRelTgtId(t: Target, id: number): void {
+    if (t.enabled && id !== t.relTgtId && this.relTgtIdUsed(id, t)) throw new MgmtError('EBADSLT', `Relative port id ${id} is not unique`);
+    if (!Number.isInteger(id) || id > 65535 || id < 0 || (id === 0 && t.enabled)) throw einval(`Invalid relative port id ${id}`);
+    t.relTgtId = id;
+    this.log.info({ target: t.name, relTgtId: id }, `Relative target id of target ${t.name} set to ${id}`);
+  }
+
+  createIniGroup(t: Target, name: string): IniGroup {
+    checkGroupName(name);
+    if (t.group(name)) throw new MgmtError('EEXIST', `acg name ${name} exist`);
+    const g = this.scst.addGroup(t, name);
+    this.log.info({ target: t.name, group: name }, `Added group ${name} to target ${t.name}`);
+    return g;
+  }
+
+  delIniGroup(t: Target, name: string): void {
+    const g = t.group(name);
+    if (!g) throw einval(`Group ${name} not found`);
+    if ([...t.sessions].some((s) => s.group === g)) throw new MgmtError('EBUSY', `Group ${name} has active sessions`);
+    t.groups.splice(t.groups.indexOf(g), 1);
+    g.luns.onChange = null;
+    this.log.info({ target: t.name, group: name }, `Removed group ${name} from target ${t.name}`);
+    this.reevaluateAll();
+  }
+
+  /** initiators/mgmt add: the same name twice in one group is refused; across groups it is not. */
+  addInitiator(g: IniGroup, name: string): void {
+    this.addName(g, name);
+  }
+
+  delInitiator(g: IniGroup, name: string): void {
+    this.delName(g, name);
+  }
+
+  /** move within the target of `g` (sysfs.md §11.6). */
+  moveInitiator(g: IniGroup, name: string, to: string): void {
+    if (name === '' || to === '') throw einval('Initiator and destination group names required');
+    const t = g.target;
+    const dst = t ? t.group(to) : this.group(to);
+    if (!dst) throw einval(`Group ${to} not found`);
+    if (!g.initiators.includes(name)) throw einval(`Initiator ${name} not found in group ${g.name}`);
+    if (dst.initiators.includes(name)) throw new MgmtError('EEXIST', `Initiator ${name} already exists in group ${dst.name}`);
+    g.initiators.splice(g.initiators.indexOf(name), 1);
+    dst.initiators.push(name);
+    this.log.info({ group: g.name, to: dst.name, initiator: name }, `Moved initiator ${name} from group ${g.name} to group ${dst.name}`);
+    this.reevaluateAll();
+  }
+
+  clearInitiators(g: IniGroup): void {
+    this.clearNames(g);
+  }
+
+  /** luns/mgmt add (sysfs.md §11.4): the device by exact name, LUN 0..16383, free in this set. */
+  lunAdd(set: LunSet, where: string, devName: string, lun: number, readOnly: boolean): void {
+    const dev = this.scst.devices.get(devName);
+    if (!dev) throw einval(`Device '${devName}' not found`);
+    this.checkLun(lun);
+    if (set.luns.has(lun)) throw new MgmtError('EEXIST', `virt lun ${lun} already exists in group ${where}`);
+    set.add(dev, lun, readOnly);
+    this.log.info({ group: where, device: devName, lun, readOnly }, `Added device ${devName} to group ${where} (LUN ${lun}, flags 0x${readOnly ? 1 : 0})`);
+  }
+
+  /** replace / replace_no_ua: the LUN's device is swapped (or the LUN added). */
+  lunReplace(set: LunSet, where: string, devName: string, lun: number, readOnly: boolean, ua: boolean): void {
+    const dev = this.scst.devices.get(devName);
+    if (!dev) throw einval(`Device '${devName}' not found`);
+    this.checkLun(lun);
+    set.replace(dev, lun, readOnly, ua);
+    this.log.info({ group: where, device: devName, lun, readOnly }, `Replaced LUN ${lun} of group ${where} by device ${devName}`);
+  }
+
+  lunDel(set: LunSet, where: string, lun: number): void {
+    if (!set.luns.has(lun)) throw einval(`Group ${where} has no LUN ${lun}`);
+    set.del(lun);
+    this.log.info({ group: where, lun }, `Removed LUN ${lun} from group ${where}`);
+  }
+
+  lunClear(set: LunSet, where: string): void {
+    set.clear();
+    this.log.info({ group: where }, `Removed all devices from group ${where}`);
   }
 
   // ---- core -----------------------------------------------------------------------------------

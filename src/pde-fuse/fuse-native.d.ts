@@ -16,6 +16,7 @@ declare module 'fuse-native' {
       init?(cb: Done): void;
       getattr?(path: string, cb: (err: number, stat?: Stat) => void): void;
       readdir?(path: string, cb: (err: number, names?: string[]) => void): void;
+      readlink?(path: string, cb: (err: number, target?: string) => void): void;
       open?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
       release?(path: string, fd: number, cb: Done): void;
       read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Done): void;

@@ -24,9 +24,12 @@ const ENOTCONN = 'ENOTCONN';
 const EXTERNAL_TIMEOUT_MS = 10_000;
 
 class PdeFuse extends Fuse {
+  /** Options added to FUSE_MOUNT_OPTIONS for this mount. */
+  extraOptions = '';
   protected override _fuseOptions(): string {
     const base = super._fuseOptions();
-    return base ? `${base},${FUSE_MOUNT_OPTIONS}` : `-o${FUSE_MOUNT_OPTIONS}`;
+    const own = this.extraOptions ? `${FUSE_MOUNT_OPTIONS},${this.extraOptions}` : FUSE_MOUNT_OPTIONS;
+    return base ? `${base},${own}` : `-o${own}`;
   }
 }
 
@@ -104,6 +107,16 @@ function operations(pfs: PdeFs, log: Logger): Fuse.Ops {
       'readdir',
       (p: string, cb: (err: number, names?: string[]) => void) => {
         const r = pfs.readdir(p);
+        // `.` and `..` first, as procfs and kernfs list them (sysfs.md §2.6).
+        if (typeof r === 'number') cb(r);
+        else cb(0, ['.', '..', ...r]);
+      },
+      (_p, cb) => cb(EIO),
+    ),
+    readlink: guard(
+      'readlink',
+      (p: string, cb: (err: number, target?: string) => void) => {
+        const r = pfs.readlink(p);
         if (typeof r === 'number') cb(r);
         else cb(0, r);
       },
@@ -111,8 +124,8 @@ function operations(pfs: PdeFs, log: Logger): Fuse.Ops {
     ),
     open: guard(
       'open',
-      (p: string, _flags: number, cb: (err: number, fd?: number) => void) => {
-        const fh = pfs.open(p);
+      (p: string, flags: number, cb: (err: number, fd?: number) => void) => {
+        const fh = pfs.open(p, flags);
         if (fh < 0) cb(fh);
         else cb(0, fh);
       },
@@ -161,7 +174,10 @@ function operations(pfs: PdeFs, log: Logger): Fuse.Ops {
   };
 }
 
-/** A published tree: `<dir>/proc` is the FUSE mount, so the tree appears at `<dir>/proc/scsi_tgt`. */
+/**
+ * A published tree. The FUSE mount is at `<dir>/<sub>` (sub '' = `<dir>` itself, whose root then
+ * holds proc/scsi_tgt and sys/kernel/scst_tgt; sub 'proc' = the procfs tree alone).
+ */
 export class PdeMount {
   private constructor(
     private readonly fuse: PdeFuse,
@@ -169,12 +185,15 @@ export class PdeMount {
     private readonly log: Logger,
   ) {}
 
-  static async mount(dir: string, pfs: PdeFs, log: Logger): Promise<PdeMount> {
-    const mountPoint = path.join(path.resolve(dir), 'proc');
+  static async mount(dir: string, pfs: PdeFs, log: Logger, sub = 'proc'): Promise<PdeMount> {
+    const mountPoint = sub ? path.join(path.resolve(dir), sub) : path.resolve(dir);
     await fsp.mkdir(path.resolve(dir), { recursive: true });
     await cleanStaleMount(mountPoint, log);
     await fsp.mkdir(mountPoint, { recursive: true });
     const fuse = new PdeFuse(mountPoint, operations(pfs, log), { timeout: 60_000 });
+    // Mounted on the --mount directory itself, the tree covers whatever is there (an empty proc/
+    // left by an older daemon, say); libfuse 2 refuses a non-empty mount point without this.
+    if (!sub) fuse.extraOptions = 'nonempty';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`FUSE mount at ${mountPoint} did not complete within ${EXTERNAL_TIMEOUT_MS} ms`)), EXTERNAL_TIMEOUT_MS);
       fuse.mount((err) => {
@@ -183,7 +202,7 @@ export class PdeMount {
         else resolve();
       });
     });
-    log.info({ mountPoint }, `management tree mounted at ${mountPoint}/scsi_tgt`);
+    log.info({ mountPoint }, `management tree mounted at ${mountPoint}`);
     return new PdeMount(fuse, mountPoint, log);
   }
 

@@ -1,25 +1,40 @@
 // The management tree as plain objects: directories list their entries, files render their whole
-// text from live state on every read and take one command per write. Nothing here knows FUSE.
+// text from live state on every read and take one command per write, links name their target.
+// Nothing here knows FUSE.
 
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
 
 /** Modes as procfs gives them (procfs.md §1.1). */
 export const MODE_DIR = 0o555;
 export const MODE_RO = 0o444;
 export const MODE_RW = 0o644;
+/** Modes sysfs adds (sysfs.md §2.1). */
+export const MODE_SYSFS_DIR = 0o755;
+export const MODE_WO = 0o200;
+export const MODE_SECRET = 0o600;
 
 export interface PdeFile {
   readonly kind: 'file';
-  /** Permission bits (0444 or 0644). */
+  /** Permission bits (0444, 0644, 0200, 0600). */
   readonly mode: number;
-  /** The file's whole current text. Must not block and must not throw. */
+  /**
+   * The file's whole current text. Must not block. A procfs file never throws; a kernfs file may
+   * throw MgmtError, and read(2) then fails with its errno (sysfs.md §2.1, EAGAIN in §3).
+   */
   read(): string;
   /**
-   * One command: the bytes of one write(2), at most 3584 of them. Throws MgmtError on a refused
-   * command, having changed nothing. Absent for read-only files.
+   * One command: the bytes of one write(2). Throws MgmtError on a refused command, having changed
+   * nothing. Absent for read-only files.
    */
   write?: (data: Buffer) => void | Promise<void>;
+  /**
+   * kernfs semantics (sysfs.md §2.1): opening without the needed mode bit fails with EACCES even
+   * for root, a write is at most one page and never refused for its size, a zero-length write is
+   * a no-op, stat reports 4096 bytes.
+   */
+  readonly kernfs?: boolean;
 }
 
 export interface PdeDir {
@@ -29,7 +44,13 @@ export interface PdeDir {
   entries(): ReadonlyArray<readonly [string, PdeNode]>;
 }
 
-export type PdeNode = PdeFile | PdeDir;
+export interface PdeLink {
+  readonly kind: 'link';
+  /** The link text (relative for sysfs, sysfs.md §2.5), computed on each call. */
+  target(): string;
+}
+
+export type PdeNode = PdeFile | PdeDir | PdeLink;
 
 export function file(read: () => string, write?: (data: Buffer) => void | Promise<void>): PdeFile {
   return write ? { kind: 'file', mode: MODE_RW, read, write } : { kind: 'file', mode: MODE_RO, read };
@@ -42,4 +63,18 @@ export function dir(entries: () => ReadonlyArray<readonly [string, PdeNode]>): P
 /** A directory with a fixed set of entries. */
 export function staticDir(entries: ReadonlyArray<readonly [string, PdeNode]>): PdeDir {
   return dir(() => entries);
+}
+
+/** A sysfs attribute with an explicit mode (kernfs semantics). */
+export function attr(mode: number, read: () => string, write?: (data: Buffer) => void | Promise<void>): PdeFile {
+  return write ? { kind: 'file', mode, read, write, kernfs: true } : { kind: 'file', mode, read, kernfs: true };
+}
+
+/** A sysfs directory (0755). */
+export function kdir(entries: () => ReadonlyArray<readonly [string, PdeNode]>): PdeDir {
+  return { kind: 'dir', mode: MODE_SYSFS_DIR, entries };
+}
+
+export function link(target: () => string): PdeLink {
+  return { kind: 'link', target };
 }

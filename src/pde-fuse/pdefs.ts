@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import { MgmtError, type Errno } from '../engine/errors.js';
 import { MAX_COMMAND_BYTES } from './procfs/cmdline.js';
-import { S_IFDIR, S_IFREG, type PdeDir, type PdeFile, type PdeNode } from './node.js';
+import { S_IFDIR, S_IFLNK, S_IFREG, type PdeDir, type PdeFile, type PdeNode } from './node.js';
 
 // File-system semantics of a management tree, independent of FUSE: lookup, attributes, open
-// handles with a per-handle snapshot, and writes as commands (procfs.md §1.2-§1.4). Results are
-// numbers the FUSE adapter passes on: >= 0 success, < 0 a negated Linux errno.
+// handles with a per-handle snapshot, and writes as commands (procfs.md §1.2-§1.4; kernfs files
+// and links as sysfs.md §2.1 and §13 describe them). Results are numbers the FUSE adapter passes
+// on: >= 0 success, < 0 a negated Linux errno.
 
 export const ERRNO: Record<Errno, number> = {
   EPERM: 1,
@@ -25,6 +26,13 @@ export const ERRNO: Record<Errno, number> = {
 export const ENOENT = ERRNO.ENOENT;
 export const EISDIR = 21;
 export const ENOTDIR = 20;
+export const EINVAL = ERRNO.EINVAL;
+
+/** kernfs: a write is handed over in pieces of at most one page; stat shows this size. */
+export const KERNFS_PAGE = 4096;
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const O_RDWR = 2;
 
 export interface PdeStat {
   mode: number;
@@ -55,6 +63,9 @@ export class PdeFs {
   private readonly created = new Date();
   private readonly mtimes = new Map<string, Date>();
 
+  /** Called after every command that succeeded (sysfs keeps its export numbering with it). */
+  readonly afterCommand: Array<() => void> = [];
+
   constructor(
     readonly root: PdeDir,
     private readonly log: Logger,
@@ -81,7 +92,15 @@ export class PdeFs {
       const subdirs = node.entries().filter(([, n]) => n.kind === 'dir').length;
       return { ...base, mode: S_IFDIR | node.mode, nlink: 2 + subdirs };
     }
-    return { ...base, mode: S_IFREG | node.mode, nlink: 1 };
+    if (node.kind === 'link') return { ...base, mode: S_IFLNK | 0o777, nlink: 1, size: Buffer.byteLength(node.target()) };
+    return { ...base, mode: S_IFREG | node.mode, nlink: 1, size: node.kernfs ? KERNFS_PAGE : 0 };
+  }
+
+  readlink(path: string): string | number {
+    const node = this.lookup(path);
+    if (!node) return -ENOENT;
+    if (node.kind !== 'link') return -EINVAL;
+    return node.target();
   }
 
   readdir(path: string): string[] | number {
@@ -91,10 +110,18 @@ export class PdeFs {
     return node.entries().map(([n]) => n);
   }
 
-  open(path: string): number {
+  /** `flags` as open(2) got them; kernfs files check their mode bits here, even for root. */
+  open(path: string, flags = 0): number {
     const node = this.lookup(path);
     if (!node) return -ENOENT;
     if (node.kind === 'dir') return -EISDIR;
+    if (node.kind === 'link') return -EINVAL;
+    if (node.kernfs) {
+      const acc = flags & O_ACCMODE;
+      const wantsWrite = acc === O_WRONLY || acc === O_RDWR;
+      const wantsRead = acc !== O_WRONLY;
+      if ((wantsWrite && !(node.mode & 0o200)) || (wantsRead && !(node.mode & 0o400))) return -ERRNO.EACCES;
+    }
     const fh = this.nextFh;
     this.nextFh = this.nextFh >= 0x7fffffff ? 1 : this.nextFh + 1;
     this.handles.set(fh, { path, node, snapshot: null });
@@ -105,20 +132,32 @@ export class PdeFs {
     this.handles.delete(fh);
   }
 
-  private render(h: Handle): Buffer {
+  /** The text, or a negated errno when a kernfs file refuses to produce it (EAGAIN). */
+  private render(h: { path: string; node: PdeFile }): Buffer | number {
     try {
       return Buffer.from(h.node.read(), 'utf8');
     } catch (e) {
+      if (e instanceof MgmtError) return -ERRNO[e.errno];
       this.log.error({ err: e, path: h.path }, `${h.path}: rendering failed`);
-      return Buffer.alloc(0);
+      return h.node.kernfs ? -ERRNO.EIO : Buffer.alloc(0);
     }
   }
 
-  /** Bytes of the file at `offset`: offset 0 takes a fresh snapshot, later offsets slice it. */
+  /**
+   * Bytes of the file at `offset`: offset 0 takes a fresh snapshot, later offsets slice it. A
+   * failed rendering leaves no snapshot, so the next read tries again.
+   */
   read(fh: number, length: number, offset: number): Buffer | number {
     const h = this.handles.get(fh);
     if (!h) return -ERRNO.EIO;
-    if (offset === 0 || h.snapshot === null) h.snapshot = this.render(h);
+    if (offset === 0 || h.snapshot === null) {
+      const r = this.render(h);
+      if (typeof r === 'number') {
+        h.snapshot = null;
+        return r;
+      }
+      h.snapshot = r;
+    }
     if (offset >= h.snapshot.length) return Buffer.alloc(0);
     return h.snapshot.subarray(offset, Math.min(h.snapshot.length, offset + length));
   }
@@ -135,6 +174,8 @@ export class PdeFs {
     const node = this.lookup(path);
     if (!node) return -ENOENT;
     if (node.kind === 'dir') return -EISDIR;
+    if (node.kind === 'link') return -EINVAL;
+    if (node.kernfs && !(node.mode & 0o200)) return -ERRNO.EACCES;
     return this.command(path, node, Buffer.isBuffer(data) ? Buffer.from(data) : Buffer.from(data, 'utf8'));
   }
 
@@ -143,7 +184,10 @@ export class PdeFs {
     const node = this.lookup(path);
     if (!node) return -ENOENT;
     if (node.kind === 'dir') return -EISDIR;
-    return this.render({ path, node, snapshot: null }).toString('utf8');
+    if (node.kind === 'link') return -EINVAL;
+    if (node.kernfs && !(node.mode & 0o400)) return -ERRNO.EACCES;
+    const r = this.render({ path, node });
+    return typeof r === 'number' ? r : r.toString('utf8');
   }
 
   private command(path: string, node: PdeFile, data: Buffer): Promise<number> {
@@ -153,8 +197,12 @@ export class PdeFs {
       return -ERRNO[errno];
     };
     // Writing to a read-only file (root bypasses the mode bits): what 3.x procfs does.
-    if (!node.write) return Promise.resolve(fail('EIO', 'file has no write handler'));
-    if (data.length > MAX_COMMAND_BYTES) return Promise.resolve(fail('EOVERFLOW', `command of ${data.length} bytes exceeds ${MAX_COMMAND_BYTES}`));
+    if (!node.write) return Promise.resolve(fail(node.kernfs ? 'EACCES' : 'EIO', 'file has no write handler'));
+    if (node.kernfs) {
+      // kernfs hands a store routine at most one page per call and takes nothing for nothing.
+      if (data.length === 0) return Promise.resolve(0);
+      if (data.length > KERNFS_PAGE) data = data.subarray(0, KERNFS_PAGE);
+    } else if (data.length > MAX_COMMAND_BYTES) return Promise.resolve(fail('EOVERFLOW', `command of ${data.length} bytes exceeds ${MAX_COMMAND_BYTES}`));
     const write = node.write;
     const enqueued = Date.now();
     const run = async (): Promise<number> => {
@@ -167,6 +215,13 @@ export class PdeFs {
         return -ERRNO.EIO;
       }
       this.mtimes.set(path, new Date());
+      for (const f of this.afterCommand) {
+        try {
+          f();
+        } catch (e) {
+          this.log.error({ err: e, path }, 'after-command hook failed');
+        }
+      }
       return data.length;
     };
     const p = this.tail.then(run, run);

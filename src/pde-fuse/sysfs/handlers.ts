@@ -1,0 +1,76 @@
+import type { HandlerName } from '../../engine/device.js';
+import { einval } from '../../engine/errors.js';
+import { CREATE_PARAMS, HANDLERS } from '../../engine/handlers.js';
+import { link, type PdeNode } from '../node.js';
+import { ro, rw, sdir } from './attr.js';
+import type { SysfsContext } from './context.js';
+import { typeText } from './devices.js';
+import { Lexer, paramTokens, unknownAction } from './lexer.js';
+import { TRACE_HELP, traceFile } from './root.js';
+
+// R/handlers/<h>/ (sysfs.md §5, §10.1, §11.1): type, mgmt, trace_level and one link per device.
+// The vdisk handlers create devices through mgmt; scst_user devices are registered by their
+// handler process, so that handler has no mgmt file (as SCST's scst_user).
+
+export function handlerMgmtHelp(h: HandlerName): string {
+  const params = CREATE_PARAMS[h];
+  return (
+    'Usage: echo "add_device device_name [parameters]" >mgmt\n' +
+    '       echo "del_device device_name" >mgmt\n' +
+    '\n' +
+    "where parameters are one or more param_name=value pairs separated by ';'\n\n" +
+    (params.length ? `The following parameters available: ${params.join(', ')}\n` : '') +
+    '\n'
+  );
+}
+
+/** add_device NAME [k=v;...] | del_device NAME (lexems; command words case-insensitive). */
+export async function writeHandlerMgmt(ctx: SysfsContext, h: HandlerName, text: string): Promise<void> {
+  const lx = new Lexer(text);
+  const cmd = lx.lexem();
+  switch (cmd.toLowerCase()) {
+    case 'add_device': {
+      const name = lx.lexem();
+      if (name === '') throw einval('Device name required');
+      const params = paramTokens(lx, `device ${name}`);
+      await ctx.mgmt.addDevice(h, name, params);
+      return;
+    }
+    case 'del_device': {
+      const name = lx.lexem();
+      if (name === '') throw einval('Device name required');
+      const extra = lx.lexem();
+      if (extra !== '') throw einval(`Syntax error on "${extra}"`);
+      await ctx.mgmt.delDevice(h, name);
+      return;
+    }
+    default:
+      throw unknownAction(cmd);
+  }
+}
+
+function handlerDir(ctx: SysfsContext, h: HandlerName): PdeNode {
+  const type = h === 'vcdrom' ? 5 : 0;
+  const fixed: Array<readonly [string, PdeNode]> = [['type', ro(() => typeText(type))]];
+  if (h !== 'scst_user') {
+    fixed.push(['mgmt', rw(() => handlerMgmtHelp(h), (text) => ctx.works.run(`handlers/${h}/mgmt`, () => writeHandlerMgmt(ctx, h, text)))]);
+    if (ctx.build.tracing) fixed.push(['trace_level', traceFile(ctx, ctx.trace.vdisk, h, TRACE_HELP.vdisk)]);
+  }
+  const links = new Map<string, PdeNode>();
+  return sdir(() => [
+    ...fixed,
+    ...[...ctx.scst.devices.values()]
+      .filter((d) => d.handler === h)
+      .map((d) => {
+        let l = links.get(d.name);
+        if (!l) links.set(d.name, (l = link(() => `../../devices/${d.name}`)));
+        return [d.name, l] as const;
+      }),
+  ]);
+}
+
+export function handlersDir(ctx: SysfsContext): PdeNode {
+  const all: HandlerName[] = [...HANDLERS, 'scst_user'];
+  const entries = all.map((h) => [h, handlerDir(ctx, h)] as const);
+  return sdir(() => entries);
+}
