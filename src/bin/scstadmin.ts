@@ -1,47 +1,96 @@
 #!/usr/bin/env node
-import fs from 'node:fs/promises';
-import { parseScstConf } from '../scstadmin/conf/parse.js';
-import { ConfigError } from '../scstadmin/conf/config-error.js';
+// scstadmin: administers an SCST management tree (scstd's FUSE mount, or a kernel's
+// /sys/kernel/scst_tgt with --root /) the way SCST's own scstadmin does. A separate process:
+// it only reads and writes tree files, never talks to scstd otherwise.
 
-// The scstadmin command line. So far it checks configuration files with the same parser scstd
-// uses; the options that administer a live tree (issue 6) are refused with a clear message.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runScstadmin } from '../scstadmin/cli/main.js';
 
-const USAGE = `Usage: scstadmin -check_config <file>
-       scstadmin -help | -version
-`;
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The package's mount/ directory, from dist/src/bin as from src/bin. */
+const DEFAULT_ROOT = path.resolve(here, '..', '..', ...(here.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []), 'mount');
 
-async function main(argv: string[]): Promise<number> {
-  const opt = (argv[0] ?? '').replace(/^--?/, '').toLowerCase();
-  if (opt === '' || 'help'.startsWith(opt) && opt.length >= 1) {
-    process.stdout.write(USAGE);
-    return argv.length === 0 ? 1 : 0;
-  }
-  if ('version'.startsWith(opt) && opt.length >= 2) {
-    process.stdout.write('scstadmin (scst-usermode) 0.1.0\n');
-    return 0;
-  }
-  if ('check_config'.startsWith(opt) && opt.length >= 2) {
-    const file = argv[1];
-    if (!file) {
-      process.stderr.write('-check_config requires a file name\n');
-      return 1;
-    }
-    try {
-      const cfg = parseScstConf(await fs.readFile(file, 'utf8'), file);
-      for (const w of cfg.warnings ?? []) process.stdout.write(`WARNING: ${w}\n`);
-      process.stdout.write('Configuration checked successfully.\n');
-      return 0;
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        process.stderr.write(`${e.describe()}\n`);
-        return 1;
+/** An unanswered confirmation prompt counts as "no" after this long. */
+const PROMPT_TIMEOUT_MS = 10 * 60_000;
+
+/** Lines of stdin, read on demand for the confirmation prompt; EOF or the bound gives undefined. */
+function lineReader(): () => Promise<string | undefined> {
+  let buffered = '';
+  let ended = false;
+  const waiters: Array<() => void> = [];
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (d: string) => {
+      buffered += d;
+      waiters.splice(0).forEach((w) => w());
+    });
+    process.stdin.on('end', () => {
+      ended = true;
+      waiters.splice(0).forEach((w) => w());
+    });
+    process.stdin.on('error', () => {
+      ended = true;
+      waiters.splice(0).forEach((w) => w());
+    });
+  };
+  return async () => {
+    start();
+    process.stdin.resume();
+    const deadline = Date.now() + PROMPT_TIMEOUT_MS;
+    for (;;) {
+      const nl = buffered.indexOf('\n');
+      if (nl >= 0) {
+        const line = buffered.slice(0, nl + 1);
+        buffered = buffered.slice(nl + 1);
+        process.stdin.pause();
+        return line;
       }
-      process.stderr.write(`${(e as Error).message}\n`);
-      return 1;
+      if (ended) {
+        const rest = buffered;
+        buffered = '';
+        return rest === '' ? undefined : rest;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        process.stdin.pause();
+        return undefined;
+      }
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, left);
+        waiters.push(() => {
+          clearTimeout(timer);
+          r();
+        });
+      });
     }
-  }
-  process.stderr.write(`scstadmin: option '${argv[0]}' is not available in this version yet\n${USAGE}`);
-  return 1;
+  };
 }
 
-main(process.argv.slice(2)).then((c) => (process.exitCode = c));
+function abort(): void {
+  process.stdout.write('\n\nAborting immediately.\n', () => process.exit(1));
+}
+process.on('SIGINT', abort);
+process.on('SIGTERM', abort);
+
+runScstadmin({
+  argv: process.argv.slice(2),
+  env: process.env,
+  out: { out: (t) => void process.stdout.write(t), err: (t) => void process.stderr.write(t) },
+  readLine: lineReader(),
+  euid: typeof process.geteuid === 'function' ? process.geteuid() : 0,
+  defaultRoot: DEFAULT_ROOT,
+}).then(
+  (code) => {
+    process.exitCode = code;
+    process.stdin.destroy();
+  },
+  (e: unknown) => {
+    process.stderr.write(`scstadmin: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+    process.stdin.destroy();
+  },
+);
