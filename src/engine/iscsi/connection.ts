@@ -86,9 +86,15 @@ export class IscsiConnection implements SessionTransport {
     this.out.push(S.frame(bhs, data, { header: digests && this.headerDigest, data: digests && this.dataDigest }));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      // Adaptive Nagle: while other tasks of this connection are still in flight their replies
+      // are about to follow, so gather them until the end of this event-loop turn; the last
+      // (or only) outstanding reply is written as soon as the current work is done.
+      if (this.tasks.size <= 1) queueMicrotask(this.flushBound);
+      else setImmediate(this.flushBound);
     }
   }
+
+  private readonly flushBound = () => this.flush();
 
   private flush(): void {
     this.flushScheduled = false;
