@@ -6,6 +6,7 @@ import { Scst, SCST_VERSION } from './engine/scst.js';
 import { IscsiDriver } from './engine/iscsi/portal.js';
 import { applyConfig } from './engine/config.js';
 import { ScsiCmd } from './engine/cmd.js';
+import { AddressAcl } from './engine/iscsi/address-acl.js';
 import { UserHandlerServer } from './engine/user/server.js';
 import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
@@ -16,6 +17,9 @@ export interface DaemonOptions {
   mount: string | null;
   /** procfs-era iscsi-scstd.conf (targets, parameters, CHAP accounts), applied after the config. */
   iscsiConf?: string | null;
+  /** procfs-era initiators.allow / initiators.deny (address-based access control). */
+  initiatorsAllow?: string | null;
+  initiatorsDeny?: string | null;
   stateDir: string;
   logLevel: string;
   teardownTimeoutMs: number;
@@ -90,6 +94,10 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   };
   // ---- end management tree ----
 
+  if (o.initiatorsAllow || o.initiatorsDeny) {
+    iscsi.acl = new AddressAcl(o.initiatorsAllow ?? null, o.initiatorsDeny ?? null, log);
+    await iscsi.acl.start();
+  }
   const users = o.userSocket ? new UserHandlerServer(scst, log, o.userSocket, o.userTimeoutMs) : null;
   try {
     await users?.listen();

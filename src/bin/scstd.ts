@@ -17,6 +17,8 @@ program
   .option('--listen <addr:port>', 'portal to listen on (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--mount <dir>', 'publish the management tree through FUSE below this directory')
   .option('--no-mount', 'do not publish the management tree (the default)')
+  .option('--initiators-allow <file>', 'procfs-era initiators.allow (address-based access control)')
+  .option('--initiators-deny <file>', 'procfs-era initiators.deny')
   .option('--iscsi-conf <file>', 'procfs-era iscsi-scstd.conf: iSCSI targets, their parameters and CHAP accounts')
   .option('--state-dir <dir>', 'directory for backing files and persistent state', process.env.SCSTD_STATE_DIR ?? '/var/lib/scstd')
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'))
@@ -26,7 +28,7 @@ program
   .option('--user-timeout <ms>', 'longest a user-space handler may hold a command', '30000')
   .parse();
 
-const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; iscsiConf?: string; stateDir: string; logLevel: string; teardownTimeout: string; userSocket: string | boolean; userTimeout: string }>();
+const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; iscsiConf?: string; initiatorsAllow?: string; initiatorsDeny?: string; stateDir: string; logLevel: string; teardownTimeout: string; userSocket: string | boolean; userTimeout: string }>();
 
 async function main(): Promise<void> {
   const stateDir = path.resolve(opts.stateDir);
@@ -37,6 +39,8 @@ async function main(): Promise<void> {
     listen,
     mount: typeof opts.mount === 'string' ? path.resolve(opts.mount) : null,
     iscsiConf: opts.iscsiConf ? path.resolve(opts.iscsiConf) : null,
+    initiatorsAllow: opts.initiatorsAllow ? path.resolve(opts.initiatorsAllow) : null,
+    initiatorsDeny: opts.initiatorsDeny ? path.resolve(opts.initiatorsDeny) : null,
     stateDir,
     logLevel: opts.logLevel,
     teardownTimeoutMs: Number(opts.teardownTimeout) || 5000,

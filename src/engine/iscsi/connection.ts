@@ -66,7 +66,7 @@ export class IscsiConnection implements SessionTransport {
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
     this.log = ctx.log.child({ conn: this.id, peer: this.peer });
-    this.login = new LoginPhase(ctx, this.log);
+    this.login = new LoginPhase(ctx, this.log, socket.remoteAddress ?? '');
     this.rx = new PduReceiver({ onPdu: (p) => this.onPdu(p), onError: (e) => this.onProtocolError(e) });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {

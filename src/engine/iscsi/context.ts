@@ -16,4 +16,6 @@ export interface IscsiContext {
   driverEnabled(): boolean;
   driverIncomingUsers(): Array<{ user: string; secret: string }>;
   driverOutgoingUser(): { user: string; secret: string } | null;
+  /** initiators.allow / initiators.deny (procfs era): may this peer address reach that target? */
+  addressAllowed(target: string, peer: string): boolean;
 }

@@ -8,7 +8,8 @@ export function sendTargetsReply(conn: IscsiConnection, value: string): Array<[s
   const sess = conn.session!;
   const discovery = sess.scst === null;
   const out: Array<[string, string]> = [];
-  let targets = [...conn.ctx.scst.targets.values()].filter((t) => t.enabled && t.admits(sess.initiatorName));
+  const peer = conn.socket.remoteAddress ?? '';
+  let targets = [...conn.ctx.scst.targets.values()].filter((t) => t.enabled && t.admits(sess.initiatorName) && conn.ctx.addressAllowed(t.name, peer));
   if (value === 'All') {
     if (!discovery) targets = targets.filter((t) => t === sess.target);
   } else if (value === '') {

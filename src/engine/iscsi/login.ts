@@ -54,6 +54,8 @@ export class LoginPhase {
   constructor(
     private readonly ctx: IscsiContext,
     private readonly log: Logger,
+    /** The initiator's TCP peer address (address-based access control). */
+    private readonly peer = '',
   ) {}
 
   private fail(status: number, why: string): LoginReply {
@@ -190,6 +192,7 @@ export class LoginPhase {
       if (!tn) return this.fail(LoginStatus.MISSING_PARAMETER, 'TargetName missing');
       const t = this.ctx.scst.targets.get(tn);
       if (!t || !t.enabled) return this.fail(LoginStatus.NOT_FOUND, `target ${tn} not found`);
+      if (!this.ctx.addressAllowed(t.name, this.peer)) return this.fail(LoginStatus.NOT_FOUND, `Initiator ${ini} not allowed to connect to target ${tn}`);
       this.target = t;
       if (!t.admits(ini)) return this.fail(LoginStatus.AUTHORIZATION_FAILURE, `initiator ${ini} not allowed to connect to target ${tn}`);
       if (t.maxSessions > 0 && t.sessions.size >= t.maxSessions) return this.fail(LoginStatus.OUT_OF_RESOURCES, `target ${tn}: MaxSessions ${t.maxSessions} reached`);

@@ -5,6 +5,7 @@ import { IscsiConnection } from './connection.js';
 import type { IscsiContext } from './context.js';
 import type { IscsiSession } from './session.js';
 import type { ChapUser } from '../target.js';
+import { AddressAcl } from './address-acl.js';
 
 /** The iSCSI target driver: its listening portals, connections and sessions. */
 export class IscsiDriver implements IscsiContext {
@@ -17,6 +18,8 @@ export class IscsiDriver implements IscsiContext {
   incomingUsers: ChapUser[] = [];
   outgoingUser: ChapUser | null = null;
   teardownTimeoutMs = 5000;
+  /** initiators.allow / initiators.deny, when configured. */
+  acl: AddressAcl | null = null;
   readonly log: Logger;
 
   constructor(
@@ -40,6 +43,10 @@ export class IscsiDriver implements IscsiContext {
 
   driverOutgoingUser() {
     return this.outgoingUser;
+  }
+
+  addressAllowed(target: string, peer: string): boolean {
+    return this.acl ? this.acl.allowed(target, peer) : true;
   }
 
   allocTsih(): number {
@@ -73,6 +80,7 @@ export class IscsiDriver implements IscsiContext {
 
   /** Stop accepting, log every session out (drop), and wait (bounded) for their teardown. */
   async shutdown(): Promise<void> {
+    this.acl?.close();
     for (const s of this.servers) s.close();
     const closing = [...this.connections].map((c) => {
       c.forceClose('target shutting down');
