@@ -53,28 +53,36 @@ export class FileBackstore implements Backstore {
   }
 
   read(buf: Buffer, off: number, len: number, pos: number, cb: IoCallback): void {
+    this.readAt(buf, off, len, pos, this.hold(cb));
+  }
+
+  private readAt(buf: Buffer, off: number, len: number, pos: number, cb: IoCallback): void {
     fs.read(this.fd, buf, off, len, pos, (err, n) => {
       if (err) return cb(err);
       // A short read past the end of a file that shrank underneath us reads as zeroes.
       if (n < len) {
         if (n === 0) buf.fill(0, off, off + len);
-        else return this.read(buf, off + n, len - n, pos + n, cb);
+        else return this.readAt(buf, off + n, len - n, pos + n, cb);
       }
       cb(null);
     });
   }
 
   write(buf: Buffer, off: number, len: number, pos: number, fua: boolean, cb: IoCallback): void {
+    this.writeAt(buf, off, len, pos, fua, this.hold(cb));
+  }
+
+  private writeAt(buf: Buffer, off: number, len: number, pos: number, fua: boolean, cb: IoCallback): void {
     fs.write(this.fd, buf, off, len, pos, (err, n) => {
       if (err) return cb(err);
-      if (n < len) return this.write(buf, off + n, len - n, pos + n, fua, cb);
+      if (n < len) return this.writeAt(buf, off + n, len - n, pos + n, fua, cb);
       if (fua && !this.writeThrough) fs.fdatasync(this.fd, cb);
       else cb(null);
     });
   }
 
   flush(cb: IoCallback): void {
-    fs.fdatasync(this.fd, cb);
+    fs.fdatasync(this.fd, this.hold(cb));
   }
 
   /**
@@ -84,6 +92,10 @@ export class FileBackstore implements Backstore {
    * zeroes, which is what the LBPRZ bit promises either way.
    */
   discard(pos: number, len: number, cb: IoCallback): void {
+    this.discardAt(pos, len, this.hold(cb));
+  }
+
+  private discardAt(pos: number, len: number, cb: IoCallback): void {
     const end = Math.min(pos + len, this._size);
     if (end <= pos) return cb(null);
     if (!this.isBlock && pos === 0 && end === this._size) {
@@ -117,6 +129,10 @@ export class FileBackstore implements Backstore {
    * MAP_SCAN_BYTES per call, in MAP_CHUNK reads.
    */
   mapStatus(pos: number, len: number, cb: (err: NodeJS.ErrnoException | null, runs: Array<[number, boolean]>) => void, maxRuns = Infinity): void {
+    this.mapStatusAt(pos, len, this.hold(cb), maxRuns);
+  }
+
+  private mapStatusAt(pos: number, len: number, cb: (err: NodeJS.ErrnoException | null, runs: Array<[number, boolean]>) => void, maxRuns = Infinity): void {
     const total = Math.max(0, Math.min(len, this._size - pos));
     if (total === 0) return cb(null, []);
     fs.fstat(this.fd, (e, st) => {
@@ -156,8 +172,37 @@ export class FileBackstore implements Backstore {
     return this._size;
   }
 
+  /** Operations handed to libuv and not yet returned. */
+  private busy = 0;
+  private closeRequested = false;
+  private closed = false;
+
+  /** Count an operation until it returns, so the fd is never closed (and reused) under it. */
+  private hold<T extends unknown[]>(cb: (...a: T) => void): (...a: T) => void {
+    this.busy++;
+    return (...a: T) => {
+      this.busy--;
+      if (this.closeRequested && this.busy === 0) this.closeNow();
+      cb(...a);
+    };
+  }
+
+  private closeNow(): void {
+    if (this.closed) return;
+    this.closed = true;
+    fs.close(this.fd, () => {});
+  }
+
+  /**
+   * Close the backing file. Teardown must finish within its bound even if an operation is stuck
+   * in the kernel, so this returns at once; the fd itself is closed when the last operation
+   * handed to libuv has returned (closing it earlier could let a new open reuse the number
+   * under that operation).
+   */
   close(): Promise<void> {
-    return new Promise((res) => fs.close(this.fd, () => res()));
+    this.closeRequested = true;
+    if (this.busy === 0) this.closeNow();
+    return Promise.resolve();
   }
 }
 
