@@ -2,6 +2,10 @@
 // exec stages, on every device kind. Nothing may throw, every command completes exactly once, and
 // no command or pool buffer is left behind.
 import fc from 'fast-check';
+
+// Fixed seeds and bounded runs in CI; `npm run fuzz` (FUZZ_RUNS, FUZZ_SEED) runs longer.
+const FUZZ_RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : undefined;
+const FUZZ_SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
 import pino from 'pino';
 import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -80,7 +84,7 @@ describe('CDB fuzzing', () => {
           expect([0x00, 0x02, 0x40]).toContain(status);
         },
       ),
-      { seed: 20261121, numRuns: 3000 },
+      { seed: FUZZ_SEED ?? 20261121, numRuns: FUZZ_RUNS ?? 3000 },
     );
     expect(session.cmds.size).toBe(0);
     expect(scst.pool.outstanding).toBe(0);
@@ -94,7 +98,7 @@ describe('CDB fuzzing', () => {
         const status = await runCdb(lun, cdb, 4096);
         expect(typeof status).toBe('number');
       }),
-      { seed: 7, numRuns: 3000 },
+      { seed: FUZZ_SEED ?? 7, numRuns: FUZZ_RUNS ?? 3000 },
     );
     expect(session.cmds.size).toBe(0);
     expect(scst.pool.outstanding).toBe(0);

@@ -1,6 +1,10 @@
 // Hostile login negotiation: random and mutated key=value sets through the Negotiator and the
 // CHAP authenticator. They answer (a reply, or a login failure) and never throw.
 import fc from 'fast-check';
+
+// Fixed seeds and bounded runs in CI; `npm run fuzz` (FUZZ_RUNS, FUZZ_SEED) runs longer.
+const FUZZ_RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : undefined;
+const FUZZ_SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
 import { describe, expect, it } from 'vitest';
 import { Negotiator, defaultTargetParams, keyTable } from '../src/engine/iscsi/params.js';
 import { ChapTarget } from '../src/engine/iscsi/chap.js';
@@ -32,7 +36,7 @@ describe('login negotiation fuzzing', () => {
         expect(p.MaxBurstLength).toBeGreaterThanOrEqual(512);
         expect(p.FirstBurstLength).toBeLessThanOrEqual(p.MaxBurstLength);
       }),
-      { seed: 4242, numRuns: 3000 },
+      { seed: FUZZ_SEED ?? 4242, numRuns: FUZZ_RUNS ?? 3000 },
     );
   });
 
@@ -51,7 +55,7 @@ describe('login negotiation fuzzing', () => {
           expect(r.done).toBe(false); // nobody can guess the response to a random challenge
         }
       }),
-      { seed: 99, numRuns: 3000 },
+      { seed: FUZZ_SEED ?? 99, numRuns: FUZZ_RUNS ?? 3000 },
     );
   });
 });
