@@ -10,7 +10,7 @@ import pino from 'pino';
 import { Scst } from '../src/engine/scst.js';
 import { IscsiDriver } from '../src/engine/iscsi/portal.js';
 import { createTrees } from '../src/pde-fuse/index.js';
-import type { PdeFs } from '../src/pde-fuse/pdefs.js';
+import { readWholeTree, writableFiles } from './helpers/tree-walk.js';
 
 const R = '/sys/kernel/scst_tgt';
 let dir: string;
@@ -20,33 +20,6 @@ beforeAll(() => {
   truncateSync(join(dir, 'f'), 1 << 20);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function writable(fs: PdeFs): string[] {
-  const out: string[] = [];
-  const walk = (p: string) => {
-    const st = fs.getattr(p);
-    if (typeof st === 'number') return;
-    const kind = st.mode & 0o170000;
-    if (kind === 0o040000) for (const n of fs.readdir(p) as string[]) walk(`${p}/${n}`);
-    else if (kind === 0o100000 && st.mode & 0o200) out.push(p);
-  };
-  walk(R);
-  return out;
-}
-
-function readAll(fs: PdeFs): void {
-  const walk = (p: string) => {
-    const st = fs.getattr(p);
-    if (typeof st === 'number') return;
-    const kind = st.mode & 0o170000;
-    if (kind === 0o040000) for (const n of fs.readdir(p) as string[]) walk(`${p}/${n}`);
-    else if (kind === 0o100000 && st.mode & 0o400) {
-      const r = fs.readPath(p);
-      if (typeof r === 'number') expect([-11, -13], p).toContain(r);
-    } else if (kind === 0o120000) expect(typeof fs.readlink(p)).toBe('string');
-  };
-  walk(R);
-}
 
 describe('hostile writes', () => {
   it('never end in an internal error', async () => {
@@ -67,7 +40,7 @@ describe('hostile writes', () => {
       ['device_groups/dg/target_groups/tg/mgmt', 'add remote'],
     ];
     for (const [p, c] of setup) expect(await fs.writePath(`${R}/${p}`, c), c).toBeGreaterThan(0);
-    const files = writable(fs);
+    const files = writableFiles(fs, R);
     const word = fc.oneof(
       fc.constantFrom('add', 'del', 'create', 'add_device', 'del_device', 'add_target', 'del_target', 'replace', 'replace_no_ua', 'clear', 'move', 'add_attribute', 'add_target_attribute', 'del_target_attribute', 'value', 'all', 'none', 'IncomingUser', 'OutgoingUser', 'allowed_portal'),
       fc.constantFrom('d1', 'n1', 'c1', 'iqn.x:t', 'g', 'dg', 'tg', 'remote', 'iqn.i:1', `${dir}/f`, '12charsecret', 'joe'),
@@ -85,6 +58,6 @@ describe('hostile writes', () => {
       }),
       { numRuns: 1500, seed: 20261105 },
     );
-    readAll(fs);
+    readWholeTree(fs, R);
   }, 120_000);
 });

@@ -1,3 +1,4 @@
+import { PERIPHERAL_TYPE_TEXT } from '../../engine/scsi/constants.js';
 import type { Device } from '../../engine/device.js';
 import { MgmtError, einval } from '../../engine/errors.js';
 import { FileBackstore } from '../../engine/backstore/file.js';
@@ -15,27 +16,9 @@ import { chomp, firstLine, kstrtol, kstrtoul, trimBlanks } from './lexer.js';
 // R/devices/<d>/ (sysfs.md §6): the core entries of every device and the vdisk attributes of its
 // handler (presence matrix §6.2), the handler link and exported/ links.
 
-const TYPE_TEXT = [
-  'Direct-access device (e.g., magnetic disk)',
-  'Sequential-access device (e.g., magnetic tape)',
-  'Printer device',
-  'Processor device',
-  'Write-once device (e.g., some optical disks)',
-  'CD-ROM device',
-  'Scanner device (obsolete)',
-  'Optical memory device (e.g., some optical disks)',
-  'Medium changer device (e.g., jukeboxes)',
-  'Communications device (obsolete)',
-  'Defined by ASC IT8 (Graphic arts pre-press devices)',
-  'Defined by ASC IT8 (Graphic arts pre-press devices)',
-  'Storage array controller device (e.g., RAID)',
-  'Enclosure services device',
-  'Simplified direct-access device (e.g., magnetic disk)',
-  'Optical card reader/writer device',
-];
 
 export function typeText(type: number): string {
-  return `${type} - ${TYPE_TEXT[type] ?? 'unknown'}\n`;
+  return `${type} - ${PERIPHERAL_TYPE_TEXT[type] ?? 'unknown'}\n`;
 }
 
 /** THIN PROVISIONING SOFT THRESHOLD REACHED (SBC-4 4.7.3.7). */
