@@ -13,6 +13,7 @@ import * as S from './sender.js';
 import { LoginPhase } from './login.js';
 import { IscsiSession } from './session.js';
 import { IscsiTask, type R2tState } from './task.js';
+import { OutQueue } from './outq.js';
 import type { IscsiContext } from './context.js';
 import { snAdd, snLe, snLt } from './serial.js';
 import { encodeTextKeys, parseTextKeys } from './text.js';
@@ -27,8 +28,8 @@ let nextConnId = 1;
 
 /**
  * One TCP connection: the login phase, then the full feature phase of its session. Replies are
- * queued and written once per event-loop turn (corked), so a burst of small responses leaves in
- * one writev while a lone response is never held back.
+ * laid out in one output slab (outq.ts) and written once per event-loop turn, so a burst of small
+ * responses leaves in one write while a lone response is never held back.
  */
 export class IscsiConnection implements SessionTransport {
   readonly id = nextConnId++;
@@ -47,7 +48,7 @@ export class IscsiConnection implements SessionTransport {
   private readonly held = new Map<number, Pdu>();
   private nextTtt = 1;
   private readonly r2tByTtt = new Map<number, { task: IscsiTask; r2t: R2tState }>();
-  private out: Buffer[][] = [];
+  private readonly out = new OutQueue();
   /** Commands whose buffers are queued for the socket: returned to the pool once written. */
   private writeHolds: ScsiCmd[] = [];
   private flushScheduled = false;
@@ -83,7 +84,11 @@ export class IscsiConnection implements SessionTransport {
 
   private send(bhs: Buffer, data: Buffer | null = null, digests = true): void {
     if (this.phase === 'closed') return;
-    this.out.push(S.frame(bhs, data, { header: digests && this.headerDigest, data: digests && this.dataDigest }));
+    this.out.pdu(bhs, data, digests && this.headerDigest, digests && this.dataDigest);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Adaptive Nagle: while other tasks of this connection are still in flight their replies
@@ -101,22 +106,27 @@ export class IscsiConnection implements SessionTransport {
     const holds = this.writeHolds;
     this.writeHolds = [];
     if (this.phase === 'closed' || this.socket.destroyed) {
-      this.out = [];
+      this.out.discard();
       for (const c of holds) c.put();
       return;
     }
-    const batch = this.out;
-    this.out = [];
-    this.socket.cork();
-    let last: Buffer | null = null;
-    for (const bufs of batch) for (const b of bufs) {
-      if (last) this.socket.write(last);
-      last = b;
+    if (this.out.empty) {
+      for (const c of holds) c.put();
+      return;
     }
-    // Data-In went out as views of pool buffers: they may be reused only after the kernel has them.
-    if (last) this.socket.write(last, holds.length ? () => holds.forEach((c) => c.put()) : undefined);
-    else for (const c of holds) c.put();
-    this.socket.uncork();
+    const socket = this.socket;
+    // Large Data-In went out as views of pool buffers: they may be reused only after the kernel
+    // has them, so those commands are let go from the last write's callback.
+    const done = holds.length ? () => holds.forEach((c) => c.put()) : undefined;
+    let corked = false;
+    this.out.drain((b, last) => {
+      if (!last && !corked) {
+        socket.cork();
+        corked = true;
+      }
+      socket.write(b, last ? done : undefined);
+    });
+    if (corked) socket.uncork();
   }
 
   private takeStatSN(): number {
@@ -527,7 +537,7 @@ export class IscsiConnection implements SessionTransport {
     r.received += pdu.data.length;
     if (d.final || r.received >= r.length) {
       this.r2tByTtt.delete(d.ttt);
-      task.r2ts.delete(d.ttt);
+      task.r2ts?.delete(d.ttt);
       this.afterUnsolicited(task);
     }
   }
@@ -551,19 +561,20 @@ export class IscsiConnection implements SessionTransport {
   private afterUnsolicited(task: IscsiTask): void {
     const p = this.session!.params;
     if (task.cmd.isDone) return this.respond(task);
-    if (task.received >= task.xferLen && task.r2ts.size === 0) {
+    if (task.received >= task.xferLen && !task.r2ts?.size) {
       if (task.failed) return completeWithSense(task.cmd, Sense.DATA_PHASE_ERROR);
       if (task.received > task.xferLen) task.cmd.owner = 'device';
       execCmd(task.cmd);
       return;
     }
-    while (task.r2ts.size < p.MaxOutstandingR2T && task.nextR2tOffset < task.xferLen) {
+    const r2ts = (task.r2ts ??= new Map());
+    while (r2ts.size < p.MaxOutstandingR2T && task.nextR2tOffset < task.xferLen) {
       const len = Math.min(p.MaxBurstLength, task.xferLen - task.nextR2tOffset);
       const r: R2tState = { ttt: this.allocTtt(), offset: task.nextR2tOffset, length: len, received: 0, r2tSN: task.r2tSN++, expDataSN: 0 };
       task.nextR2tOffset += len;
-      task.r2ts.set(r.ttt, r);
+      r2ts.set(r.ttt, r);
       this.r2tByTtt.set(r.ttt, { task, r2t: r });
-      const h = S.r2t({ lun: lunField(task), itt: task.itt, ttt: r.ttt, statSN: this.statSN, expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN, r2tSN: r.r2tSN, bufferOffset: r.offset, desiredDataTransferLength: r.length });
+      const h = S.r2t({ lun: task.cmd.lun, itt: task.itt, ttt: r.ttt, statSN: this.statSN, expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN, r2tSN: r.r2tSN, bufferOffset: r.offset, desiredDataTransferLength: r.length });
       this.send(h, null);
     }
   }
@@ -574,8 +585,7 @@ export class IscsiConnection implements SessionTransport {
       task.discardData = true;
       return;
     }
-    for (const ttt of task.r2ts.keys()) this.r2tByTtt.delete(ttt);
-    task.r2ts.clear();
+    this.forgetR2ts(task);
     this.respond(task);
   }
 
@@ -613,42 +623,53 @@ export class IscsiConnection implements SessionTransport {
         const last = off + n >= sent;
         const endOfSequence = last || burst + n >= p.MaxBurstLength;
         const withStatus = last && collapse;
-        const h = S.dataIn({
-          final: endOfSequence,
-          status: withStatus ? cmd.status : undefined,
-          underflow: withStatus && under,
-          overflow: withStatus && over,
-          residualCount: withStatus ? residual : 0,
-          lun: lunField(task),
-          itt: task.itt,
-          ttt: RESERVED_TAG,
-          statSN: withStatus ? this.takeStatSN() : 0,
-          expCmdSN: this.expCmdSN,
-          maxCmdSN: withStatus ? this.windowAfter(task) : this.maxCmdSN,
-          dataSN: task.dataSN++,
-          bufferOffset: off,
-        });
-        this.send(h, buf.subarray(off, off + n));
-        task.dataQueued = true;
+        const o = this.out.begin(this.headerDigest);
+        S.dataIn(
+          {
+            final: endOfSequence,
+            status: withStatus ? cmd.status : undefined,
+            underflow: withStatus && under,
+            overflow: withStatus && over,
+            residualCount: withStatus ? residual : 0,
+            lun: task.cmd.lun,
+            itt: task.itt,
+            ttt: RESERVED_TAG,
+            statSN: withStatus ? this.takeStatSN() : 0,
+            expCmdSN: this.expCmdSN,
+            maxCmdSN: withStatus ? this.windowAfter(task) : this.maxCmdSN,
+            dataSN: task.dataSN++,
+            bufferOffset: off,
+          },
+          this.out.buf,
+          o,
+        );
+        if (this.out.end(o, off === 0 && n === buf.length ? buf : buf.subarray(off, off + n), this.dataDigest)) task.dataQueued = true;
+        this.scheduleFlush();
         off += n;
         burst = endOfSequence ? 0 : burst + n;
       }
       if (collapse) return this.release(task);
     }
     const sense = cmd.sense ? S.senseDataSegment(cmd.sense) : null;
-    const h = S.scsiResponse({
-      itt: task.itt,
-      status: cmd.status,
-      response: 0,
-      underflow: under,
-      overflow: over,
-      residualCount: residual,
-      statSN: this.takeStatSN(),
-      expCmdSN: this.expCmdSN,
-      maxCmdSN: this.windowAfter(task),
-      expDataSN: task.dataSN,
-    });
-    this.send(h, sense);
+    const o = this.out.begin(this.headerDigest);
+    S.scsiResponse(
+      {
+        itt: task.itt,
+        status: cmd.status,
+        response: 0,
+        underflow: under,
+        overflow: over,
+        residualCount: residual,
+        statSN: this.takeStatSN(),
+        expCmdSN: this.expCmdSN,
+        maxCmdSN: this.windowAfter(task),
+        expDataSN: task.dataSN,
+      },
+      this.out.buf,
+      o,
+    );
+    this.out.end(o, sense, this.dataDigest);
+    this.scheduleFlush();
     this.release(task);
   }
 
@@ -662,12 +683,19 @@ export class IscsiConnection implements SessionTransport {
     if (task.released) return;
     task.released = true;
     if (task.cmd.aborted && !task.immediate && !task.responded) this.openWindow(task);
-    for (const ttt of task.r2ts.keys()) this.r2tByTtt.delete(ttt);
-    task.r2ts.clear();
+    this.forgetR2ts(task);
     this.tasks.delete(task.itt);
     if (task.dataQueued && this.phase !== 'closed') this.writeHolds.push(task.cmd);
     else task.cmd.put();
-    for (const w of task.releaseWaiters.splice(0)) w();
+    const waiters = task.releaseWaiters;
+    task.releaseWaiters = null;
+    if (waiters) for (const w of waiters) w();
+  }
+
+  private forgetR2ts(task: IscsiTask): void {
+    if (!task.r2ts) return;
+    for (const ttt of task.r2ts.keys()) this.r2tByTtt.delete(ttt);
+    task.r2ts.clear();
   }
 
   /**
@@ -684,7 +712,7 @@ export class IscsiConnection implements SessionTransport {
       this.release(task);
     }
     if (task.released) return Promise.resolve();
-    return new Promise((resolve) => task.releaseWaiters.push(resolve));
+    return new Promise((resolve) => (task.releaseWaiters ??= []).push(resolve));
   }
 
   abortDeviceTasks(device: Device | null): Promise<void> {
@@ -770,7 +798,7 @@ export class IscsiConnection implements SessionTransport {
     this.phase = 'closed';
     if (this.nopTimer) clearInterval(this.nopTimer);
     this.held.clear();
-    this.out = [];
+    this.out.discard();
     for (const c of this.writeHolds.splice(0)) c.put();
     this.r2tByTtt.clear();
     const sess = this.session;
@@ -797,17 +825,6 @@ export class IscsiConnection implements SessionTransport {
   get loginStage(): number {
     return LoginStage.FULL_FEATURE_PHASE;
   }
-}
-
-function lunField(task: IscsiTask): Buffer {
-  const b = Buffer.alloc(8);
-  const lun = task.cmd.lun;
-  if (lun < 256) b[1] = lun;
-  else {
-    b[0] = 0x40 | ((lun >> 8) & 0x3f);
-    b[1] = lun & 0xff;
-  }
-  return b;
 }
 
 function copyPdu(p: Pdu): Pdu {

@@ -20,14 +20,28 @@ function bhsFor(op: number, byte1: number): Buffer {
   return b;
 }
 
-function putLun(b: Buffer, lun: Buffer | undefined): void {
-  if (lun) lun.copy(b, 8, 0, 8);
+/**
+ * A LUN field: the raw 8 bytes, or a LUN number encoded as SCST encodes it (peripheral device
+ * addressing below 256, flat space addressing above).
+ */
+export type LunField = Buffer | number;
+
+function putLun(b: Buffer, lun: LunField | undefined, o = 0): void {
+  if (lun === undefined) return;
+  if (typeof lun !== 'number') {
+    lun.copy(b, o + 8, 0, 8);
+  } else if (lun < 256) {
+    b[o + 9] = lun;
+  } else {
+    b[o + 8] = 0x40 | ((lun >> 8) & 0x3f);
+    b[o + 9] = lun & 0xff;
+  }
 }
 
-function putSequence(b: Buffer, statSN: number, expCmdSN: number, maxCmdSN: number): void {
-  b.writeUInt32BE(statSN >>> 0, 24);
-  b.writeUInt32BE(expCmdSN >>> 0, 28);
-  b.writeUInt32BE(maxCmdSN >>> 0, 32);
+function putSequence(b: Buffer, statSN: number, expCmdSN: number, maxCmdSN: number, o = 0): void {
+  b.writeUInt32BE(statSN >>> 0, o + 24);
+  b.writeUInt32BE(expCmdSN >>> 0, o + 28);
+  b.writeUInt32BE(maxCmdSN >>> 0, o + 32);
 }
 
 export interface ScsiResponseArgs extends SequenceNumbers {
@@ -47,18 +61,22 @@ export interface ScsiResponseArgs extends SequenceNumbers {
   snackTag?: number;
 }
 
-/** SCSI Response, RFC 7143 11.4. Sense data goes in the data segment: see senseDataSegment(). */
-export function scsiResponse(a: ScsiResponseArgs): Buffer {
+/**
+ * SCSI Response, RFC 7143 11.4. Sense data goes in the data segment: see senseDataSegment().
+ * Written into `b` at `o` when given (a zero-filled 48-byte area), else into a fresh BHS.
+ */
+export function scsiResponse(a: ScsiResponseArgs, b: Buffer = Buffer.alloc(BHS_LENGTH), o = 0): Buffer {
   const flags = FINAL_BIT | (a.bidiOverflow ? 0x10 : 0) | (a.bidiUnderflow ? 0x08 : 0) | (a.overflow ? 0x04 : 0) | (a.underflow ? 0x02 : 0);
-  const b = bhsFor(Opcode.SCSI_RSP, flags);
-  b[2] = a.response ?? 0;
-  b[3] = a.status;
-  b.writeUInt32BE(a.itt >>> 0, 16);
-  b.writeUInt32BE((a.snackTag ?? 0) >>> 0, 20);
-  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
-  b.writeUInt32BE((a.expDataSN ?? 0) >>> 0, 36);
-  b.writeUInt32BE((a.bidiReadResidualCount ?? 0) >>> 0, 40);
-  b.writeUInt32BE((a.residualCount ?? 0) >>> 0, 44);
+  b[o] = Opcode.SCSI_RSP;
+  b[o + 1] = flags;
+  b[o + 2] = a.response ?? 0;
+  b[o + 3] = a.status;
+  b.writeUInt32BE(a.itt >>> 0, o + 16);
+  b.writeUInt32BE((a.snackTag ?? 0) >>> 0, o + 20);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN, o);
+  b.writeUInt32BE((a.expDataSN ?? 0) >>> 0, o + 36);
+  b.writeUInt32BE((a.bidiReadResidualCount ?? 0) >>> 0, o + 40);
+  b.writeUInt32BE((a.residualCount ?? 0) >>> 0, o + 44);
   return b;
 }
 
@@ -79,8 +97,8 @@ export interface DataInArgs {
   overflow?: boolean;
   underflow?: boolean;
   residualCount?: number;
-  /** Raw LUN field; required with the A bit, otherwise reserved. */
-  lun?: Buffer;
+  /** LUN field; required with the A bit, otherwise reserved. */
+  lun?: LunField;
   itt: number;
   /** Default RESERVED_TAG (no DataACK requested). */
   ttt?: number;
@@ -92,26 +110,30 @@ export interface DataInArgs {
   bufferOffset: number;
 }
 
-/** SCSI Data-In, RFC 7143 11.7. O/U/residual/StatSN are written only with the S bit. */
-export function dataIn(a: DataInArgs): Buffer {
+/**
+ * SCSI Data-In, RFC 7143 11.7. O/U/residual/StatSN are written only with the S bit. Written
+ * into `b` at `o` when given (a zero-filled 48-byte area), else into a fresh BHS.
+ */
+export function dataIn(a: DataInArgs, b: Buffer = Buffer.alloc(BHS_LENGTH), o = 0): Buffer {
   const withStatus = a.status !== undefined && a.status !== null;
   let flags = a.final || withStatus ? FINAL_BIT : 0;
   if (a.ack) flags |= 0x40;
   if (withStatus) flags |= 0x01 | (a.overflow ? 0x04 : 0) | (a.underflow ? 0x02 : 0);
-  const b = bhsFor(Opcode.DATA_IN, flags);
-  if (withStatus) b[3] = a.status!;
-  putLun(b, a.lun);
-  b.writeUInt32BE(a.itt >>> 0, 16);
-  b.writeUInt32BE((a.ttt ?? RESERVED_TAG) >>> 0, 20);
-  putSequence(b, withStatus ? (a.statSN ?? 0) : 0, a.expCmdSN, a.maxCmdSN);
-  b.writeUInt32BE(a.dataSN >>> 0, 36);
-  b.writeUInt32BE(a.bufferOffset >>> 0, 40);
-  if (withStatus) b.writeUInt32BE((a.residualCount ?? 0) >>> 0, 44);
+  b[o] = Opcode.DATA_IN;
+  b[o + 1] = flags;
+  if (withStatus) b[o + 3] = a.status!;
+  putLun(b, a.lun, o);
+  b.writeUInt32BE(a.itt >>> 0, o + 16);
+  b.writeUInt32BE((a.ttt ?? RESERVED_TAG) >>> 0, o + 20);
+  putSequence(b, withStatus ? (a.statSN ?? 0) : 0, a.expCmdSN, a.maxCmdSN, o);
+  b.writeUInt32BE(a.dataSN >>> 0, o + 36);
+  b.writeUInt32BE(a.bufferOffset >>> 0, o + 40);
+  if (withStatus) b.writeUInt32BE((a.residualCount ?? 0) >>> 0, o + 44);
   return b;
 }
 
 export interface R2TArgs extends SequenceNumbers {
-  lun: Buffer;
+  lun: LunField;
   itt: number;
   ttt: number;
   r2tSN: number;
@@ -119,16 +141,17 @@ export interface R2TArgs extends SequenceNumbers {
   desiredDataTransferLength: number;
 }
 
-/** Ready To Transfer, RFC 7143 11.8. */
-export function r2t(a: R2TArgs): Buffer {
-  const b = bhsFor(Opcode.R2T, FINAL_BIT);
-  putLun(b, a.lun);
-  b.writeUInt32BE(a.itt >>> 0, 16);
-  b.writeUInt32BE(a.ttt >>> 0, 20);
-  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
-  b.writeUInt32BE(a.r2tSN >>> 0, 36);
-  b.writeUInt32BE(a.bufferOffset >>> 0, 40);
-  b.writeUInt32BE(a.desiredDataTransferLength >>> 0, 44);
+/** Ready To Transfer, RFC 7143 11.8. Written into `b` at `o` when given, else a fresh BHS. */
+export function r2t(a: R2TArgs, b: Buffer = Buffer.alloc(BHS_LENGTH), o = 0): Buffer {
+  b[o] = Opcode.R2T;
+  b[o + 1] = FINAL_BIT;
+  putLun(b, a.lun, o);
+  b.writeUInt32BE(a.itt >>> 0, o + 16);
+  b.writeUInt32BE(a.ttt >>> 0, o + 20);
+  putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN, o);
+  b.writeUInt32BE(a.r2tSN >>> 0, o + 36);
+  b.writeUInt32BE(a.bufferOffset >>> 0, o + 40);
+  b.writeUInt32BE(a.desiredDataTransferLength >>> 0, o + 44);
   return b;
 }
 

@@ -30,7 +30,8 @@ export class IscsiTask {
   unsolicitedEnd = 0;
   /** Next offset to ask for with an R2T. */
   nextR2tOffset = 0;
-  readonly r2ts = new Map<number, R2tState>();
+  /** Outstanding R2Ts by TTT; created on the first R2T (most commands never need one). */
+  r2ts: Map<number, R2tState> | null = null;
   r2tSN = 0;
   dataSN = 0;
   /** The command failed before its data arrived: swallow the data, then respond. */
@@ -42,7 +43,8 @@ export class IscsiTask {
   failed = false;
   /** Data-In PDUs referencing the command buffer are queued for the socket. */
   dataQueued = false;
-  readonly releaseWaiters: Array<() => void> = [];
+  /** Called once the task is released; created only when somebody waits (abort, teardown). */
+  releaseWaiters: Array<() => void> | null = null;
 
   constructor(
     readonly itt: number,

@@ -1,0 +1,129 @@
+// The transmit side of a connection: PDUs are laid out back to back in a slab, so the replies
+// of one event-loop turn leave in a single socket write. Headers are serialized straight into the
+// slab (no Buffer per header) and small data segments are copied next to their header: copying a
+// 512-byte or 4 KiB read is cheaper than one more chunk through the stream machinery and lets the
+// command's pool buffer go back at once. Only large data segments are sent as views of the
+// caller's buffer; the caller then keeps that buffer until the write's callback.
+//
+// Slab bytes are never rewritten: a region handed to the socket may still be queued inside it.
+// A full slab is left to the garbage collector (with the views still referencing it) and a fresh
+// one is started.
+
+import { BHS_LENGTH, DIGEST_LENGTH } from './constants.js';
+import { paddingLength } from './digest.js';
+import { crc32c } from '@node-rs/crc32';
+
+const SLAB_SIZE = 128 * 1024;
+/** Data segments up to this size are copied into the slab; larger ones are referenced. */
+export const COPY_MAX = 16 * 1024;
+
+export class OutQueue {
+  /** The slab the next header goes into (valid only until the next begin()). */
+  buf: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
+  private pos = 0;
+  /** First byte of the slab not yet handed to a chunk. */
+  private start = 0;
+  private chunks: Buffer[] = [];
+  private headerDigestAt = -1;
+
+  /** True when nothing is queued. */
+  get empty(): boolean {
+    return this.chunks.length === 0 && this.pos === this.start;
+  }
+
+  /**
+   * Room for one BHS (and its header digest when `headerDigest`): returns its offset in `buf`,
+   * zero-filled. The caller writes the header there, then calls end().
+   */
+  begin(headerDigest: boolean): number {
+    const n = BHS_LENGTH + (headerDigest ? DIGEST_LENGTH : 0);
+    const o = this.room(n);
+    this.buf.fill(0, o, o + BHS_LENGTH);
+    this.headerDigestAt = headerDigest ? o + BHS_LENGTH : -1;
+    return o;
+  }
+
+  /**
+   * Completes the PDU whose header starts at `o`: sets DataSegmentLength, the header digest,
+   * then the data segment with its padding and data digest. Returns true when `data` is
+   * referenced rather than copied (the caller must keep it unchanged until the write is done).
+   */
+  end(o: number, data: Buffer | null, dataDigest: boolean): boolean {
+    const b = this.buf;
+    const len = data ? data.length : 0;
+    b[o + 5] = (len >>> 16) & 0xff;
+    b[o + 6] = (len >>> 8) & 0xff;
+    b[o + 7] = len & 0xff;
+    if (this.headerDigestAt >= 0) b.writeUInt32LE(crc32c(b.subarray(o, o + BHS_LENGTH)) >>> 0, this.headerDigestAt);
+    if (len === 0) return false;
+    const pad = paddingLength(len);
+    const tail = pad + (dataDigest ? DIGEST_LENGTH : 0);
+    let referenced = false;
+    let d: number;
+    if (len <= COPY_MAX) {
+      d = this.room(len + tail);
+      data!.copy(this.buf, d);
+    } else {
+      this.seal();
+      this.chunks.push(data!);
+      referenced = true;
+      d = -1;
+    }
+    if (tail > 0) {
+      const t = d >= 0 ? d + len : this.room(tail);
+      const s = this.buf;
+      for (let i = 0; i < pad; i++) s[t + i] = 0;
+      if (dataDigest) {
+        let crc = crc32c(data!);
+        if (pad > 0) crc = crc32c(s.subarray(t, t + pad), crc);
+        s.writeUInt32LE(crc >>> 0, t + pad);
+      }
+    }
+    return referenced;
+  }
+
+  /** Queues a PDU whose header was built elsewhere (login, text, reject: not the hot path). */
+  pdu(bhs: Buffer, data: Buffer | null, headerDigest: boolean, dataDigest: boolean): boolean {
+    const o = this.begin(headerDigest);
+    bhs.copy(this.buf, o, 0, BHS_LENGTH);
+    return this.end(o, data, dataDigest);
+  }
+
+  /**
+   * Hands everything queued to `write`, in order, as few buffers as possible (one, unless large
+   * data segments were referenced). Returns the number of buffers written.
+   */
+  drain(write: (b: Buffer, last: boolean) => void): number {
+    this.seal();
+    const chunks = this.chunks;
+    const n = chunks.length;
+    for (let i = 0; i < n; i++) write(chunks[i]!, i === n - 1);
+    chunks.length = 0;
+    return n;
+  }
+
+  /** Forget everything queued (connection closed). */
+  discard(): void {
+    this.chunks.length = 0;
+    this.start = this.pos;
+  }
+
+  private room(n: number): number {
+    if (this.pos + n > this.buf.length) {
+      this.seal();
+      this.buf = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, n));
+      this.pos = 0;
+      this.start = 0;
+    }
+    const o = this.pos;
+    this.pos += n;
+    return o;
+  }
+
+  private seal(): void {
+    if (this.pos > this.start) {
+      this.chunks.push(this.buf.subarray(this.start, this.pos));
+      this.start = this.pos;
+    }
+  }
+}
