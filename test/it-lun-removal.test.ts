@@ -44,10 +44,13 @@ describe('LUN removal under I/O', () => {
       await c.scsi({ cdb: Cdb.testUnitReady(), lun: 0 });
       clients.push(c);
     }
-    let stop = false;
+    // Each loop writes until a command fails (the LUN is gone); `giveUp` only bounds the wait if
+    // the deletion never takes effect. Stopping the loops when `del` returns instead would race:
+    // a loop whose last command was answered before the deletion may never send another.
+    let giveUp = false;
     const statuses: Array<Array<number | null>> = clients.map(() => []);
     const loops = clients.map(async (c, i) => {
-      for (let n = 0; !stop && n < 10_000; n++) {
+      for (let n = 0; !giveUp && n < 10_000; n++) {
         const r = await c.scsiOnce({ lun: 0, cdb: Cdb.write10((i * 64 + (n % 64)) * 16, 16), writeData: Buffer.alloc(8192, i + 1), timeoutMs: 10_000 });
         statuses[i]!.push(r.status);
         if (r.status !== 0) break;
@@ -59,8 +62,9 @@ describe('LUN removal under I/O', () => {
     const elapsed = Date.now() - t0;
     expect(del.code, del.stderr).toBe(0);
     expect(elapsed).toBeLessThan(5000);
-    stop = true;
+    const bound = setTimeout(() => (giveUp = true), 10_000);
     await Promise.all(loops);
+    clearTimeout(bound);
     for (const s of statuses) {
       expect(s.filter((x) => x === 0).length).toBeGreaterThan(0); // I/O was really running
       expect(s.at(-1)).toBe(2); // ... until the LUN went away (CHECK CONDITION)

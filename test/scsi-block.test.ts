@@ -56,6 +56,34 @@ describe('LBA range lock', () => {
     relW();
     expect(l.size).toBe(0);
   });
+
+  it('counts fast-path reads: an atomic command waits for them, and reads queue while it waits', () => {
+    const l = new RangeLock();
+    const order: string[] = [];
+    expect(l.tryFastRead()).toBe(true);
+    expect(l.tryFastRead()).toBe(true);
+    let relA = () => {};
+    l.acquire(0, 8, 'atomic', (r) => {
+      order.push('A');
+      relA = r;
+    });
+    expect(order).toEqual([]);
+    // While the atomic command waits, reads are listed: this overlapping one queues behind it.
+    expect(l.tryFastRead()).toBe(false);
+    l.acquire(2, 1, 'read', (r) => {
+      order.push('R');
+      r();
+    });
+    l.endFastRead();
+    expect(order).toEqual([]);
+    l.endFastRead();
+    expect(order).toEqual(['A']);
+    relA();
+    expect(order).toEqual(['A', 'R']);
+    expect(l.tryFastRead()).toBe(true);
+    l.endFastRead();
+    expect(l.size).toBe(0);
+  });
 });
 
 describe('thin provisioning', () => {

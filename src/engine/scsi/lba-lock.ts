@@ -33,10 +33,30 @@ function conflicts(a: LockMode, b: LockMode): boolean {
 export class RangeLock {
   private readonly held: Held[] = [];
   private readonly waiting: Waiter[] = [];
+  /** Plain reads in flight that took the fast path: counted, not listed. */
+  private fastReads = 0;
+  /** Atomic holders and waiters; while there is one, reads are listed like everything else. */
+  private atomics = 0;
 
   /** Holders plus waiters (diagnostics, tests). */
   get size(): number {
-    return this.held.length + this.waiting.length;
+    return this.held.length + this.waiting.length + this.fastReads;
+  }
+
+  /**
+   * Only atomic commands ever make a plain read wait, so while none holds or waits for a range a
+   * read is merely counted (no lists, no closures: reads are the hot path). Returns false when
+   * the read must go through acquire(); otherwise endFastRead() must follow exactly once.
+   */
+  tryFastRead(): boolean {
+    if (this.atomics > 0) return false;
+    this.fastReads++;
+    return true;
+  }
+
+  endFastRead(): void {
+    this.fastReads--;
+    if (this.fastReads === 0 && this.waiting.length > 0) this.wake();
   }
 
   /**
@@ -45,6 +65,7 @@ export class RangeLock {
    */
   acquire(lba: number, blocks: number, mode: LockMode, grant: (release: () => void) => void): void {
     let released = false;
+    if (mode === 'atomic') this.atomics++;
     const w: Waiter = {
       lba,
       end: lba + Math.max(blocks, 1),
@@ -54,6 +75,7 @@ export class RangeLock {
     const release = (): void => {
       if (released) return;
       released = true;
+      if (mode === 'atomic') this.atomics--;
       const i = this.held.indexOf(w);
       if (i >= 0) this.held.splice(i, 1);
       else {
@@ -70,6 +92,8 @@ export class RangeLock {
 
   /** `w` may run if it conflicts with no holder and no earlier overlapping waiter. */
   private canGrant(w: Held, before: number): boolean {
+    // Fast-path reads are not listed: an atomic command waits until none is left.
+    if (w.mode === 'atomic' && this.fastReads > 0) return false;
     for (const h of this.held) if (overlaps(h, w) && conflicts(h.mode, w.mode)) return false;
     for (let i = 0; i < before; i++) {
       const o = this.waiting[i]!;
