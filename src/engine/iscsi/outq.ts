@@ -7,7 +7,7 @@
 //
 // Slab bytes are never rewritten: a region handed to the socket may still be queued inside it.
 // A full slab is left to the garbage collector (with the views still referencing it) and a fresh
-// one is started.
+// one is started. Slabs come zero-filled, so a header's reserved fields need no clearing.
 
 import { BHS_LENGTH, DIGEST_LENGTH } from './constants.js';
 import { paddingLength } from './digest.js';
@@ -19,7 +19,7 @@ export const COPY_MAX = 16 * 1024;
 
 export class OutQueue {
   /** The slab the next header goes into (valid only until the next begin()). */
-  buf: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
+  buf: Buffer = Buffer.alloc(SLAB_SIZE);
   private pos = 0;
   /** First byte of the slab not yet handed to a chunk. */
   private start = 0;
@@ -38,7 +38,6 @@ export class OutQueue {
   begin(headerDigest: boolean): number {
     const n = BHS_LENGTH + (headerDigest ? DIGEST_LENGTH : 0);
     const o = this.room(n);
-    this.buf.fill(0, o, o + BHS_LENGTH);
     this.headerDigestAt = headerDigest ? o + BHS_LENGTH : -1;
     return o;
   }
@@ -111,7 +110,7 @@ export class OutQueue {
   private room(n: number): number {
     if (this.pos + n > this.buf.length) {
       this.seal();
-      this.buf = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, n));
+      this.buf = Buffer.alloc(Math.max(SLAB_SIZE, n));
       this.pos = 0;
       this.start = 0;
     }

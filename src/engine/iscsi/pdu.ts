@@ -1,7 +1,7 @@
 // Decoded view of initiator PDUs, RFC 7143 section 11. The receiver hands out Pdu objects whose
 // buffers may be views into socket chunks; everything here only reads them. Accessors allocate
 // nothing; the typed decoders return small plain objects (with subarray views, never copies,
-// except for an extended CDB which has to be joined).
+// except for the SCSI command's CDB, which lives as long as its command).
 
 import { AhsType, FINAL_BIT, IMMEDIATE_BIT } from './constants.js';
 
@@ -96,7 +96,7 @@ export interface ScsiCommand {
   bidiReadDataLength: number | null;
   cmdSN: number;
   expStatSN: number;
-  /** 16 bytes (view into the BHS) or longer when an Extended CDB AHS is present (a copy). */
+  /** A copy (it outlives the socket chunk): 16 bytes, or longer with an Extended CDB AHS. */
   cdb: Buffer;
   immediate: boolean;
 }
@@ -134,16 +134,20 @@ export function checkAhs(ahs: Buffer): string | null {
 
 export function decodeScsiCommand(pdu: Pdu): ScsiCommand {
   const b = pdu.bhs;
-  let cdb = b.subarray(32, 48);
+  // The CDB outlives the socket chunk the BHS is a view of: it is copied (the one exception to
+  // "views, never copies" above), straight from the BHS.
+  let cdb = Buffer.allocUnsafe(16);
+  b.copy(cdb, 0, 32, 48);
   let bidiReadDataLength: number | null = null;
-  forEachAhs(pdu.ahs, (type, body) => {
-    if (type === AhsType.EXTENDED_CDB && body.length > 1) {
-      // body[0] is reserved; the rest continues the CDB after its first 16 bytes
-      cdb = Buffer.concat([b.subarray(32, 48), body.subarray(1)]);
-    } else if (type === AhsType.BIDIRECTIONAL_READ_LENGTH && body.length >= 5) {
-      bidiReadDataLength = body.readUInt32BE(1);
-    }
-  });
+  if (pdu.ahs)
+    forEachAhs(pdu.ahs, (type, body) => {
+      if (type === AhsType.EXTENDED_CDB && body.length > 1) {
+        // body[0] is reserved; the rest continues the CDB after its first 16 bytes
+        cdb = Buffer.concat([b.subarray(32, 48), body.subarray(1)]);
+      } else if (type === AhsType.BIDIRECTIONAL_READ_LENGTH && body.length >= 5) {
+        bidiReadDataLength = body.readUInt32BE(1);
+      }
+    });
   return {
     final: (b[1]! & 0x80) !== 0,
     read: (b[1]! & 0x40) !== 0,

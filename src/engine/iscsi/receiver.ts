@@ -123,8 +123,8 @@ export class PduReceiver {
               this.complete(
                 bhs,
                 plan,
-                chunk.subarray(restStart, restStart + headerLen),
-                chunk.subarray(restStart + headerLen, restStart + headerLen + bodyLen),
+                headerLen ? chunk.subarray(restStart, restStart + headerLen) : EMPTY,
+                bodyLen ? chunk.subarray(restStart + headerLen, restStart + headerLen + bodyLen) : EMPTY,
               );
             } else {
               pos = restStart;
@@ -236,7 +236,7 @@ export class PduReceiver {
         return;
       }
     }
-    const pdu: Pdu = { bhs, ahs, data: plan.dsl > 0 ? body.subarray(0, plan.dsl) : EMPTY };
+    const pdu: Pdu = { bhs, ahs, data: plan.dsl === 0 ? EMPTY : plan.dsl === body.length ? body : body.subarray(0, plan.dsl) };
     try {
       this.handlers.onPdu(pdu);
     } catch (e) {
