@@ -39,7 +39,6 @@ export class ScsiCmd {
   readonly id = nextCmdId++;
   state: CmdStateT = CmdState.NEW;
   private refs = 1;
-  readonly createdAt = Date.now();
 
   /** Filled in by parse: transfer direction and length the CDB asks for. */
   dir: DataDirT = DataDir.NONE;
@@ -74,6 +73,8 @@ export class ScsiCmd {
     /** Expected data transfer length from the transport (EDTL). */
     readonly expectedLength: number,
     readonly pool: SgvPool,
+    /** When the command arrived (ms); a transport may pass the time it read the bytes. */
+    readonly createdAt: number = Date.now(),
   ) {
     ScsiCmd.live++;
   }

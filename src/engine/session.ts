@@ -91,8 +91,8 @@ export class ScstSession {
     td.device.preventers.delete(td);
   }
 
-  newCmd(tag: number, lun: number, cdb: Buffer, expectedLength: number): ScsiCmd {
-    const cmd = new ScsiCmd(this, tag, lun, cdb, expectedLength, this.pool);
+  newCmd(tag: number, lun: number, cdb: Buffer, expectedLength: number, arrivedAt?: number): ScsiCmd {
+    const cmd = new ScsiCmd(this, tag, lun, cdb, expectedLength, this.pool, arrivedAt);
     this.cmds.set(cmd.id, cmd);
     return cmd;
   }

@@ -422,7 +422,7 @@ export class IscsiConnection implements SessionTransport {
       if (!p.ImmediateData || imm > p.FirstBurstLength || imm > c.expectedDataTransferLength) return this.rejectCommand(pdu, c.immediate, RejectReason.PROTOCOL_ERROR, 'immediate data not allowed or too long');
     }
     if (!c.final && (p.InitialR2T || !c.write)) return this.rejectCommand(pdu, c.immediate, RejectReason.PROTOCOL_ERROR, 'unsolicited data not allowed (InitialR2T=Yes)');
-    const cmd = sess.scst.newCmd(c.itt, c.lun < 0 ? 0xffff : c.lun, c.cdb, c.expectedDataTransferLength);
+    const cmd = sess.scst.newCmd(c.itt, c.lun < 0 ? 0xffff : c.lun, c.cdb, c.expectedDataTransferLength, this.lastRx);
     const task = new IscsiTask(c.itt, cmd, c.cmdSN, c.immediate, c.expectedDataTransferLength, c.write, c.read);
     this.tasks.set(c.itt, task);
     cmd.owner = 'iscsi';

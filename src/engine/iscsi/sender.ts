@@ -13,6 +13,22 @@ export interface SequenceNumbers {
   maxCmdSN: number;
 }
 
+/**
+ * Big-endian stores without Buffer#writeUInt32BE's range checks: every caller passes a value
+ * already reduced to its field width, at an offset inside a 48-byte header it sized itself.
+ */
+function u32(b: Buffer, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = v >>> 16;
+  b[o + 2] = v >>> 8;
+  b[o + 3] = v;
+}
+
+function u16(b: Buffer, o: number, v: number): void {
+  b[o] = v >>> 8;
+  b[o + 1] = v;
+}
+
 function bhsFor(op: number, byte1: number): Buffer {
   const b = Buffer.alloc(BHS_LENGTH);
   b[0] = op;
@@ -39,9 +55,9 @@ function putLun(b: Buffer, lun: LunField | undefined, o = 0): void {
 }
 
 function putSequence(b: Buffer, statSN: number, expCmdSN: number, maxCmdSN: number, o = 0): void {
-  b.writeUInt32BE(statSN >>> 0, o + 24);
-  b.writeUInt32BE(expCmdSN >>> 0, o + 28);
-  b.writeUInt32BE(maxCmdSN >>> 0, o + 32);
+  u32(b, o + 24, statSN >>> 0);
+  u32(b, o + 28, expCmdSN >>> 0);
+  u32(b, o + 32, maxCmdSN >>> 0);
 }
 
 export interface ScsiResponseArgs extends SequenceNumbers {
@@ -71,19 +87,19 @@ export function scsiResponse(a: ScsiResponseArgs, b: Buffer = Buffer.alloc(BHS_L
   b[o + 1] = flags;
   b[o + 2] = a.response ?? 0;
   b[o + 3] = a.status;
-  b.writeUInt32BE(a.itt >>> 0, o + 16);
-  b.writeUInt32BE((a.snackTag ?? 0) >>> 0, o + 20);
+  u32(b, o + 16, a.itt >>> 0);
+  u32(b, o + 20, (a.snackTag ?? 0) >>> 0);
   putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN, o);
-  b.writeUInt32BE((a.expDataSN ?? 0) >>> 0, o + 36);
-  b.writeUInt32BE((a.bidiReadResidualCount ?? 0) >>> 0, o + 40);
-  b.writeUInt32BE((a.residualCount ?? 0) >>> 0, o + 44);
+  u32(b, o + 36, (a.expDataSN ?? 0) >>> 0);
+  u32(b, o + 40, (a.bidiReadResidualCount ?? 0) >>> 0);
+  u32(b, o + 44, (a.residualCount ?? 0) >>> 0);
   return b;
 }
 
 /** SCSI Response data segment for sense data: 2-byte SenseLength, then the sense bytes. */
 export function senseDataSegment(sense: Buffer): Buffer {
   const d = Buffer.allocUnsafe(2 + sense.length);
-  d.writeUInt16BE(sense.length, 0);
+  u16(d, 0, sense.length);
   sense.copy(d, 2);
   return d;
 }
@@ -123,12 +139,12 @@ export function dataIn(a: DataInArgs, b: Buffer = Buffer.alloc(BHS_LENGTH), o = 
   b[o + 1] = flags;
   if (withStatus) b[o + 3] = a.status!;
   putLun(b, a.lun, o);
-  b.writeUInt32BE(a.itt >>> 0, o + 16);
-  b.writeUInt32BE((a.ttt ?? RESERVED_TAG) >>> 0, o + 20);
+  u32(b, o + 16, a.itt >>> 0);
+  u32(b, o + 20, (a.ttt ?? RESERVED_TAG) >>> 0);
   putSequence(b, withStatus ? (a.statSN ?? 0) : 0, a.expCmdSN, a.maxCmdSN, o);
-  b.writeUInt32BE(a.dataSN >>> 0, o + 36);
-  b.writeUInt32BE(a.bufferOffset >>> 0, o + 40);
-  if (withStatus) b.writeUInt32BE((a.residualCount ?? 0) >>> 0, o + 44);
+  u32(b, o + 36, a.dataSN >>> 0);
+  u32(b, o + 40, a.bufferOffset >>> 0);
+  if (withStatus) u32(b, o + 44, (a.residualCount ?? 0) >>> 0);
   return b;
 }
 
@@ -146,12 +162,12 @@ export function r2t(a: R2TArgs, b: Buffer = Buffer.alloc(BHS_LENGTH), o = 0): Bu
   b[o] = Opcode.R2T;
   b[o + 1] = FINAL_BIT;
   putLun(b, a.lun, o);
-  b.writeUInt32BE(a.itt >>> 0, o + 16);
-  b.writeUInt32BE(a.ttt >>> 0, o + 20);
+  u32(b, o + 16, a.itt >>> 0);
+  u32(b, o + 20, a.ttt >>> 0);
   putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN, o);
-  b.writeUInt32BE(a.r2tSN >>> 0, o + 36);
-  b.writeUInt32BE(a.bufferOffset >>> 0, o + 40);
-  b.writeUInt32BE(a.desiredDataTransferLength >>> 0, o + 44);
+  u32(b, o + 36, a.r2tSN >>> 0);
+  u32(b, o + 40, a.bufferOffset >>> 0);
+  u32(b, o + 44, a.desiredDataTransferLength >>> 0);
   return b;
 }
 
@@ -167,8 +183,8 @@ export interface NopInArgs extends SequenceNumbers {
 export function nopIn(a: NopInArgs): Buffer {
   const b = bhsFor(Opcode.NOP_IN, FINAL_BIT);
   putLun(b, a.lun);
-  b.writeUInt32BE(a.itt >>> 0, 16);
-  b.writeUInt32BE(a.ttt >>> 0, 20);
+  u32(b, 16, a.itt >>> 0);
+  u32(b, 20, a.ttt >>> 0);
   putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
   return b;
 }
@@ -196,8 +212,8 @@ export function loginResponse(a: LoginResponseArgs): Buffer {
   b[2] = a.versionMax ?? 0;
   b[3] = a.versionActive ?? 0;
   a.isid.copy(b, 8, 0, 6);
-  b.writeUInt16BE(a.tsih & 0xffff, 14);
-  b.writeUInt32BE(a.itt >>> 0, 16);
+  u16(b, 14, a.tsih & 0xffff);
+  u32(b, 16, a.itt >>> 0);
   putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
   b[36] = a.statusClass;
   b[37] = a.statusDetail;
@@ -217,8 +233,8 @@ export interface TextResponseArgs extends SequenceNumbers {
 export function textResponse(a: TextResponseArgs): Buffer {
   const b = bhsFor(Opcode.TEXT_RSP, (a.final ? 0x80 : 0) | (a.cont ? 0x40 : 0));
   putLun(b, a.lun);
-  b.writeUInt32BE(a.itt >>> 0, 16);
-  b.writeUInt32BE((a.ttt ?? RESERVED_TAG) >>> 0, 20);
+  u32(b, 16, a.itt >>> 0);
+  u32(b, 20, (a.ttt ?? RESERVED_TAG) >>> 0);
   putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
   return b;
 }
@@ -235,10 +251,10 @@ export interface LogoutResponseArgs extends SequenceNumbers {
 export function logoutResponse(a: LogoutResponseArgs): Buffer {
   const b = bhsFor(Opcode.LOGOUT_RSP, FINAL_BIT);
   b[2] = a.response;
-  b.writeUInt32BE(a.itt >>> 0, 16);
+  u32(b, 16, a.itt >>> 0);
   putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
-  b.writeUInt16BE((a.time2Wait ?? 0) & 0xffff, 40);
-  b.writeUInt16BE((a.time2Retain ?? 0) & 0xffff, 42);
+  u16(b, 40, (a.time2Wait ?? 0) & 0xffff);
+  u16(b, 42, (a.time2Retain ?? 0) & 0xffff);
   return b;
 }
 
@@ -252,7 +268,7 @@ export interface TaskMgmtResponseArgs extends SequenceNumbers {
 export function taskMgmtResponse(a: TaskMgmtResponseArgs): Buffer {
   const b = bhsFor(Opcode.TASK_MGMT_RSP, FINAL_BIT);
   b[2] = a.response;
-  b.writeUInt32BE(a.itt >>> 0, 16);
+  u32(b, 16, a.itt >>> 0);
   putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
   return b;
 }
@@ -268,9 +284,9 @@ export interface RejectArgs extends SequenceNumbers {
 export function reject(a: RejectArgs): Buffer {
   const b = bhsFor(Opcode.REJECT, FINAL_BIT);
   b[2] = a.reason;
-  b.writeUInt32BE(RESERVED_TAG, 16);
+  u32(b, 16, RESERVED_TAG);
   putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
-  b.writeUInt32BE((a.dataSN ?? 0) >>> 0, 36);
+  u32(b, 36, (a.dataSN ?? 0) >>> 0);
   return b;
 }
 
@@ -292,13 +308,13 @@ export interface AsyncMessageArgs extends SequenceNumbers {
 export function asyncMessage(a: AsyncMessageArgs): Buffer {
   const b = bhsFor(Opcode.ASYNC_MSG, FINAL_BIT);
   putLun(b, a.lun);
-  b.writeUInt32BE(RESERVED_TAG, 16);
+  u32(b, 16, RESERVED_TAG);
   putSequence(b, a.statSN, a.expCmdSN, a.maxCmdSN);
   b[36] = a.asyncEvent;
   b[37] = a.asyncVCode ?? 0;
-  b.writeUInt16BE((a.parameter1 ?? 0) & 0xffff, 38);
-  b.writeUInt16BE((a.parameter2 ?? 0) & 0xffff, 40);
-  b.writeUInt16BE((a.parameter3 ?? 0) & 0xffff, 42);
+  u16(b, 38, (a.parameter1 ?? 0) & 0xffff);
+  u16(b, 40, (a.parameter2 ?? 0) & 0xffff);
+  u16(b, 42, (a.parameter3 ?? 0) & 0xffff);
   return b;
 }
 
