@@ -8,6 +8,7 @@ import { applyConfig } from './engine/config.js';
 import { ScsiCmd } from './engine/cmd.js';
 import { AddressAcl } from './engine/iscsi/address-acl.js';
 import { UserHandlerServer } from './engine/user/server.js';
+import { nativeIoDescription } from './engine/backstore/pio.js';
 import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
 
@@ -112,7 +113,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   }
   // The ready and exit-balance lines are the daemon's contract with its supervisor: always printed.
   log.child({}, { level: 'info' }).info(
-    { version: SCST_VERSION, portals: iscsi.portals(), devices: [...scst.devices.keys()], targets: [...scst.targets.keys()] },
+    { version: SCST_VERSION, portals: iscsi.portals(), devices: [...scst.devices.keys()], targets: [...scst.targets.keys()], fileIo: nativeIoDescription },
     `scstd ready: listening on ${iscsi.portals().map((p) => `${p.host}:${p.port}`).join(', ')}`,
   );
 

@@ -2,15 +2,22 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { Backstore, IoCallback } from './backstore.js';
 import { punchHole, ZERO_CHUNK } from './punch.js';
+import { IoBatcher, NativeIo, nativeIo, nowaitUnsupported, sharedBatcher } from './pio.js';
 
 /**
- * A regular file or block device accessed through libuv's thread pool, so no I/O ever blocks the
- * event loop. Write-through devices are opened O_DSYNC; otherwise FUA writes are followed by an
- * fdatasync before they are acknowledged.
+ * A regular file or block device accessed so that no I/O ever blocks the event loop: with the
+ * native addon (pio.ts), reads of cached data are copied at once by a read that refuses to wait
+ * for the disk, and the rest run batched in libuv's thread pool; without it, every operation is
+ * its own fs call in that pool. Write-through devices are opened O_DSYNC; otherwise FUA writes
+ * are followed by an fdatasync before they are acknowledged.
  */
 export class FileBackstore implements Backstore {
   /** Punching holes needs the fallocate(1) helper; when it is missing, discards write zeroes. */
   private punchWorks = true;
+  /** Batched native I/O; null: Node's fs, one pool job per operation. */
+  private readonly batcher: IoBatcher | null;
+  /** Cleared for good when the file system cannot do non-blocking reads. */
+  private nowait: boolean;
 
   private constructor(
     private readonly fd: number,
@@ -19,9 +26,20 @@ export class FileBackstore implements Backstore {
     private readonly writeThrough: boolean,
     private readonly isBlock: boolean,
     readonly physicalBlockSize: number,
-  ) {}
+    private readonly io: NativeIo | null,
+  ) {
+    this.batcher = io === null ? null : io === nativeIo && sharedBatcher ? sharedBatcher : new IoBatcher(io);
+    this.nowait = io !== null;
+  }
 
-  static async open(path: string, opts: { readOnly: boolean; writeThrough: boolean; createSize?: number }): Promise<FileBackstore> {
+  /**
+   * `nativeIo`: the I/O addon to use, null for Node's fs; the process-wide one (pio.ts) when
+   * absent.
+   */
+  static async open(
+    path: string,
+    opts: { readOnly: boolean; writeThrough: boolean; createSize?: number; nativeIo?: NativeIo | null },
+  ): Promise<FileBackstore> {
     let flags = opts.readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR;
     if (opts.writeThrough && !opts.readOnly) flags |= fs.constants.O_DSYNC;
     if (opts.createSize !== undefined && !opts.readOnly) flags |= fs.constants.O_CREAT;
@@ -41,7 +59,8 @@ export class FileBackstore implements Backstore {
         size = opts.createSize;
       }
       const phys = isBlock ? await blockDevicePhysicalBlock(st.rdev) : st.blksize;
-      return new FileBackstore(fd, size, path, opts.writeThrough, isBlock, phys > 0 ? phys : 512);
+      const io = opts.nativeIo === undefined ? nativeIo : opts.nativeIo;
+      return new FileBackstore(fd, size, path, opts.writeThrough, isBlock, phys > 0 ? phys : 512, io);
     } catch (e) {
       await closeFd();
       throw e;
@@ -52,8 +71,25 @@ export class FileBackstore implements Backstore {
     return this._size;
   }
 
+  /** With the addon, `cb` may run before read() returns: the data was in the page cache. */
   read(buf: Buffer, off: number, len: number, pos: number, cb: IoCallback): void {
-    this.readAt(buf, off, len, pos, this.hold(cb));
+    const done = this.hold(cb);
+    if (!this.batcher) return this.readAt(buf, off, len, pos, done);
+    if (this.nowait && len > 0) {
+      const n = this.io!.readNowait(this.fd, buf, off, len, pos);
+      if (n === len) return done(null);
+      if (n === 0) {
+        buf.fill(0, off, off + len); // end of file: a file that shrank reads as zeroes
+        return done(null);
+      }
+      if (n > 0) {
+        off += n;
+        len -= n;
+        pos += n;
+      } else if (nowaitUnsupported(n)) this.nowait = false;
+      // Anything else (not cached, or an error the blocking read will report) goes to the pool.
+    }
+    this.batcher.read(this.fd, buf, off, len, pos, done);
   }
 
   private readAt(buf: Buffer, off: number, len: number, pos: number, cb: IoCallback): void {
@@ -69,7 +105,9 @@ export class FileBackstore implements Backstore {
   }
 
   write(buf: Buffer, off: number, len: number, pos: number, fua: boolean, cb: IoCallback): void {
-    this.writeAt(buf, off, len, pos, fua, this.hold(cb));
+    const done = this.hold(cb);
+    if (this.batcher) this.batcher.write(this.fd, buf, off, len, pos, fua && !this.writeThrough, done);
+    else this.writeAt(buf, off, len, pos, fua, done);
   }
 
   private writeAt(buf: Buffer, off: number, len: number, pos: number, fua: boolean, cb: IoCallback): void {
@@ -82,7 +120,9 @@ export class FileBackstore implements Backstore {
   }
 
   flush(cb: IoCallback): void {
-    fs.fdatasync(this.fd, this.hold(cb));
+    const done = this.hold(cb);
+    if (this.batcher) this.batcher.fdatasync(this.fd, done);
+    else fs.fdatasync(this.fd, done);
   }
 
   /**
@@ -172,7 +212,7 @@ export class FileBackstore implements Backstore {
     return this._size;
   }
 
-  /** Operations handed to libuv and not yet returned. */
+  /** Operations handed to libuv (directly or in a batch) and not yet returned. */
   private busy = 0;
   private closeRequested = false;
   private closed = false;
