@@ -9,6 +9,7 @@ import { ScsiCmd } from './engine/cmd.js';
 import { AddressAcl } from './engine/iscsi/address-acl.js';
 import { UserHandlerServer } from './engine/user/server.js';
 import { nativeIoDescription } from './engine/backstore/pio.js';
+import { BusyPoll } from './engine/iscsi/busy-poll.js';
 import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
 
@@ -24,6 +25,8 @@ export interface DaemonOptions {
   stateDir: string;
   logLevel: string;
   teardownTimeoutMs: number;
+  /** Busy-poll window after network activity, µs (0: off). */
+  pollUs?: number;
   /** Unix socket for user-space device handlers (null: none). */
   userSocket: string | null;
   /** Longest a user-space handler may hold a command. */
@@ -41,6 +44,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   scst.stateDir = o.stateDir;
   const iscsi = new IscsiDriver(scst, log);
   iscsi.teardownTimeoutMs = o.teardownTimeoutMs;
+  iscsi.poller = new BusyPoll(o.pollUs ?? 0);
 
   let text: string;
   try {

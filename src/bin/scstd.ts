@@ -23,12 +23,13 @@ program
   .option('--state-dir <dir>', 'directory for backing files and persistent state', process.env.SCSTD_STATE_DIR ?? '/var/lib/scstd')
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'))
   .option('--teardown-timeout <ms>', 'bound for draining commands at teardown', '5000')
+  .option('--poll-us <us>', 'keep polling the network this long after activity instead of sleeping (0: off)', '200')
   .option('--user-socket <path>', 'Unix socket for user-space device handlers (default: <state-dir>/scst_user.sock)')
   .option('--no-user-socket', 'do not accept user-space device handlers')
   .option('--user-timeout <ms>', 'longest a user-space handler may hold a command', '30000')
   .parse();
 
-const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; iscsiConf?: string; initiatorsAllow?: string; initiatorsDeny?: string; stateDir: string; logLevel: string; teardownTimeout: string; userSocket: string | boolean; userTimeout: string }>();
+const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; iscsiConf?: string; initiatorsAllow?: string; initiatorsDeny?: string; stateDir: string; logLevel: string; teardownTimeout: string; pollUs: string; userSocket: string | boolean; userTimeout: string }>();
 
 async function main(): Promise<void> {
   const stateDir = path.resolve(opts.stateDir);
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
     stateDir,
     logLevel: opts.logLevel,
     teardownTimeoutMs: Number(opts.teardownTimeout) || 5000,
+    pollUs: Math.max(0, Math.min(Number(opts.pollUs) || 0, 10_000)),
     userSocket: opts.userSocket === false ? null : typeof opts.userSocket === 'string' ? path.resolve(opts.userSocket) : path.join(stateDir, 'scst_user.sock'),
     userTimeoutMs: Number(opts.userTimeout) || 30000,
   });

@@ -72,6 +72,7 @@ export class IscsiConnection implements SessionTransport {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.lastRx = Date.now();
+      ctx.poller.touch();
       this.rx.push(chunk);
     });
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));

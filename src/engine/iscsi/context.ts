@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Scst } from '../scst.js';
 import type { IscsiSession } from './session.js';
+import type { BusyPoll } from './busy-poll.js';
 
 /** What every iSCSI connection shares: the core, the portals, and the session registry. */
 export interface IscsiContext {
@@ -12,6 +13,8 @@ export interface IscsiContext {
   allocTsih(): number;
   /** Default bound for draining commands at teardown. */
   teardownTimeoutMs: number;
+  /** Keeps the event loop polling briefly after network activity (busy-poll.ts). */
+  poller: BusyPoll;
   /** Whether the iscsi driver is enabled (TARGET_DRIVER iscsi { enabled 1 }). */
   driverEnabled(): boolean;
   driverIncomingUsers(): Array<{ user: string; secret: string }>;

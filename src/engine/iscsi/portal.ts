@@ -6,6 +6,7 @@ import type { IscsiContext } from './context.js';
 import type { IscsiSession } from './session.js';
 import type { ChapUser } from '../target.js';
 import { AddressAcl } from './address-acl.js';
+import { BusyPoll } from './busy-poll.js';
 
 /** The iSCSI target driver: its listening portals, connections and sessions. */
 export class IscsiDriver implements IscsiContext {
@@ -18,6 +19,7 @@ export class IscsiDriver implements IscsiContext {
   incomingUsers: ChapUser[] = [];
   outgoingUser: ChapUser | null = null;
   teardownTimeoutMs = 5000;
+  poller = new BusyPoll(0);
   /** initiators.allow / initiators.deny, when configured. */
   acl: AddressAcl | null = null;
   readonly log: Logger;
@@ -80,6 +82,7 @@ export class IscsiDriver implements IscsiContext {
 
   /** Stop accepting, log every session out (drop), and wait (bounded) for their teardown. */
   async shutdown(): Promise<void> {
+    this.poller.stop();
     this.acl?.close();
     for (const s of this.servers) s.close();
     const closing = [...this.connections].map((c) => {
