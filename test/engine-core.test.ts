@@ -3,7 +3,7 @@ import pino from 'pino';
 import { SgvPool } from '../src/engine/sgv.js';
 import { initiatorMatches } from '../src/engine/target.js';
 import { Scst } from '../src/engine/scst.js';
-import { ScsiCmd } from '../src/engine/cmd.js';
+import { CmdTable, ScsiCmd } from '../src/engine/cmd.js';
 import { parseCmd, execCmd } from '../src/engine/scsi/exec.js';
 import { Status } from '../src/engine/scsi/constants.js';
 
@@ -103,5 +103,25 @@ describe('command lifecycle', () => {
     expect(cmd.status).toBe(Status.GOOD);
     cmd.put();
     expect(() => cmd.put()).toThrow(/after free/);
+  });
+});
+
+describe('CmdTable', () => {
+  it('adds and removes in any order; listings are snapshots that survive removal while iterating', () => {
+    const t = new CmdTable();
+    const fake = (n: number) => ({ id: n, tablePrev: null, tableNext: null, inTable: false }) as unknown as ScsiCmd;
+    const cs = [1, 2, 3, 4, 5].map(fake);
+    for (const c of cs) t.add(c);
+    t.add(cs[0]!); // twice: still once
+    expect(t.size).toBe(5);
+    expect(t.delete(cs[2]!)).toBe(true);
+    expect(t.delete(cs[2]!)).toBe(false);
+    expect(t.delete(cs[4]!)).toBe(true); // the head
+    expect(t.delete(cs[0]!)).toBe(true); // the tail
+    expect(t.values().map((c) => c.id)).toEqual([4, 2]);
+    for (const c of t.values()) t.delete(c);
+    expect(t.size).toBe(0);
+    expect(t.values()).toEqual([]);
+    expect(t.has(cs[1]!)).toBe(false);
   });
 });

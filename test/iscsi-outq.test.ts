@@ -35,9 +35,12 @@ describe('OutQueue', () => {
             expected.push(...S.frame(S.dataIn(args), payload, { header, data }));
             let ref: boolean;
             if (p.inPlace) {
+              // Serialized in place, the data given as a range of a larger buffer.
               const o = q.begin(header);
               S.dataIn(args, q.buf, o);
-              ref = q.end(o, payload, data);
+              const big = Buffer.alloc(p.len + 11, 0xee);
+              payload?.copy(big, 7);
+              ref = q.endRange(o, payload ? big : null, 7, p.len, data);
             } else ref = q.pdu(S.dataIn(args), payload, header, data);
             expect(ref).toBe(p.len > COPY_MAX);
             if (ref) referenced++;

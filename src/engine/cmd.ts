@@ -64,6 +64,10 @@ export class ScsiCmd {
   tgtDev: TgtDev | null = null;
   op: OpDesc | null = null;
   private completion: CompletionHook | null = null;
+  /** Links of its session's CmdTable. */
+  tablePrev: ScsiCmd | null = null;
+  tableNext: ScsiCmd | null = null;
+  inTable = false;
 
   constructor(
     readonly session: ScstSession,
@@ -161,5 +165,51 @@ export class ScsiCmd {
       ageMs: Date.now() - this.createdAt,
       refs: this.refs,
     };
+  }
+}
+
+/**
+ * A session's commands, linked through the commands themselves: adding and removing one (twice
+ * per command, on the hot path) costs no hashing and no allocation. Listing (management, teardown)
+ * takes a snapshot, so it may run while commands come and go.
+ */
+export class CmdTable {
+  private head: ScsiCmd | null = null;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(c: ScsiCmd): void {
+    if (c.inTable) return;
+    c.inTable = true;
+    c.tablePrev = null;
+    c.tableNext = this.head;
+    if (this.head) this.head.tablePrev = c;
+    this.head = c;
+    this.count++;
+  }
+
+  delete(c: ScsiCmd): boolean {
+    if (!c.inTable) return false;
+    c.inTable = false;
+    if (c.tablePrev) c.tablePrev.tableNext = c.tableNext;
+    else this.head = c.tableNext;
+    if (c.tableNext) c.tableNext.tablePrev = c.tablePrev;
+    c.tablePrev = c.tableNext = null;
+    this.count--;
+    return true;
+  }
+
+  has(c: ScsiCmd): boolean {
+    return c.inTable;
+  }
+
+  /** A snapshot, newest first. */
+  values(): ScsiCmd[] {
+    const out: ScsiCmd[] = [];
+    for (let c = this.head; c; c = c.tableNext) out.push(c);
+    return out;
   }
 }

@@ -1,4 +1,4 @@
-import { ScsiCmd } from './cmd.js';
+import { CmdTable, ScsiCmd } from './cmd.js';
 import { Sense } from './scsi/constants.js';
 import type { SgvPool } from './sgv.js';
 import type { IniGroup, LunSet, Target } from './target.js';
@@ -33,7 +33,7 @@ export class ScstSession {
   boundSeq = 0;
   private lunSet: LunSet | null = null;
   readonly tgtDevs = new Map<number, TgtDev>();
-  readonly cmds = new Map<number, ScsiCmd>();
+  readonly cmds = new CmdTable();
   readonly stats = { none: { cmds: 0, kb: 0, unaligned: 0 }, read: { cmds: 0, kb: 0, unaligned: 0 }, write: { cmds: 0, kb: 0, unaligned: 0 }, unknown: 0 };
   closed = false;
   /** Sysfs directory name: the initiator name, with _N for a second session of it. */
@@ -93,13 +93,13 @@ export class ScstSession {
 
   newCmd(tag: number, lun: number, cdb: Buffer, expectedLength: number, arrivedAt?: number): ScsiCmd {
     const cmd = new ScsiCmd(this, tag, lun, cdb, expectedLength, this.pool, arrivedAt);
-    this.cmds.set(cmd.id, cmd);
+    this.cmds.add(cmd);
     return cmd;
   }
 
   /** Called by the command itself when its last reference goes. */
   removeCmd(cmd: ScsiCmd): void {
-    this.cmds.delete(cmd.id);
+    this.cmds.delete(cmd);
   }
 
   /** Commands not yet completed (active) vs all in the table. */

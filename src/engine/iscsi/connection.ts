@@ -644,7 +644,7 @@ export class IscsiConnection implements SessionTransport {
           this.out.buf,
           o,
         );
-        if (this.out.end(o, off === 0 && n === buf.length ? buf : buf.subarray(off, off + n), this.dataDigest)) task.dataQueued = true;
+        if (this.out.endRange(o, buf, off, n, this.dataDigest)) task.dataQueued = true;
         this.scheduleFlush();
         off += n;
         burst = endOfSequence ? 0 : burst + n;

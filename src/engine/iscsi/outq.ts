@@ -48,8 +48,12 @@ export class OutQueue {
    * referenced rather than copied (the caller must keep it unchanged until the write is done).
    */
   end(o: number, data: Buffer | null, dataDigest: boolean): boolean {
+    return this.endRange(o, data, 0, data ? data.length : 0, dataDigest);
+  }
+
+  /** end() for the `len` bytes of `src` from `start`, without making a view unless it is sent as one. */
+  endRange(o: number, src: Buffer | null, start: number, len: number, dataDigest: boolean): boolean {
     const b = this.buf;
-    const len = data ? data.length : 0;
     b[o + 5] = (len >>> 16) & 0xff;
     b[o + 6] = (len >>> 8) & 0xff;
     b[o + 7] = len & 0xff;
@@ -59,12 +63,14 @@ export class OutQueue {
     const tail = pad + (dataDigest ? DIGEST_LENGTH : 0);
     let referenced = false;
     let d: number;
+    let data: Buffer | null = null;
     if (len <= COPY_MAX) {
       d = this.room(len + tail);
-      data!.copy(this.buf, d);
+      src!.copy(this.buf, d, start, start + len);
     } else {
       this.seal();
-      this.chunks.push(data!);
+      data = start === 0 && len === src!.length ? src! : src!.subarray(start, start + len);
+      this.chunks.push(data);
       referenced = true;
       d = -1;
     }
@@ -73,7 +79,7 @@ export class OutQueue {
       const s = this.buf;
       for (let i = 0; i < pad; i++) s[t + i] = 0;
       if (dataDigest) {
-        let crc = crc32c(data!);
+        let crc = crc32c(data ?? this.buf.subarray(d, d + len));
         if (pad > 0) crc = crc32c(s.subarray(t, t + pad), crc);
         s.writeUInt32LE(crc >>> 0, t + pad);
       }
