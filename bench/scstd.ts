@@ -57,6 +57,11 @@ export interface LaunchOptions {
   /** Options for node itself, before the script (e.g. --cpu-prof). */
   nodeArgs?: string[];
   readyTimeoutMs?: number;
+  /**
+   * Publish the management trees through FUSE at this directory (--mount); without it the daemon
+   * runs with --no-mount. The caller owns the directory and checks it is unmounted after stop().
+   */
+  mount?: string;
 }
 
 export interface ScstdProcess {
@@ -80,7 +85,7 @@ export async function launchScstd(o: LaunchOptions): Promise<ScstdProcess> {
   await mkdir(stateDir, { recursive: true });
   await writeFile(confPath, o.config);
   const port = await freePort();
-  const args = [...(o.nodeArgs ?? []), scstdBinary(), '--config', confPath, '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, '--no-mount', '--log-level', o.logLevel];
+  const args = [...(o.nodeArgs ?? []), scstdBinary(), '--config', confPath, '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, ...(o.mount !== undefined ? ['--mount', o.mount] : ['--no-mount']), '--log-level', o.logLevel];
   const started = performance.now();
   const child = spawnTracked(...placed('daemon', process.execPath, args), { cwd: o.dir });
   const tail = new OutputTail();
