@@ -10,6 +10,7 @@ import { AddressAcl } from './engine/iscsi/address-acl.js';
 import { UserHandlerServer } from './engine/user/server.js';
 import { nativeIoDescription } from './engine/backstore/pio.js';
 import { BusyPoll } from './engine/iscsi/busy-poll.js';
+import { fileIoInFlight } from './engine/backstore/file.js';
 import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
 
@@ -44,7 +45,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   scst.stateDir = o.stateDir;
   const iscsi = new IscsiDriver(scst, log);
   iscsi.teardownTimeoutMs = o.teardownTimeoutMs;
-  iscsi.poller = new BusyPoll(o.pollUs ?? 0);
+  iscsi.poller = new BusyPoll(o.pollUs ?? 0, fileIoInFlight);
 
   let text: string;
   try {

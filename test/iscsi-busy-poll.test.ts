@@ -37,3 +37,22 @@ describe('BusyPoll', () => {
     expect(p.active).toBe(false);
   });
 });
+
+describe('BusyPoll back-off', () => {
+  it('lets the loop sleep while its back-off condition holds (work out in other threads)', async () => {
+    let busyElsewhere = true;
+    const p = new BusyPoll(10_000_000, () => busyElsewhere);
+    p.touch();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(p.active).toBe(false);
+    busyElsewhere = false;
+    p.touch(); // the next activity spins again
+    await new Promise((r) => setImmediate(r));
+    expect(p.active).toBe(true);
+    p.stop();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(p.active).toBe(false);
+  });
+});

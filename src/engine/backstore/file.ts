@@ -220,8 +220,10 @@ export class FileBackstore implements Backstore {
   /** Count an operation until it returns, so the fd is never closed (and reused) under it. */
   private hold<T extends unknown[]>(cb: (...a: T) => void): (...a: T) => void {
     this.busy++;
+    opsInFlight++;
     return (...a: T) => {
       this.busy--;
+      opsInFlight--;
       if (this.closeRequested && this.busy === 0) this.closeNow();
       cb(...a);
     };
@@ -244,6 +246,18 @@ export class FileBackstore implements Backstore {
     if (this.busy === 0) this.closeNow();
     return Promise.resolve();
   }
+}
+
+/** File operations of every backstore not yet returned (cached reads return before this is read). */
+let opsInFlight = 0;
+
+/**
+ * True while file I/O is out in the thread pool. The event loop's busy polling backs off then:
+ * the pool's completion wakes the loop anyway, and a spinning loop would take the CPU from the
+ * very threads doing the I/O.
+ */
+export function fileIoInFlight(): boolean {
+  return opsInFlight > 0;
 }
 
 /** Ranges below this are zeroed in place rather than paying for a helper process. */

@@ -13,8 +13,15 @@ export class BusyPoll {
   private until = 0;
   private spinning = false;
 
-  /** @param windowUs how long to keep polling after the last activity; 0 disables. */
-  constructor(readonly windowUs: number) {}
+  /**
+   * @param windowUs how long to keep polling after the last activity; 0 disables.
+   * @param backOff while this says true the loop is let sleep (work out in other threads, such
+   *   as file I/O in libuv's pool, will wake it, and spinning would take their CPU).
+   */
+  constructor(
+    readonly windowUs: number,
+    private readonly backOff: () => boolean = () => false,
+  ) {}
 
   /** Network activity now: keep polling for the window from here. */
   touch(): void {
@@ -36,7 +43,7 @@ export class BusyPoll {
   }
 
   private readonly spin = (): void => {
-    if (performance.now() < this.until) setImmediate(this.spin);
+    if (performance.now() < this.until && !this.backOff()) setImmediate(this.spin);
     else this.spinning = false;
   };
 }
