@@ -241,3 +241,58 @@ describe('PduReceiver errors', () => {
     );
   });
 });
+
+describe('data placement', () => {
+  it('writes a straddling data segment straight into the placed buffer, at every split point, releasing once', () => {
+    const data = Buffer.from(Array.from({ length: 1001 }, (_, i) => (i * 7) & 0xff)); // needs padding
+    const stream = Buffer.concat([wire({ op: 0x05, tag: 9, data }, false, false), wire({ op: 0x00, tag: 10 }, false, false)]);
+    for (let cut = 1; cut < stream.length; cut += 13) {
+      const target = Buffer.alloc(2000, 0xee);
+      let placed = 0;
+      let released = 0;
+      const pdus: Pdu[] = [];
+      const rx = new PduReceiver({
+        onPdu: (p) => pdus.push(p),
+        onError: (e) => {
+          throw e;
+        },
+        placeData: () => (placed++, { buf: target, offset: 500, release: () => released++ }),
+      });
+      rx.maxRecvDataSegmentLength = 1 << 20;
+      rx.push(stream.subarray(0, cut));
+      rx.push(stream.subarray(cut));
+      expect(pdus.length).toBe(2);
+      expect(pdus[0]!.data.equals(data)).toBe(true);
+      // Asked only when the data did not arrive in one chunk with its header.
+      if (placed) {
+        expect(pdus[0]!.data.buffer).toBe(target.buffer);
+        expect(target.subarray(500, 1501).equals(data)).toBe(true);
+        expect(target[499]).toBe(0xee);
+        expect(target[1501]).toBe(0xee); // padding skipped, not written
+      }
+      expect(released).toBe(placed);
+      expect(pdus[1]!.bhs.readUInt32BE(16)).toBe(10);
+    }
+  });
+
+  it('falls back to assembly when the place is too small, and releases a placement cut short by close()', () => {
+    const data = Buffer.alloc(3000, 5);
+    const stream = wire({ op: 0x05, tag: 1, data }, false, false);
+    let released = 0;
+    const pdus: Pdu[] = [];
+    const small = new PduReceiver({ onPdu: (p) => pdus.push(p), onError: () => {}, placeData: () => ({ buf: Buffer.alloc(100), offset: 0, release: () => released++ }) });
+    small.maxRecvDataSegmentLength = 1 << 20;
+    small.push(stream.subarray(0, 100));
+    small.push(stream.subarray(100));
+    expect(pdus[0]!.data.equals(data)).toBe(true);
+    expect(released).toBe(1);
+    const rx = new PduReceiver({ onPdu: (p) => pdus.push(p), onError: () => {}, placeData: () => ({ buf: Buffer.alloc(4000), offset: 0, release: () => released++ }) });
+    rx.maxRecvDataSegmentLength = 1 << 20;
+    rx.push(stream.subarray(0, 1000));
+    expect(released).toBe(1);
+    rx.close();
+    expect(released).toBe(2);
+    rx.close();
+    expect(released).toBe(2);
+  });
+});

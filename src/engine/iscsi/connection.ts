@@ -68,7 +68,7 @@ export class IscsiConnection implements SessionTransport {
     this.local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
     this.log = ctx.log.child({ conn: this.id, peer: this.peer });
     this.login = new LoginPhase(ctx, this.log, socket.remoteAddress ?? '');
-    this.rx = new PduReceiver({ onPdu: (p) => this.onPdu(p), onError: (e) => this.onProtocolError(e) });
+    this.rx = new PduReceiver({ onPdu: (p) => this.onPdu(p), onError: (e) => this.onProtocolError(e), placeData: (bhs) => this.placeData(bhs) });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.lastRx = Date.now();
@@ -499,9 +499,31 @@ export class IscsiConnection implements SessionTransport {
     const cmd = task.cmd;
     if (!task.discardData && cmd.pbuf && offset < task.xferLen) {
       const n = Math.min(data.length, task.xferLen - offset);
-      data.copy(cmd.buf, offset, 0, n);
+      const dst = cmd.buf;
+      // Data the receiver placed straight into the buffer (placeData) is already where it goes.
+      if (data.buffer !== dst.buffer || data.byteOffset !== dst.byteOffset + offset) data.copy(dst, offset, 0, n);
     }
     task.received += data.length;
+  }
+
+  /**
+   * A Data-Out whose data straddles socket chunks is written straight into its command's buffer
+   * (no assembly buffer, no second copy). Only where the PDU can be valid: its task is a write
+   * still collecting data, and the range lies inside what the command transfers. The command is
+   * held until the receiver is done with the buffer, so an abort meanwhile cannot recycle it.
+   * Whatever else is wrong with the PDU is found when it is delivered, as for any other.
+   */
+  private placeData(bhs: Buffer): { buf: Buffer; offset: number; release(): void } | null {
+    if (this.phase !== 'ffp' || opcode(bhs) !== Opcode.DATA_OUT) return null;
+    const task = this.tasks.get(bhs.readUInt32BE(16));
+    if (!task || !task.write || task.discardData || task.released) return null;
+    const cmd = task.cmd;
+    if (!cmd.pbuf || cmd.isDone) return null;
+    const offset = bhs.readUInt32BE(40);
+    const len = (bhs[5]! << 16) | (bhs[6]! << 8) | bhs[7]!;
+    if (offset + len > task.xferLen) return null;
+    cmd.get();
+    return { buf: cmd.buf, offset, release: () => cmd.put() };
   }
 
   private onDataOut(pdu: Pdu): void {
@@ -797,6 +819,7 @@ export class IscsiConnection implements SessionTransport {
   teardown(why: string): Promise<void> {
     if (this.closed) return this.closed;
     this.phase = 'closed';
+    this.rx.close(); // lets go of a command buffer a half-received Data-Out was being placed into
     if (this.nopTimer) clearInterval(this.nopTimer);
     this.held.clear();
     this.out.discard();

@@ -38,9 +38,24 @@ export class ProtocolError extends Error {
   }
 }
 
+/** Where a data segment is written as it arrives, instead of being assembled and copied. */
+export interface Placement {
+  buf: Buffer;
+  offset: number;
+  /** Called exactly once, when the PDU has been delivered or the receiver closed. */
+  release(): void;
+}
+
 export interface PduReceiverHandlers {
   onPdu(pdu: Pdu): void;
   onError(e: ProtocolError): void;
+  /**
+   * For a PDU whose data segment straddles chunks (and carries no AHS or digests): a buffer
+   * with room for the DataSegmentLength bytes, where they are then copied straight from the
+   * socket chunks; the PDU is delivered with `data` a view of that region. null: assemble as
+   * usual.
+   */
+  placeData?(bhs: Buffer): Placement | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -76,6 +91,11 @@ export class PduReceiver {
   private plan: Plan | null = null;
   private rest: Buffer = EMPTY; // header part (AHS + digest) then body, assembled
   private restFill = 0;
+  /** The PDU in 'rest' has its data placed here (then `rest` is unused). */
+  private placement: Placement | null = null;
+  /** Data bytes still to place, then padding bytes still to skip. */
+  private placeLeft = 0;
+  private padLeft = 0;
   private skipLeft = 0;
 
   constructor(private readonly handlers: PduReceiverHandlers) {}
@@ -87,6 +107,7 @@ export class PduReceiver {
 
   /** Stops parsing for good (e.g. after Logout); later push() calls are ignored. */
   close(): void {
+    this.releasePlacement();
     this.stage = 'dead';
     this.bhsBuf = null;
     this.rest = EMPTY;
@@ -148,6 +169,10 @@ export class PduReceiver {
           break;
         }
         case 'rest': {
+          if (this.placement) {
+            pos = this.pushPlaced(chunk, pos, end);
+            break;
+          }
           const n = Math.min(this.rest.length - this.restFill, end - pos);
           chunk.copy(this.rest, this.restFill, pos, pos + n);
           this.restFill += n;
@@ -186,9 +211,57 @@ export class PduReceiver {
   private startRest(bhs: Buffer, plan: Plan): void {
     this.bhs = bhs;
     this.plan = plan;
+    this.stage = 'rest';
+    if (this.handlers.placeData && plan.dsl > 0 && plan.ahsLen === 0 && plan.hdLen === 0 && plan.ddLen === 0 && !plan.tooLong) {
+      const p = this.handlers.placeData(bhs);
+      if (p && p.offset >= 0 && p.offset + plan.dsl <= p.buf.length) {
+        this.placement = p;
+        this.placeLeft = plan.dsl;
+        this.padLeft = plan.bodyLen - plan.dsl;
+        this.restFill = 0;
+        return;
+      }
+      p?.release();
+    }
     this.rest = Buffer.allocUnsafe(plan.ahsLen + plan.hdLen + (plan.tooLong ? 0 : plan.bodyLen));
     this.restFill = 0;
     this.stage = 'rest';
+  }
+
+  /** Copies data of the placed PDU straight to its place; delivers it when complete. */
+  private pushPlaced(chunk: Buffer, pos: number, end: number): number {
+    const p = this.placement!;
+    if (this.placeLeft > 0) {
+      const n = Math.min(this.placeLeft, end - pos);
+      chunk.copy(p.buf, p.offset + this.restFill, pos, pos + n);
+      this.restFill += n;
+      this.placeLeft -= n;
+      pos += n;
+    }
+    const skip = Math.min(this.padLeft, end - pos);
+    this.padLeft -= skip;
+    pos += skip;
+    if (this.placeLeft === 0 && this.padLeft === 0) {
+      const plan = this.plan!;
+      const bhs = this.bhs;
+      this.plan = null;
+      this.bhs = EMPTY;
+      this.placement = null;
+      this.restFill = 0;
+      this.stage = 'bhs';
+      try {
+        this.complete(bhs, plan, EMPTY, p.buf.subarray(p.offset, p.offset + plan.dsl));
+      } finally {
+        p.release();
+      }
+    }
+    return pos;
+  }
+
+  private releasePlacement(): void {
+    const p = this.placement;
+    this.placement = null;
+    p?.release();
   }
 
   /** A PDU's bytes are all here (body empty when tooLong): check digests and deliver. */
