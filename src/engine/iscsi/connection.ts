@@ -7,7 +7,7 @@ import { Sense } from '../scsi/constants.js';
 import type { ScstSession, SessionTransport } from '../session.js';
 import type { Device } from '../device.js';
 import { Opcode, RejectReason, LoginStatus, loginStatusClass, loginStatusDetail, LogoutReason, LogoutResponse, RESERVED_TAG, TmfFunction, TmfResponse, LoginStage } from './constants.js';
-import { decodeDataOut, decodeLogout, decodeNopOut, decodeScsiCommand, decodeTaskMgmt, decodeText, opcode, isImmediate, type Pdu } from './pdu.js';
+import { dataSegmentLength, decodeDataOut, decodeLogout, decodeNopOut, decodeScsiCommand, decodeTaskMgmt, decodeText, opcode, isImmediate, type Pdu } from './pdu.js';
 import { PduReceiver, type ProtocolError } from './receiver.js';
 import * as S from './sender.js';
 import { LoginPhase } from './login.js';
@@ -520,8 +520,7 @@ export class IscsiConnection implements SessionTransport {
     const cmd = task.cmd;
     if (!cmd.pbuf || cmd.isDone) return null;
     const offset = bhs.readUInt32BE(40);
-    const len = (bhs[5]! << 16) | (bhs[6]! << 8) | bhs[7]!;
-    if (offset + len > task.xferLen) return null;
+    if (offset + dataSegmentLength(bhs) > task.xferLen) return null;
     cmd.get();
     return { buf: cmd.buf, offset, release: () => cmd.put() };
   }

@@ -10,8 +10,8 @@
 // one is started. Slabs come zero-filled, so a header's reserved fields need no clearing.
 
 import { BHS_LENGTH, DIGEST_LENGTH } from './constants.js';
-import { paddingLength } from './digest.js';
-import { crc32c } from '@node-rs/crc32';
+import { crc32cDigest, paddingLength, writeDigest } from './digest.js';
+import { writeDataSegmentLength } from './pdu.js';
 
 const SLAB_SIZE = 128 * 1024;
 /** Data segments up to this size are copied into the slab; larger ones are referenced. */
@@ -54,10 +54,8 @@ export class OutQueue {
   /** end() for the `len` bytes of `src` from `start`, without making a view unless it is sent as one. */
   endRange(o: number, src: Buffer | null, start: number, len: number, dataDigest: boolean): boolean {
     const b = this.buf;
-    b[o + 5] = (len >>> 16) & 0xff;
-    b[o + 6] = (len >>> 8) & 0xff;
-    b[o + 7] = len & 0xff;
-    if (this.headerDigestAt >= 0) b.writeUInt32LE(crc32c(b.subarray(o, o + BHS_LENGTH)) >>> 0, this.headerDigestAt);
+    writeDataSegmentLength(b, len, o);
+    if (this.headerDigestAt >= 0) writeDigest(b, this.headerDigestAt, crc32cDigest([b.subarray(o, o + BHS_LENGTH)]));
     if (len === 0) return false;
     const pad = paddingLength(len);
     const tail = pad + (dataDigest ? DIGEST_LENGTH : 0);
@@ -78,11 +76,7 @@ export class OutQueue {
       const t = d >= 0 ? d + len : this.room(tail);
       const s = this.buf;
       for (let i = 0; i < pad; i++) s[t + i] = 0;
-      if (dataDigest) {
-        let crc = crc32c(data ?? this.buf.subarray(d, d + len));
-        if (pad > 0) crc = crc32c(s.subarray(t, t + pad), crc);
-        s.writeUInt32LE(crc >>> 0, t + pad);
-      }
+      if (dataDigest) writeDigest(s, t + pad, crc32cDigest([data ?? s.subarray(d, d + len), s.subarray(t, t + pad)]));
     }
     return referenced;
   }

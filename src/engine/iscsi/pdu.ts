@@ -30,10 +30,11 @@ export const dataSegmentLength = (bhs: Buffer): number => (bhs[5]! << 16) | (bhs
 export const itt = (bhs: Buffer): number => bhs.readUInt32BE(16);
 
 /** Stores DataSegmentLength (24 bits) into a BHS. */
-export function writeDataSegmentLength(bhs: Buffer, length: number): void {
-  bhs[5] = (length >>> 16) & 0xff;
-  bhs[6] = (length >>> 8) & 0xff;
-  bhs[7] = length & 0xff;
+/** `o`: where the BHS starts in `bhs` (a header serialized inside a larger buffer). */
+export function writeDataSegmentLength(bhs: Buffer, length: number, o = 0): void {
+  bhs[o + 5] = (length >>> 16) & 0xff;
+  bhs[o + 6] = (length >>> 8) & 0xff;
+  bhs[o + 7] = length & 0xff;
 }
 
 // ---- LUN encoding (SAM-5 4.7, single level) ----

@@ -225,7 +225,6 @@ export class PduReceiver {
     }
     this.rest = Buffer.allocUnsafe(plan.ahsLen + plan.hdLen + (plan.tooLong ? 0 : plan.bodyLen));
     this.restFill = 0;
-    this.stage = 'rest';
   }
 
   /** Copies data of the placed PDU straight to its place; delivers it when complete. */
