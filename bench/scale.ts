@@ -1,6 +1,6 @@
 // Scale lines: scstd's start-up with many LUNs, what an idle session costs each daemon, and how
 // fast the management tree (FUSE) lists those LUNs and sessions.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { IdleSession } from './login-client.js';
 import type { ScaleLine } from './model.js';
@@ -9,6 +9,7 @@ import { describeRun, pollUntil, procMemory, run, sleep } from './proc.js';
 import { launchScstd, scstConf, type ConfDevice, type LaunchOptions, type ScstdProcess } from './scstd.js';
 import { median } from './stats.js';
 import { launchTgtd } from './tgtd.js';
+import { fuseMountsAt } from '../src/pde-fuse/mountinfo.js';
 
 export interface ScaleOptions {
   dir: string;
@@ -39,18 +40,10 @@ function nullioConf(n: number): string {
   return scstConf(devices, SCALE_TARGET, luns);
 }
 
-/** Whether `dir` is a mount point of this machine's mount namespace (/proc/self/mountinfo). */
+/** Whether scstd's FUSE tree is still mounted at `dir`. */
 async function isMountPoint(dir: string): Promise<boolean> {
-  let text: string;
-  try {
-    text = await readFile('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return false;
-  }
   const want = resolve(dir);
-  // Field 5 is the mount point, with blanks and backslashes written as octal escapes.
-  const decode = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return text.split('\n').some((line) => decode(line.split(' ')[4] ?? '') === want);
+  return (await fuseMountsAt(want)).includes(want);
 }
 
 /** Makes sure a stopped scstd left no mount at `dir`: waits for auto_unmount, then unmounts lazily. */

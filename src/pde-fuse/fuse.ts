@@ -4,6 +4,7 @@ import path from 'node:path';
 import Fuse from 'fuse-native';
 import type { Logger } from 'pino';
 import { ERRNO, type PdeFs } from './pdefs.js';
+import { fuseMountsAt } from './mountinfo.js';
 
 // Publishes a PdeFs through FUSE (fuse-native, libfuse 2). Everything here runs on the daemon's
 // event loop: libfuse's threads only wait for our callbacks, and nothing in the daemon touches the
@@ -37,22 +38,6 @@ function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }>
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: EXTERNAL_TIMEOUT_MS }, (err, stdout, stderr) => resolve({ ok: !err, out: `${stdout}${stderr}`.trim() || (err?.message ?? '') }));
   });
-}
-
-/** Mount points listed in /proc/self/mountinfo at or below `dir` whose type is FUSE. */
-export async function fuseMountsAt(dir: string): Promise<string[]> {
-  const text = await fsp.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (sep < 0 || f.length < sep + 2) continue;
-    const mp = unescape(f[4] ?? '');
-    const type = f[sep + 1] ?? '';
-    if ((mp === dir || mp.startsWith(`${dir}/`)) && type.startsWith('fuse')) out.push(mp);
-  }
-  return out;
 }
 
 /** Whether `p` is a dead FUSE mount (its server is gone). */
