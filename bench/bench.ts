@@ -35,6 +35,7 @@ interface Options {
   seconds: number;
   qemuSeconds: number;
   imageMb: number;
+  imageWriteKiB: number;
   luns: number;
   sessions: number;
   pin: boolean;
@@ -54,6 +55,13 @@ function positiveInt(min: number, max: number) {
   };
 }
 
+/** A power of two from 4 KiB to 1 MiB: the image's writes must tile each 1 MiB chunk. */
+function imageWriteKiB(v: string): number {
+  const n = positiveInt(4, 1024)(v);
+  if ((n & (n - 1)) !== 0) throw new InvalidArgumentError('expected a power of two from 4 to 1024');
+  return n;
+}
+
 function parseOptions(argv: string[]): Options {
   const program = new Command()
     .name('bench')
@@ -64,6 +72,7 @@ function parseOptions(argv: string[]): Options {
     .option('--seconds <n>', 'iscsi-perf run time per run (default 5, quick 1)', positiveInt(1, 600))
     .option('--qemu-seconds <n>', 'aim of each qemu-img bench run, seconds (default 3, quick 1)', positiveInt(1, 600))
     .option('--image-mb <n>', 'size of each fileio image, MiB', positiveInt(16, 16384), 256)
+    .option('--image-write <KiB>', 'size of the writes that fill each image (the page cache keeps their folio size)', imageWriteKiB, 4)
     .option('--luns <n>', 'LUNs of the start-up scale line', positiveInt(1, 16384), 1000)
     .option('--sessions <n>', 'idle sessions of the memory scale line (default 200, quick 50)', positiveInt(1, 2000))
     .option('--pin', 'daemons on the last CPU, clients on the others (taskset); default: the scheduler places them')
@@ -81,6 +90,7 @@ function parseOptions(argv: string[]): Options {
     seconds?: number;
     qemuSeconds?: number;
     imageMb: number;
+    imageWrite: number;
     luns: number;
     sessions?: number;
     pin?: boolean;
@@ -107,6 +117,7 @@ function parseOptions(argv: string[]): Options {
     seconds: o.seconds ?? (quick ? 1 : 5),
     qemuSeconds: o.qemuSeconds ?? (quick ? 1 : 3),
     imageMb: o.imageMb,
+    imageWriteKiB: o.imageWrite,
     luns: o.luns,
     sessions: o.sessions ?? (quick ? 50 : 200),
     pin: o.pin === true,
@@ -218,10 +229,10 @@ async function main(): Promise<number> {
     const derived = built.derived.filter((d) => cases.some((c) => c.id === d.from));
     log(`bench: ${cases.length} cases x ${opts.rounds} rounds on ${withTgtd ? 'scstd and tgtd' : 'scstd'}; iscsi-perf ${opts.seconds} s, qemu-img ~${opts.qemuSeconds} s per run; temp ${tmp}`);
 
-    log(`bench: writing two ${opts.imageMb} MiB fileio images`);
+    log(`bench: writing two ${opts.imageMb} MiB fileio images in ${opts.imageWriteKiB} KiB writes`);
     const images: Record<DaemonName, string> = { scstd: join(tmp, 'scstd.img'), tgtd: join(tmp, 'tgtd.img') };
-    await preWriteImage(images.scstd, opts.imageMb * MiB);
-    if (withTgtd) await preWriteImage(images.tgtd, opts.imageMb * MiB);
+    await preWriteImage(images.scstd, opts.imageMb * MiB, opts.imageWriteKiB * 1024);
+    if (withTgtd) await preWriteImage(images.tgtd, opts.imageMb * MiB, opts.imageWriteKiB * 1024);
 
     const daemons: BenchDaemon[] = [];
     const scstdDir = join(tmp, 'scstd');
@@ -365,6 +376,7 @@ async function main(): Promise<number> {
         iscsiPerfSeconds: opts.seconds,
         qemuSeconds: opts.qemuSeconds,
         imageMiB: opts.imageMb,
+        imageWriteKiB: opts.imageWriteKiB,
         nullioBytes: NULLIO_SIZE,
         queueDepths,
         scaleLuns: opts.luns,
