@@ -200,6 +200,29 @@ describe('batched submission', () => {
     expect(file[200 * 4096]).toBe(0xfe);
   });
 
+  it("IoBatcher: one file's plain writes share a job (its inode lock serializes them anyway); two files' run apart", async () => {
+    const jobs: Array<Array<[number, number]>> = [];
+    const fake: NativeIo = {
+      readNowait: () => -95,
+      submit: (desc, count, _bufs, done) => {
+        jobs.push(Array.from({ length: count }, (_, i) => [desc[i * PIO_STRIDE]!, desc[i * PIO_STRIDE + 1]!] as [number, number]));
+        for (let i = 0; i < count; i++) desc[i * PIO_STRIDE + 5] = desc[i * PIO_STRIDE + 3]!;
+        queueMicrotask(done);
+      },
+    };
+    const batcher = new IoBatcher(fake, { maxOps: 64, writeSpread: 4 });
+    const pending: Promise<Result>[] = [];
+    for (let i = 0; i < 12; i++) pending.push(op((cb) => batcher.write(i < 8 ? 9 : 10, Buffer.alloc(8), 0, 8, i * 8, false, cb)));
+    const results = await Promise.all(pending);
+    expect(results.every((r) => r.err === null && r.bytes === 8)).toBe(true);
+    // fd 9 and fd 10 land in different slots (9 % 4, 10 % 4): one job each, nothing mixed.
+    expect(jobs.map((j) => [j[0]![1], j.length]).sort()).toEqual([
+      [10, 4],
+      [9, 8],
+    ]);
+    for (const j of jobs) expect(new Set(j.map(([, fd]) => fd)).size).toBe(1);
+  });
+
   it('IoBatcher: a throwing callback does not keep the others of its batch waiting', async () => {
     let pendingDone: (() => void) | null = null;
     const fake: NativeIo = {
