@@ -10,6 +10,9 @@ import { freePort, isRunning, spawnTracked, waitExit, waitForPort } from './proc
 // dist/bench/scstd.js -> the repository root.
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** bin/scstd: chooses node's options, then execs the entry point (same PID). */
+const SCSTD_LAUNCHER = join(REPO_ROOT, 'bin', 'scstd');
+
 /** The daemon entry point; SCSTD_BIN overrides it (to benchmark another build). */
 export function scstdBinary(): string {
   return process.env.SCSTD_BIN ?? join(REPO_ROOT, 'dist', 'src', 'bin', 'scstd.js');
@@ -85,9 +88,12 @@ export async function launchScstd(o: LaunchOptions): Promise<ScstdProcess> {
   await mkdir(stateDir, { recursive: true });
   await writeFile(confPath, o.config);
   const port = await freePort();
-  const args = [...(o.nodeArgs ?? []), scstdBinary(), '--config', confPath, '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, ...(o.mount !== undefined ? ['--mount', o.mount] : ['--no-mount']), '--log-level', o.logLevel];
+  // Through the launcher, as an administrator starts it: it picks V8's start-up options for the
+  // CPUs the daemon may use (under --pin, one).
+  const args = ['--config', confPath, '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, ...(o.mount !== undefined ? ['--mount', o.mount] : ['--no-mount']), '--log-level', o.logLevel];
   const started = performance.now();
-  const child = spawnTracked(...placed('daemon', process.execPath, args), { cwd: o.dir });
+  const env = { ...process.env, SCSTD_ENTRY: scstdBinary(), SCSTD_NODE_ARGS: (o.nodeArgs ?? []).join(' ') };
+  const child = spawnTracked(...placed('daemon', SCSTD_LAUNCHER, args), { cwd: o.dir, env });
   const tail = new OutputTail();
   let readyAt: number | null = null;
   let stdoutLine = '';

@@ -10,6 +10,7 @@ import { AddressAcl } from './engine/iscsi/address-acl.js';
 import { UserHandlerServer } from './engine/user/server.js';
 import { nativeIoDescription } from './engine/backstore/pio.js';
 import { BusyPoll } from './engine/iscsi/busy-poll.js';
+import { gcMode, gcModeHint } from './gc-mode.js';
 import { fileIoInFlight } from './engine/backstore/file.js';
 import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
@@ -118,9 +119,11 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   }
   // The ready and exit-balance lines are the daemon's contract with its supervisor: always printed.
   log.child({}, { level: 'info' }).info(
-    { version: SCST_VERSION, portals: iscsi.portals(), devices: [...scst.devices.keys()], targets: [...scst.targets.keys()], fileIo: nativeIoDescription },
+    { version: SCST_VERSION, portals: iscsi.portals(), devices: [...scst.devices.keys()], targets: [...scst.targets.keys()], fileIo: nativeIoDescription, gc: gcMode() },
     `scstd ready: listening on ${iscsi.portals().map((p) => `${p.host}:${p.port}`).join(', ')}`,
   );
+  const hint = gcModeHint();
+  if (hint) log.warn(hint);
 
   return new Promise<number>((resolve) => {
     let stopping = false;

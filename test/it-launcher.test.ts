@@ -1,0 +1,72 @@
+// bin/scstd: the launcher picks V8's start-up options for the CPUs it may use, then becomes the
+// daemon (exec), so the PID a supervisor started is the daemon's and SIGTERM reaches it.
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tmpDir } from './helpers/files.js';
+import { freePort, killAllTracked, track, waitExit } from './helpers/proc.js';
+import { assertScstdBuilt } from './helpers/scstd.js';
+
+const LAUNCHER = resolve(import.meta.dirname, '..', 'bin', 'scstd');
+
+afterEach(() => killAllTracked());
+
+async function runLauncher(prefix: string[]): Promise<{ ready: Record<string, unknown>; pid: number; code: number | null; output: string }> {
+  await assertScstdBuilt();
+  const port = await freePort();
+  const state = join(await tmpDir('launcher-'), 'state');
+  const [cmd, ...args] = [...prefix, LAUNCHER, '--listen', `127.0.0.1:${port}`, '--state-dir', state, '--no-mount', '--no-user-socket'];
+  const child = track(spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let output = '';
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  const ready = await new Promise<Record<string, unknown>>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`no ready line within 20 s:\n${output}`)), 20_000);
+    const onData = (s: string): void => {
+      output += s;
+      const line = output.split('\n').find((l) => l.includes('scstd ready'));
+      if (line) {
+        clearTimeout(timer);
+        res(JSON.parse(line) as Record<string, unknown>);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (s: string) => (output += s));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`exited (${code}) before ready:\n${output}`));
+    });
+  });
+  child.kill('SIGTERM');
+  const { code } = await waitExit(child, 10_000);
+  return { ready, pid: child.pid!, code, output };
+}
+
+describe('bin/scstd launcher', () => {
+  it('on one CPU (taskset): single-threaded GC; exec keeps the PID, SIGTERM exits 0 with balance', async () => {
+    const r = await runLauncher(['taskset', '-c', '0']);
+    expect(r.ready.gc).toBe('single-threaded');
+    expect(r.ready.pid).toBe(r.pid); // the launcher became the daemon: no shell in between
+    expect(r.code).toBe(0);
+    expect(r.output).toMatch(/exit balance: commands 0, pool buffers 0/);
+    expect(r.output).not.toMatch(/only one CPU and concurrent/);
+  });
+
+  it.skipIf(availableParallelism() < 2)('with more CPUs: concurrent GC', async () => {
+    const r = await runLauncher([]);
+    expect(r.ready.gc).toBe('concurrent');
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('gc-mode', () => {
+  it('reports what node was started with, and hints only on one CPU with helper threads', async () => {
+    const { gcMode, gcModeHint } = await import('../src/gc-mode.js');
+    expect(gcMode(['--single-threaded-gc'])).toBe('single-threaded');
+    expect(gcMode(['--cpu-prof'])).toBe('concurrent');
+    expect(gcModeHint('concurrent', 1)).toMatch(/bin\/scstd/);
+    expect(gcModeHint('single-threaded', 1)).toBeNull();
+    expect(gcModeHint('concurrent', 2)).toBeNull();
+  });
+});
