@@ -174,7 +174,7 @@ describe('batched submission', () => {
         real.submit(desc, count, bufs, done);
       },
     };
-    const batcher = new IoBatcher(counting, { maxOps: 64, readSpread: 4, writeSpread: 1, syncSpread: 4 });
+    const batcher = new IoBatcher(counting, { maxOps: 64, readSpread: 4, syncSpread: 4 });
     const pending: Promise<Result>[] = [];
     for (let i = 0; i < 100; i++) {
       const data = Buffer.alloc(4096, i);
@@ -200,27 +200,47 @@ describe('batched submission', () => {
     expect(file[200 * 4096]).toBe(0xfe);
   });
 
-  it("IoBatcher: one file's plain writes share a job (its inode lock serializes them anyway); two files' run apart", async () => {
+  it("IoBatcher: one job per file at a time, the next gathers meanwhile; files apart; O_DSYNC files' writes spread like syncs", async () => {
     const jobs: Array<Array<[number, number]>> = [];
+    const out: Array<() => void> = [];
     const fake: NativeIo = {
       readNowait: () => -95,
       submit: (desc, count, _bufs, done) => {
         jobs.push(Array.from({ length: count }, (_, i) => [desc[i * PIO_STRIDE]!, desc[i * PIO_STRIDE + 1]!] as [number, number]));
         for (let i = 0; i < count; i++) desc[i * PIO_STRIDE + 5] = desc[i * PIO_STRIDE + 3]!;
-        queueMicrotask(done);
+        out.push(done);
       },
     };
-    const batcher = new IoBatcher(fake, { maxOps: 64, writeSpread: 4 });
-    const pending: Promise<Result>[] = [];
-    for (let i = 0; i < 12; i++) pending.push(op((cb) => batcher.write(i < 8 ? 9 : 10, Buffer.alloc(8), 0, 8, i * 8, false, cb)));
-    const results = await Promise.all(pending);
-    expect(results.every((r) => r.err === null && r.bytes === 8)).toBe(true);
-    // fd 9 and fd 10 land in different slots (9 % 4, 10 % 4): one job each, nothing mixed.
-    expect(jobs.map((j) => [j[0]![1], j.length]).sort()).toEqual([
-      [10, 4],
-      [9, 8],
+    const batcher = new IoBatcher(fake, { maxOps: 64, syncSpread: 4 });
+    const order: number[] = [];
+    const write = (fd: number, tag: number, fdSyncs = false) =>
+      batcher.write(fd, Buffer.alloc(8), 0, 8, tag * 8, false, (err) => order.push(err ? -tag : tag), fdSyncs);
+    for (let i = 0; i < 8; i++) write(i < 5 ? 9 : 10, i);
+    await Promise.resolve(); // the run ends: one job per file
+    expect(jobs.map((j) => [j[0]![1], j.length])).toEqual([
+      [9, 5],
+      [10, 3],
     ]);
-    for (const j of jobs) expect(new Set(j.map(([, fd]) => fd)).size).toBe(1);
+    // While fd 9's job is out, its new writes gather instead of leaving in a job of their own.
+    write(9, 8);
+    write(9, 9);
+    await Promise.resolve();
+    expect(jobs.length).toBe(2);
+    expect(batcher.queued).toBe(2);
+    out.shift()!(); // fd 9's first job returns: the gathered two leave at once
+    expect(jobs.length).toBe(3);
+    expect(jobs[2]!.map(([, fd]) => fd)).toEqual([9, 9]);
+    while (out.length) out.shift()!();
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(batcher.inFlight).toBe(0);
+    // Writes to an O_DSYNC (write-through) file each wait for the disk: spread over jobs.
+    jobs.length = 0;
+    for (let i = 0; i < 8; i++) write(11, 20 + i, true);
+    await Promise.resolve();
+    expect(jobs.map((j) => j.length)).toEqual([2, 2, 2, 2]);
+    while (out.length) out.shift()!();
+    expect(batcher.inFlight).toBe(0);
+    expect(batcher.queued).toBe(0);
   });
 
   it('IoBatcher: a throwing callback does not keep the others of its batch waiting', async () => {
@@ -232,7 +252,7 @@ describe('batched submission', () => {
         pendingDone = done;
       },
     };
-    const batcher = new IoBatcher(fake, { writeSpread: 1 });
+    const batcher = new IoBatcher(fake);
     const seen: number[] = [];
     batcher.write(3, Buffer.alloc(8), 0, 8, 0, false, () => {
       seen.push(1);

@@ -106,7 +106,7 @@ export class FileBackstore implements Backstore {
 
   write(buf: Buffer, off: number, len: number, pos: number, fua: boolean, cb: IoCallback): void {
     const done = this.hold(cb);
-    if (this.batcher) this.batcher.write(this.fd, buf, off, len, pos, fua && !this.writeThrough, done);
+    if (this.batcher) this.batcher.write(this.fd, buf, off, len, pos, fua && !this.writeThrough, done, this.writeThrough);
     else this.writeAt(buf, off, len, pos, fua, done);
   }
 
