@@ -57,11 +57,11 @@ describe('LBA range lock', () => {
     expect(l.size).toBe(0);
   });
 
-  it('counts fast-path reads: an atomic command waits for them, and reads queue while it waits', () => {
+  it('counts fast-path reads and writes: an atomic command waits for them, and they queue while it waits', () => {
     const l = new RangeLock();
     const order: string[] = [];
-    expect(l.tryFastRead()).toBe(true);
-    expect(l.tryFastRead()).toBe(true);
+    expect(l.tryFast()).toBe(true);
+    expect(l.tryFast()).toBe(true);
     let relA = () => {};
     l.acquire(0, 8, 'atomic', (r) => {
       order.push('A');
@@ -69,19 +69,19 @@ describe('LBA range lock', () => {
     });
     expect(order).toEqual([]);
     // While the atomic command waits, reads are listed: this overlapping one queues behind it.
-    expect(l.tryFastRead()).toBe(false);
+    expect(l.tryFast()).toBe(false);
     l.acquire(2, 1, 'read', (r) => {
       order.push('R');
       r();
     });
-    l.endFastRead();
+    l.endFast();
     expect(order).toEqual([]);
-    l.endFastRead();
+    l.endFast();
     expect(order).toEqual(['A']);
     relA();
     expect(order).toEqual(['A', 'R']);
-    expect(l.tryFastRead()).toBe(true);
-    l.endFastRead();
+    expect(l.tryFast()).toBe(true);
+    l.endFast();
     expect(l.size).toBe(0);
   });
 });

@@ -1,11 +1,14 @@
 import type { Device } from '../device.js';
 
 // Logical block range locks: what makes COMPARE AND WRITE, ORWRITE and WRITE ATOMIC atomic
-// against other commands touching the same blocks. Every command that modifies blocks holds an
-// exclusive lock on its range for the duration of its backstore I/O; the read-modify-write
-// commands (and atomic writes) additionally make overlapping reads wait, so nobody observes half
-// of them. Non-overlapping ranges never wait for each other. Waiters are served in arrival order
-// among overlapping ranges, so nothing starves.
+// against other commands touching the same blocks. Commands that modify blocks other than by a
+// plain WRITE hold an exclusive lock on their range for the duration of their backstore I/O; the
+// read-modify-write commands (and atomic writes) additionally make overlapping reads and plain
+// writes wait, so nobody observes or splits half of them. Plain READs and WRITEs take the fast
+// path: counted, not listed (SAM leaves the order of overlapping SIMPLE commands open, and each
+// one is a single pread/pwrite, which the file system already performs whole). Non-overlapping
+// ranges never wait for each other. Waiters are served in arrival order among overlapping
+// ranges, so nothing starves.
 
 export type LockMode = 'write' | 'atomic' | 'read';
 
@@ -33,30 +36,30 @@ function conflicts(a: LockMode, b: LockMode): boolean {
 export class RangeLock {
   private readonly held: Held[] = [];
   private readonly waiting: Waiter[] = [];
-  /** Plain reads in flight that took the fast path: counted, not listed. */
-  private fastReads = 0;
+  /** Plain reads and writes in flight that took the fast path: counted, not listed. */
+  private fast = 0;
   /** Atomic holders and waiters; while there is one, reads are listed like everything else. */
   private atomics = 0;
 
   /** Holders plus waiters (diagnostics, tests). */
   get size(): number {
-    return this.held.length + this.waiting.length + this.fastReads;
+    return this.held.length + this.waiting.length + this.fast;
   }
 
   /**
-   * Only atomic commands ever make a plain read wait, so while none holds or waits for a range a
-   * read is merely counted (no lists, no closures: reads are the hot path). Returns false when
-   * the read must go through acquire(); otherwise endFastRead() must follow exactly once.
+   * Only atomic commands ever make a plain read or write wait, so while none holds or waits for
+   * a range one is merely counted (no lists, no closures: they are the hot path). Returns false
+   * when the command must go through acquire(); otherwise endFast() must follow exactly once.
    */
-  tryFastRead(): boolean {
+  tryFast(): boolean {
     if (this.atomics > 0) return false;
-    this.fastReads++;
+    this.fast++;
     return true;
   }
 
-  endFastRead(): void {
-    this.fastReads--;
-    if (this.fastReads === 0 && this.waiting.length > 0) this.wake();
+  endFast(): void {
+    this.fast--;
+    if (this.fast === 0 && this.waiting.length > 0) this.wake();
   }
 
   /**
@@ -92,8 +95,8 @@ export class RangeLock {
 
   /** `w` may run if it conflicts with no holder and no earlier overlapping waiter. */
   private canGrant(w: Held, before: number): boolean {
-    // Fast-path reads are not listed: an atomic command waits until none is left.
-    if (w.mode === 'atomic' && this.fastReads > 0) return false;
+    // Fast-path commands are not listed: an atomic command waits until none is left.
+    if (w.mode === 'atomic' && this.fast > 0) return false;
     for (const h of this.held) if (overlaps(h, w) && conflicts(h.mode, w.mode)) return false;
     for (let i = 0; i < before; i++) {
       const o = this.waiting[i]!;

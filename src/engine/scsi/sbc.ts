@@ -146,12 +146,12 @@ function doRead(cmd: ScsiCmd, dev: Device): void {
   if (len === 0) return good(cmd);
   const lock = rangeLock(dev);
   const pos = cmd.lba * dev.blockSize;
-  if (lock.tryFastRead()) {
+  if (lock.tryFast()) {
     // The hot path: a plain reference instead of hold()'s closure.
     cmd.get();
     cmd.owner = 'backstore';
     devRead(dev, cmd.buf, 0, len, pos, (err) => {
-      lock.endFastRead();
+      lock.endFast();
       readDone(cmd, len, err);
       cmd.put();
     });
@@ -171,15 +171,32 @@ function doRead(cmd: ScsiCmd, dev: Device): void {
 export function doWrite(cmd: ScsiCmd, dev: Device, stable = mustBeStable(dev, cmd.fua)): void {
   const len = cmd.blocks * dev.blockSize;
   if (len === 0) return good(cmd);
+  const lock = rangeLock(dev);
+  const pos = cmd.lba * dev.blockSize;
+  if (lock.tryFast()) {
+    // The hot path, as for reads: one closure and a plain reference.
+    cmd.get();
+    cmd.owner = 'backstore';
+    devWrite(dev, cmd.buf, 0, len, pos, stable, (err) => {
+      lock.endFast();
+      writeDone(cmd, err);
+      cmd.put();
+    });
+    return;
+  }
   const done = hold(cmd, 'backstore');
-  rangeLock(dev).acquire(cmd.lba, cmd.blocks, 'write', (release) => {
-    devWrite(dev, cmd.buf, 0, len, cmd.lba * dev.blockSize, stable, (err) => {
+  lock.acquire(cmd.lba, cmd.blocks, 'write', (release) => {
+    devWrite(dev, cmd.buf, 0, len, pos, stable, (err) => {
       release();
-      if (err) ioError(cmd, err, true);
-      else cmd.complete(Status.GOOD);
+      writeDone(cmd, err);
       done();
     });
   });
+}
+
+function writeDone(cmd: ScsiCmd, err: NodeJS.ErrnoException | null): void {
+  if (err) ioError(cmd, err, true);
+  else cmd.complete(Status.GOOD);
 }
 
 /** Index of the first differing byte of two equally long buffers, or -1. */
