@@ -1,6 +1,7 @@
 // bin/scstd: the launcher picks V8's start-up options for the CPUs it may use, then becomes the
 // daemon (exec), so the PID a supervisor started is the daemon's and SIGTERM reaches it.
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ const LAUNCHER = resolve(import.meta.dirname, '..', 'bin', 'scstd');
 
 afterEach(() => killAllTracked());
 
-async function runLauncher(prefix: string[]): Promise<{ ready: Record<string, unknown>; pid: number; code: number | null; output: string }> {
+async function runLauncher(prefix: string[]): Promise<{ ready: Record<string, unknown>; pid: number; code: number | null; output: string; argv: string[] }> {
   await assertScstdBuilt();
   const port = await freePort();
   const state = join(await tmpDir('launcher-'), 'state');
@@ -38,9 +39,11 @@ async function runLauncher(prefix: string[]): Promise<{ ready: Record<string, un
       rej(new Error(`exited (${code}) before ready:\n${output}`));
     });
   });
+  // What node was started with, as the kernel has it (the launcher exec'd into node).
+  const argv = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0').filter((a) => a !== '');
   child.kill('SIGTERM');
   const { code } = await waitExit(child, 10_000);
-  return { ready, pid: child.pid!, code, output };
+  return { ready, pid: child.pid!, code, output, argv };
 }
 
 describe('bin/scstd launcher', () => {
@@ -48,6 +51,7 @@ describe('bin/scstd launcher', () => {
     const r = await runLauncher(['taskset', '-c', '0']);
     expect(r.ready.gc).toBe('single-threaded');
     expect(r.ready.pid).toBe(r.pid); // the launcher became the daemon: no shell in between
+    expect(r.argv.slice(1, 3)).toEqual(['--initial-old-space-size=64', '--single-threaded-gc']);
     expect(r.code).toBe(0);
     expect(r.output).toMatch(/exit balance: commands 0, pool buffers 0/);
     expect(r.output).not.toMatch(/only one CPU and concurrent/);
@@ -56,6 +60,8 @@ describe('bin/scstd launcher', () => {
   it.skipIf(availableParallelism() < 2)('with more CPUs: concurrent GC', async () => {
     const r = await runLauncher([]);
     expect(r.ready.gc).toBe('concurrent');
+    expect(r.argv).toContain('--initial-old-space-size=64');
+    expect(r.argv).not.toContain('--single-threaded-gc');
     expect(r.code).toBe(0);
   });
 });
