@@ -51,7 +51,7 @@ describe('bin/scstd launcher', () => {
     const r = await runLauncher(['taskset', '-c', '0']);
     expect(r.ready.gc).toBe('single-threaded');
     expect(r.ready.pid).toBe(r.pid); // the launcher became the daemon: no shell in between
-    expect(r.argv.slice(1, 3)).toEqual(['--initial-old-space-size=64', '--single-threaded-gc']);
+    expect(r.argv.slice(1, 3)).toEqual(['--max-semi-space-size=2', '--single-threaded-gc']);
     expect(r.code).toBe(0);
     expect(r.output).toMatch(/exit balance: commands 0, pool buffers 0/);
     expect(r.output).not.toMatch(/only one CPU and concurrent/);
@@ -60,7 +60,7 @@ describe('bin/scstd launcher', () => {
   it.skipIf(availableParallelism() < 2)('with more CPUs: concurrent GC', async () => {
     const r = await runLauncher([]);
     expect(r.ready.gc).toBe('concurrent');
-    expect(r.argv).toContain('--initial-old-space-size=64');
+    expect(r.argv).toContain('--max-semi-space-size=2');
     expect(r.argv).not.toContain('--single-threaded-gc');
     expect(r.code).toBe(0);
   });
