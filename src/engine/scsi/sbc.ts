@@ -133,70 +133,46 @@ function fitWrite(cmd: ScsiCmd, dev: Device, edtl: number): void {
   cmd.dataLength = edtl;
 }
 
-function readDone(cmd: ScsiCmd, len: number, err: NodeJS.ErrnoException | null): void {
-  if (err) ioError(cmd, err, false);
+/**
+ * READ and WRITE: cmd.buf to or from the command's blocks (`stable`: a write that must reach
+ * stable storage first). Plain transfers take the range lock's fast path unless an atomic command
+ * is about: one closure and a plain reference instead of hold()'s and the lock's.
+ */
+function transfer(cmd: ScsiCmd, dev: Device, write: boolean, stable: boolean): void {
+  const len = cmd.blocks * dev.blockSize;
+  if (len === 0) return good(cmd);
+  const lock = rangeLock(dev);
+  const pos = cmd.lba * dev.blockSize;
+  if (lock.tryFast()) {
+    cmd.get();
+    cmd.owner = 'backstore';
+    const cb = (err: NodeJS.ErrnoException | null): void => {
+      lock.endFast();
+      transferDone(cmd, write, len, err);
+      cmd.put();
+    };
+    if (write) devWrite(dev, cmd.buf, 0, len, pos, stable, cb);
+    else devRead(dev, cmd.buf, 0, len, pos, cb);
+    return;
+  }
+  const done = hold(cmd, 'backstore');
+  lock.acquire(cmd.lba, cmd.blocks, write ? 'write' : 'read', (release) => {
+    const cb = (err: NodeJS.ErrnoException | null): void => {
+      release();
+      transferDone(cmd, write, len, err);
+      done();
+    };
+    if (write) devWrite(dev, cmd.buf, 0, len, pos, stable, cb);
+    else devRead(dev, cmd.buf, 0, len, pos, cb);
+  });
+}
+
+function transferDone(cmd: ScsiCmd, write: boolean, len: number, err: NodeJS.ErrnoException | null): void {
+  if (err) ioError(cmd, err, write);
   else {
-    cmd.dataInLength = len;
+    if (!write) cmd.dataInLength = len;
     cmd.complete(Status.GOOD);
   }
-}
-
-function doRead(cmd: ScsiCmd, dev: Device): void {
-  const len = cmd.blocks * dev.blockSize;
-  if (len === 0) return good(cmd);
-  const lock = rangeLock(dev);
-  const pos = cmd.lba * dev.blockSize;
-  if (lock.tryFast()) {
-    // The hot path: a plain reference instead of hold()'s closure.
-    cmd.get();
-    cmd.owner = 'backstore';
-    devRead(dev, cmd.buf, 0, len, pos, (err) => {
-      lock.endFast();
-      readDone(cmd, len, err);
-      cmd.put();
-    });
-    return;
-  }
-  const done = hold(cmd, 'backstore');
-  lock.acquire(cmd.lba, cmd.blocks, 'read', (release) => {
-    devRead(dev, cmd.buf, 0, len, pos, (err) => {
-      release();
-      readDone(cmd, len, err);
-      done();
-    });
-  });
-}
-
-/** Write cmd.buf to the command's range; `stable` forces it to stable storage first. */
-export function doWrite(cmd: ScsiCmd, dev: Device, stable = mustBeStable(dev, cmd.fua)): void {
-  const len = cmd.blocks * dev.blockSize;
-  if (len === 0) return good(cmd);
-  const lock = rangeLock(dev);
-  const pos = cmd.lba * dev.blockSize;
-  if (lock.tryFast()) {
-    // The hot path, as for reads: one closure and a plain reference.
-    cmd.get();
-    cmd.owner = 'backstore';
-    devWrite(dev, cmd.buf, 0, len, pos, stable, (err) => {
-      lock.endFast();
-      writeDone(cmd, err);
-      cmd.put();
-    });
-    return;
-  }
-  const done = hold(cmd, 'backstore');
-  lock.acquire(cmd.lba, cmd.blocks, 'write', (release) => {
-    devWrite(dev, cmd.buf, 0, len, pos, stable, (err) => {
-      release();
-      writeDone(cmd, err);
-      done();
-    });
-  });
-}
-
-function writeDone(cmd: ScsiCmd, err: NodeJS.ErrnoException | null): void {
-  if (err) ioError(cmd, err, true);
-  else cmd.complete(Status.GOOD);
 }
 
 /** Index of the first differing byte of two equally long buffers, or -1. */
@@ -269,10 +245,10 @@ function rwOp(name: string, code: number, kind: RwKind, layout: RwLayout): OpDes
     fitToEdtl: writes ? fitWrite : undefined,
     parse: rwParse(kind, layout),
     exec(cmd, dev) {
-      if (kind === 'read') doRead(cmd, dev!);
+      if (kind === 'read') transfer(cmd, dev!, false, false);
       else if (kind === 'verify') doVerify(cmd, dev!);
       // WRITE AND VERIFY: the data must be on the medium (stable) before it can count as verified.
-      else doWrite(cmd, dev!, kind === 'write_verify' ? !dev!.nvCache : undefined);
+      else transfer(cmd, dev!, true, kind === 'write_verify' ? !dev!.nvCache : mustBeStable(dev!, cmd.fua));
     },
   };
 }
