@@ -287,15 +287,8 @@ export class IoBatcher {
 
   private flush(): void {
     this.scheduled = false;
-    for (const lane of [this.reads, this.syncs]) {
-      for (let i = 0; i < lane.spread; i++) {
-        const b = lane.open[i];
-        if (!b) continue;
-        lane.open[i] = null;
-        this.submit(b);
-      }
-      lane.next = 0;
-    }
+    this.flushLane(this.reads);
+    this.flushLane(this.syncs);
     const files = this.gathering;
     this.gathering = [];
     for (const f of files) {
@@ -303,6 +296,16 @@ export class IoBatcher {
       // A job of this file went out meanwhile (its batch filled up): the rest waits for it.
       if (f.inFlight === 0 && f.open) this.submitFile(f);
     }
+  }
+
+  private flushLane(lane: Lane): void {
+    for (let i = 0; i < lane.spread; i++) {
+      const b = lane.open[i];
+      if (!b) continue;
+      lane.open[i] = null;
+      this.submit(b);
+    }
+    lane.next = 0;
   }
 
   private submitFile(f: FileWrites): void {

@@ -29,8 +29,10 @@ export const totalAHSLength = (bhs: Buffer): number => bhs[4]!;
 export const dataSegmentLength = (bhs: Buffer): number => (bhs[5]! << 16) | (bhs[6]! << 8) | bhs[7]!;
 export const itt = (bhs: Buffer): number => bhs.readUInt32BE(16);
 
-/** Stores DataSegmentLength (24 bits) into a BHS. */
-/** `o`: where the BHS starts in `bhs` (a header serialized inside a larger buffer). */
+/**
+ * Stores DataSegmentLength (24 bits) into a BHS; `o`: where the BHS starts in `bhs` (a header
+ * serialized inside a larger buffer).
+ */
 export function writeDataSegmentLength(bhs: Buffer, length: number, o = 0): void {
   bhs[o + 5] = (length >>> 16) & 0xff;
   bhs[o + 6] = (length >>> 8) & 0xff;
