@@ -102,6 +102,34 @@ describe('PduReceiver framing', () => {
     expectSame(pdus, SPECS);
   });
 
+  it('keeps nothing of a chunk past push(): the chunk buffer may be reused for the next read', () => {
+    // The daemon reads every socket into one buffer (socket-reader.ts); simulate that by copying
+    // each piece into one buffer and scribbling over it after each push.
+    const stream = Buffer.concat(SPECS.map((s) => wire(s, true, true)));
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: stream.length }), { maxLength: 20 }), (cuts) => {
+        const points = [0, ...cuts.sort((a, b) => a - b), stream.length];
+        const readBuf = Buffer.alloc(stream.length);
+        const pdus: Pdu[] = [];
+        const errors: ProtocolError[] = [];
+        // Handlers copy what they keep, as the connection must.
+        const rx = new PduReceiver({
+          onPdu: (p) => pdus.push({ bhs: Buffer.from(p.bhs), ahs: p.ahs ? Buffer.from(p.ahs) : null, data: Buffer.from(p.data) }),
+          onError: (e) => errors.push(e),
+        });
+        rx.headerDigest = true;
+        rx.dataDigest = true;
+        for (let i = 1; i < points.length; i++) {
+          const n = stream.copy(readBuf, 0, points[i - 1]!, points[i]!);
+          rx.push(readBuf.subarray(0, n));
+          readBuf.fill(0xee);
+        }
+        expect(errors).toEqual([]);
+        expectSame(pdus, SPECS);
+      }),
+    );
+  });
+
   it('hands out views into the chunk for whole PDUs and one assembled copy for straddlers', () => {
     const a = wire({ op: 5, tag: 1, data: bytes(100, 1) }, false, false);
     const b = wire({ op: 5, tag: 2, data: bytes(100, 2) }, false, false);

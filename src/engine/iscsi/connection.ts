@@ -70,15 +70,17 @@ export class IscsiConnection implements SessionTransport {
     this.login = new LoginPhase(ctx, this.log, socket.remoteAddress ?? '');
     this.rx = new PduReceiver({ onPdu: (p) => this.onPdu(p), onError: (e) => this.onProtocolError(e), placeData: (bhs) => this.placeData(bhs) });
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.lastRx = Date.now();
-      ctx.poller.touch();
-      this.rx.push(chunk);
-    });
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));
     socket.on('close', () => this.teardown('connection closed'));
     this.nopTimer = setInterval(() => this.keepAlive(), 1000);
     this.nopTimer.unref();
+  }
+
+  /** Bytes read from the socket; `chunk` is valid only during the call (socket-reader.ts). */
+  receive(chunk: Buffer): void {
+    this.lastRx = Date.now();
+    this.ctx.poller.touch();
+    this.rx.push(chunk);
   }
 
   // ---- output -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import type { IscsiSession } from './session.js';
 import type { ChapUser } from '../target.js';
 import { AddressAcl } from './address-acl.js';
 import { BusyPoll } from './busy-poll.js';
+import { readSocket } from './socket-reader.js';
 
 /** The iSCSI target driver: its listening portals, connections and sessions. */
 export class IscsiDriver implements IscsiContext {
@@ -63,8 +64,12 @@ export class IscsiDriver implements IscsiContext {
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
-      const srv = net.createServer((sock) => {
-        const c = new IscsiConnection(sock, this);
+      // Paused, so that no read happens before readSocket has chosen the buffer.
+      const srv = net.createServer({ pauseOnConnect: true }, (raw) => {
+        // eslint-disable-next-line prefer-const -- the reader needs c, c needs the reader's socket
+        let c: IscsiConnection;
+        const sock = readSocket(raw, (chunk) => c.receive(chunk));
+        c = new IscsiConnection(sock, this);
         this.connections.add(c);
         sock.on('close', () => this.connections.delete(c));
       });

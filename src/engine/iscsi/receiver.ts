@@ -4,6 +4,10 @@
 // copied exactly once into a buffer sized from the header. Memory per connection is therefore
 // bounded by maxRecvDataSegmentLength plus the header: an oversized DataSegmentLength is skipped,
 // never buffered.
+//
+// A chunk is valid only during push(): the daemon reads every socket into one reused buffer
+// (socket-reader.ts). So the receiver copies whatever it keeps across calls, and handlers must
+// not keep views of a PDU after onPdu returns (copy what outlives it, as held PDUs are copied).
 
 import { BHS_LENGTH, DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH, DIGEST_LENGTH, RejectReason } from './constants.js';
 import { crc32cDigest, paddingLength, readDigest } from './digest.js';
@@ -149,7 +153,8 @@ export class PduReceiver {
               );
             } else {
               pos = restStart;
-              this.startRest(bhs, plan);
+              // The BHS outlives this chunk: keep a copy, not a view.
+              this.startRest(Buffer.from(bhs), plan);
             }
             break;
           }
