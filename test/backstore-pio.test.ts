@@ -6,11 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { constants, openSync, closeSync, readFileSync, readlinkSync } from 'node:fs';
 import { readFile, readlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { FileBackstore } from '../src/engine/backstore/file.js';
 import {
   IoBatcher,
   NativeIo,
+  type NativeWriter,
   nativeIo,
   nativeIoDescription,
   nativeIoLoadError,
@@ -58,7 +60,7 @@ const op = (f: (cb: (err: NodeJS.ErrnoException | null, bytes: number) => void) 
 
 it('the addon loads and says so', () => {
   io();
-  expect(nativeIoDescription).toBe('native (preadv2 RWF_NOWAIT + batched pool jobs)');
+  expect(nativeIoDescription).toBe('native (preadv2 RWF_NOWAIT + batched pool jobs + writer threads)');
 });
 
 describe('readNowait', () => {
@@ -264,6 +266,127 @@ describe('batched submission', () => {
     expect(() => pendingDone!()).toThrow('boom');
     expect(seen).toEqual([1, 40]);
     expect(batcher.inFlight).toBe(0);
+  });
+});
+
+describe('writer threads', () => {
+  const ADDON = fileURLToPath(new URL('../native/pio/build/Release/pio.node', import.meta.url));
+
+  it('run the batches given to them in order, with the same results as the pool', async () => {
+    const path = join(await tmpDir('pio-'), 'f');
+    await writeFile(path, Buffer.alloc(8192));
+    const fd = openFd(path, constants.O_RDWR);
+    const w = io().createWriter!();
+    const done: number[] = [];
+    const descs: Float64Array[] = [];
+    // Three batches overwrite the same block: the file ends with the last one's data only if
+    // the thread ran them in the order given.
+    const all = [1, 2, 3].map(
+      (k) =>
+        new Promise<void>((resolve) => {
+          const d = new Float64Array(2 * PIO_STRIDE);
+          d.set([PIO_WRITE, fd, 0, 4096, 0, 0, PIO_READ, fd, 0, 100, 8100, 0]);
+          descs.push(d);
+          io().submit(d, 2, [Buffer.alloc(4096, k), Buffer.alloc(100, 0xff)], () => (done.push(k), resolve()), w);
+        }),
+    );
+    await Promise.all(all);
+    expect(done).toEqual([1, 2, 3]);
+    for (const d of descs) expect([d[5], d[11]]).toEqual([4096, 92]); // the read stops at end of file
+    expect((await readFile(path)).subarray(0, 4096).equals(Buffer.alloc(4096, 3))).toBe(true);
+    // Errors come back as -errno, as from the pool.
+    const d = new Float64Array(PIO_STRIDE);
+    d.set([PIO_WRITE, 1 << 30, 0, 8, 0, 0]);
+    await new Promise<void>((resolve) => io().submit(d, 1, [Buffer.alloc(8)], resolve, w));
+    expect(d[5]).toBe(-EBADF);
+  });
+
+  it('refuse anything but a writer; an idle writer does not keep the process alive, and a collected one ends its thread', async () => {
+    expect(() => io().submit(new Float64Array(PIO_STRIDE), 1, [Buffer.alloc(8)], () => {}, {} as NativeWriter)).toThrow(TypeError);
+    const file = join(await tmpDir('pio-'), 'child');
+    // In a child, so that exiting (or hanging) is observable. Counts the threads by name.
+    const script = `
+      const fs = require('fs');
+      const io = require(${JSON.stringify(ADDON)});
+      const writers = () => fs.readdirSync('/proc/self/task').filter((t) => {
+        try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').trim() === 'scstd-writer'; } catch { return false; }
+      }).length;
+      globalThis.idle = io.createWriter();
+      let w = io.createWriter();
+      const out = { created: writers(), waits: 0 };
+      const fd = fs.openSync(${JSON.stringify(file)}, 'w+');
+      const d = new Float64Array(6);
+      d.set([1, fd, 0, 5, 0, 0]);
+      io.submit(d, 1, [Buffer.from('hello')], () => {
+        out.result = d[5];
+        w = null;
+        global.gc();
+        const t = setInterval(() => {
+          if (writers() === 1 || ++out.waits > 100) {
+            clearInterval(t);
+            out.afterGc = writers();
+            console.log(JSON.stringify(out));
+          }
+        }, 10);
+      }, w);`;
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--expose-gc', '-e', script], { timeout: 10_000 }, (e, so, se) => (e ? reject(new Error(`${e.message}\n${se}`)) : resolve(so))),
+    );
+    const out = JSON.parse(stdout) as { created: number; result: number; afterGc: number };
+    expect(out).toMatchObject({ created: 2, result: 5, afterGc: 1 });
+    expect(readFileSync(file, 'utf8')).toBe('hello');
+  });
+
+  it("IoBatcher: a file's writes go to one writer; busy files to different ones; an idle file lets go of its writer", async () => {
+    const jobs: Array<{ fd: number; writer: NativeWriter | undefined }> = [];
+    const out: Array<() => void> = [];
+    let created = 0;
+    const fake: NativeIo = {
+      readNowait: () => -95,
+      submit: (desc, count, _bufs, done, writer) => {
+        jobs.push({ fd: desc[1]!, writer });
+        for (let i = 0; i < count; i++) desc[i * PIO_STRIDE + 5] = desc[i * PIO_STRIDE + 3]!;
+        out.push(done);
+      },
+      createWriter: () => ({ id: ++created }) as NativeWriter,
+    };
+    const id = (w: NativeWriter | undefined) => (w as { id: number } | undefined)?.id;
+    const batcher = new IoBatcher(fake, { writers: 2 });
+    const write = (fd: number) => batcher.write(fd, Buffer.alloc(8), 0, 8, 0, false, () => {});
+    write(5);
+    write(6);
+    write(7);
+    await Promise.resolve();
+    // Two writers at most: the third file shares the one serving fewest.
+    expect(batcher.writerThreads).toBe(2);
+    expect(jobs.map((j) => id(j.writer))).toEqual([1, 2, 1]);
+    write(5); // gathers while fd 5's job is out, and leaves on the same writer when it returns
+    await Promise.resolve();
+    out.shift()!();
+    expect(jobs.map((j) => [j.fd, id(j.writer)])).toEqual([
+      [5, 1],
+      [6, 2],
+      [7, 1],
+      [5, 1],
+    ]);
+    while (out.length) out.shift()!();
+    // All idle: the next file to write takes the first writer again; no third thread.
+    write(8);
+    await Promise.resolve();
+    expect(id(jobs.at(-1)!.writer)).toBe(1);
+    out.shift()!();
+    expect(created).toBe(2);
+    // Syncs stay in the pool; writers: 0 sends plain writes there too.
+    batcher.fdatasync(5, () => {});
+    await Promise.resolve();
+    expect(jobs.at(-1)!.writer).toBeUndefined();
+    out.shift()!();
+    const pooled = new IoBatcher(fake, { writers: 0 });
+    pooled.write(5, Buffer.alloc(8), 0, 8, 0, false, () => {});
+    await Promise.resolve();
+    expect(jobs.at(-1)!.writer).toBeUndefined();
+    out.shift()!();
+    expect(created).toBe(2);
   });
 });
 

@@ -232,6 +232,7 @@ export class FileBackstore implements Backstore {
   private closeNow(): void {
     if (this.closed) return;
     this.closed = true;
+    this.batcher?.forget(this.fd);
     fs.close(this.fd, () => {});
   }
 

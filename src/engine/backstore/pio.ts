@@ -14,13 +14,21 @@ export interface NativeIo {
    * Runs `count` operations described by `desc` (PIO_STRIDE numbers each: op, fd, off, len, pos,
    * result) in order in one pool job; `done` is called once the result slots are filled.
    */
-  submit(desc: Float64Array, count: number, bufs: Array<Buffer | null>, done: () => void): void;
+  submit(desc: Float64Array, count: number, bufs: Array<Buffer | null>, done: () => void, writer?: NativeWriter): void;
+  /**
+   * A thread of its own for plain buffered writes (a batch given to it runs there, not in the
+   * pool). Optional so that test doubles without one keep the pool path.
+   */
+  createWriter?(): NativeWriter;
 }
+
+/** An opaque handle from createWriter; its thread ends when the handle is collected. */
+export type NativeWriter = object & { readonly __pioWriter?: never };
 
 export type IoOpCallback = (err: NodeJS.ErrnoException | null, bytes: number) => void;
 
 // Layout shared with pio.c; the binary states its own and is refused when they differ.
-const PIO_ABI = 1;
+const PIO_ABI = 2;
 export const PIO_STRIDE = 6;
 export const PIO_READ = 0;
 export const PIO_WRITE = 1;
@@ -96,7 +104,7 @@ export const nativeIoLoadError: string | null = loaded.error ?? null;
 /** One line for the daemon's start-up log: which file I/O path it runs. */
 export const nativeIoDescription: string =
   loaded.why === 'loaded'
-    ? 'native (preadv2 RWF_NOWAIT + batched pool jobs)'
+    ? 'native (preadv2 RWF_NOWAIT + batched pool jobs + writer threads)'
     : loaded.why === 'disabled'
       ? 'libuv thread pool (SCSTD_NATIVE_IO=0)'
       : loaded.why === 'missing'
@@ -162,7 +170,21 @@ class FileWrites {
   inFlight = 0;
   /** Listed in IoBatcher.gathering (an open batch waiting for the end of the run). */
   listed = false;
+  /** Runs this file's batches while it has writes out or gathering; null: the libuv pool does. */
+  writer: WriterSlot | null = null;
+  /** The file was closed while a job of it was out: forgotten once that returns. */
+  forgotten = false;
   constructor(readonly fd: number) {}
+}
+
+/**
+ * A writer thread and how many files with writes out or gathering it serves. A file's batches
+ * always go to the same thread, one after the other, so they meet a thread that is already
+ * running rather than waking an idle pool thread each time (see native/pio/pio.c).
+ */
+class WriterSlot {
+  files = 0;
+  constructor(readonly handle: NativeWriter) {}
 }
 
 export interface IoBatcherOptions {
@@ -176,6 +198,12 @@ export interface IoBatcherOptions {
    */
   readSpread?: number;
   syncSpread?: number;
+  /**
+   * Writer threads for plain writes at most (default 4, created as files need them): a file
+   * starting to write takes the thread serving the fewest files, a new one while under the cap.
+   * 0 sends plain writes through the pool.
+   */
+  writers?: number;
 }
 
 /**
@@ -189,6 +217,8 @@ export class IoBatcher {
   private readonly reads: Lane;
   private readonly syncs: Lane;
   private readonly files = new Map<number, FileWrites>();
+  private readonly writers: WriterSlot[] = [];
+  private readonly maxWriters: number;
   /** Files with an open batch and no job out: submitted at the end of the run. */
   private gathering: FileWrites[] = [];
   private readonly free: Batch[] = [];
@@ -204,6 +234,7 @@ export class IoBatcher {
     this.maxOps = clampInt(opts.maxOps ?? 64, 1, 4096);
     this.reads = new Lane(clampInt(opts.readSpread ?? 4, 1, 64));
     this.syncs = new Lane(clampInt(opts.syncSpread ?? 4, 1, 64));
+    this.maxWriters = io.createWriter ? clampInt(opts.writers ?? 4, 0, 64) : 0;
   }
 
   /** Reads len bytes (zero-filled past end of file); `bytes` is what the file really held. */
@@ -256,6 +287,7 @@ export class IoBatcher {
     checkFd(fd);
     let f = this.files.get(fd);
     if (!f) this.files.set(fd, (f = new FileWrites(fd)));
+    if (f.inFlight === 0 && !f.open) f.writer = this.takeWriter();
     let b = f.open;
     if (!b) {
       b = f.open = this.takeBatch();
@@ -272,6 +304,34 @@ export class IoBatcher {
       this.gathering.push(f);
       this.schedule();
     }
+  }
+
+  /** The file is closed (its fd may be reused for another): forget it. Nothing of it may be out. */
+  forget(fd: number): void {
+    const f = this.files.get(fd);
+    if (!f) return;
+    if (f.inFlight === 0 && !f.open) this.files.delete(fd);
+    else f.forgotten = true;
+  }
+
+  /** Writer threads started so far. */
+  get writerThreads(): number {
+    return this.writers.length;
+  }
+
+  private takeWriter(): WriterSlot | null {
+    let best: WriterSlot | null = null;
+    for (const w of this.writers) if (!best || w.files < best.files) best = w;
+    if ((!best || best.files > 0) && this.writers.length < this.maxWriters) {
+      try {
+        best = new WriterSlot(this.io.createWriter!());
+        this.writers.push(best);
+      } catch {
+        // No thread to be had (resource limits): the pool still runs these writes.
+      }
+    }
+    if (best) best.files++;
+    return best;
   }
 
   private takeBatch(): Batch {
@@ -319,7 +379,9 @@ export class IoBatcher {
     this._inFlight++;
     if (b.file) b.file.inFlight++;
     try {
-      this.io.submit(b.desc, b.count, b.bufs, b.done);
+      const w = b.file?.writer;
+      if (w) this.io.submit(b.desc, b.count, b.bufs, b.done, w.handle);
+      else this.io.submit(b.desc, b.count, b.bufs, b.done);
     } catch (e) {
       // Arguments were checked when queued, so this is the addon refusing (out of memory...):
       // every operation still gets its one callback.
@@ -354,9 +416,14 @@ export class IoBatcher {
     b.file = null;
     this.free.push(b);
     if (f && --f.inFlight === 0) {
-      // What gathered while the job was out leaves now; an idle file is forgotten (fds get reused).
+      // What gathered while the job was out leaves now; an idle file lets go of its writer (it
+      // stays listed: deleting and re-adding it would make V8 shrink and regrow the map every time).
       if (f.open) this.submitFile(f);
-      else if (this.files.get(f.fd) === f) this.files.delete(f.fd);
+      else {
+        if (f.writer) f.writer.files--;
+        f.writer = null;
+        if (f.forgotten && this.files.get(f.fd) === f) this.files.delete(f.fd);
+      }
     }
     if (thrown) throw thrown.e;
   }
@@ -382,4 +449,11 @@ function clampInt(v: number, lo: number, hi: number): number {
 }
 
 /** Shared by every file backstore of the process, so one run's operations share pool jobs. */
-export const sharedBatcher: IoBatcher | null = nativeIo ? new IoBatcher(nativeIo) : null;
+export const sharedBatcher: IoBatcher | null = nativeIo ? new IoBatcher(nativeIo, { writers: writerThreadsFromEnv() }) : null;
+
+/** SCSTD_PIO_WRITERS: writer threads at most (0: plain writes through the pool); default 4. */
+function writerThreadsFromEnv(): number | undefined {
+  const v = process.env.SCSTD_PIO_WRITERS;
+  if (v === undefined || !/^\d+$/.test(v)) return undefined;
+  return Number(v);
+}
