@@ -363,12 +363,15 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
 
 /* ---- writer threads ------------------------------------------------------------------------ */
 
-static void writer_put(pio_writer *w) {
-  if (__atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+static void writer_free(pio_writer *w) {
   pthread_mutex_destroy(&w->mu);
   pthread_mutex_destroy(&w->call_mu);
   pthread_cond_destroy(&w->cv);
   free(w);
+}
+
+static void writer_put(pio_writer *w) {
+  if (__atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) == 0) writer_free(w);
 }
 
 static void *writer_main(void *arg) {
@@ -486,10 +489,7 @@ static napi_value js_create_writer(napi_env env, napi_callback_info info) {
   napi_value name, out;
   if (napi_create_string_latin1(env, "scstd:pio-writer", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, w, writer_call_js, &w->tsfn) != napi_ok) {
-    pthread_mutex_destroy(&w->mu);
-    pthread_mutex_destroy(&w->call_mu);
-    pthread_cond_destroy(&w->cv);
-    free(w);
+    writer_free(w);
     napi_throw_error(env, "ERR_PIO", "createWriter: cannot create the completion channel");
     return NULL;
   }
@@ -498,10 +498,7 @@ static napi_value js_create_writer(napi_env env, napi_callback_info info) {
   int err = pthread_create(&w->thread, NULL, writer_main, w);
   if (err != 0) {
     napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
-    pthread_mutex_destroy(&w->mu);
-    pthread_mutex_destroy(&w->call_mu);
-    pthread_cond_destroy(&w->cv);
-    free(w);
+    writer_free(w);
     napi_throw_error(env, "ERR_PIO", "createWriter: cannot start a thread");
     return NULL;
   }
