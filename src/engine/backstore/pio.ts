@@ -12,7 +12,8 @@ export interface NativeIo {
   readNowait(fd: number, buf: Buffer, off: number, len: number, pos: number): number;
   /**
    * Runs `count` operations described by `desc` (PIO_STRIDE numbers each: op, fd, off, len, pos,
-   * result) in order in one pool job; `done` is called once the result slots are filled.
+   * result) in order in one pool job, or on `writer`'s thread when given; `done` is called once
+   * the result slots are filled.
    */
   submit(desc: Float64Array, count: number, bufs: Array<Buffer | null>, done: () => void, writer?: NativeWriter): void;
   /**
@@ -220,7 +221,7 @@ export class IoBatcher {
   private readonly writers: WriterSlot[] = [];
   private readonly maxWriters: number;
   /** Files with an open batch and no job out: submitted at the end of the run. */
-  private gathering: FileWrites[] = [];
+  private readonly gathering: FileWrites[] = [];
   private readonly free: Batch[] = [];
   private scheduled = false;
   private _inFlight = 0;
@@ -349,13 +350,14 @@ export class IoBatcher {
     this.scheduled = false;
     this.flushLane(this.reads);
     this.flushLane(this.syncs);
+    // Submitting calls no JavaScript, so nothing joins the list while it is walked.
     const files = this.gathering;
-    this.gathering = [];
     for (const f of files) {
       f.listed = false;
       // A job of this file went out meanwhile (its batch filled up): the rest waits for it.
       if (f.inFlight === 0 && f.open) this.submitFile(f);
     }
+    files.length = 0;
   }
 
   private flushLane(lane: Lane): void {

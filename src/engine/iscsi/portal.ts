@@ -66,7 +66,7 @@ export class IscsiDriver implements IscsiContext {
     return new Promise((resolve, reject) => {
       // Paused, so that no read happens before readSocket has chosen the buffer.
       const srv = net.createServer({ pauseOnConnect: true }, (raw) => {
-        // eslint-disable-next-line prefer-const -- the reader needs c, c needs the reader's socket
+        // The reader needs c and c needs the reader's socket; no chunk arrives before c is set.
         let c: IscsiConnection;
         const sock = readSocket(raw, (chunk) => c.receive(chunk));
         c = new IscsiConnection(sock, this);
