@@ -11,6 +11,7 @@ import { UserHandlerServer } from './engine/user/server.js';
 import { nativeIoDescription } from './engine/backstore/pio.js';
 import { BusyPoll } from './engine/iscsi/busy-poll.js';
 import { gcMode, gcModeHint } from './gc-mode.js';
+import { connectionsWithin, type Limits } from './engine/limits.js';
 import { fileIoInFlight } from './engine/backstore/file.js';
 import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
@@ -33,6 +34,8 @@ export interface DaemonOptions {
   userSocket: string | null;
   /** Longest a user-space handler may hold a command. */
   userTimeoutMs: number;
+  /** Resource bounds given on the command line (the rest keep their defaults). */
+  limits?: Partial<Limits>;
 }
 
 /**
@@ -44,6 +47,13 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   const log = pino({ level: o.logLevel, base: { pid: process.pid } });
   const scst = new Scst(log);
   scst.stateDir = o.stateDir;
+  Object.assign(scst.limits, o.limits ?? {});
+  const nofile = await openFilesLimit();
+  if (nofile !== null) {
+    const fit = connectionsWithin(nofile, scst.limits.maxConnections);
+    if (fit < scst.limits.maxConnections) log.warn({ nofile, maxConnections: fit }, `descriptor limit ${nofile}: at most ${fit} connections (raise LimitNOFILE / ulimit -n for more)`);
+    scst.limits.maxConnections = fit;
+  }
   const iscsi = new IscsiDriver(scst, log);
   iscsi.teardownTimeoutMs = o.teardownTimeoutMs;
   iscsi.poller = new BusyPoll(o.pollUs ?? 0, fileIoInFlight);
@@ -170,4 +180,14 @@ async function shutdown(log: pino.Logger, scst: Scst, iscsi: IscsiDriver, bound:
   if (cmds === 0 && bufs === 0) log.child({}, { level: 'info' }).info({ commands: cmds, poolBuffers: bufs }, line);
   else log.error({ commands: cmds, poolBuffers: bufs }, line);
   return cmds === 0 && bufs === 0;
+}
+
+/** The soft limit on open files (RLIMIT_NOFILE), from /proc; null where it cannot be read. */
+async function openFilesLimit(): Promise<number | null> {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(await fs.readFile('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
 }

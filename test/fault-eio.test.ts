@@ -4,7 +4,7 @@
 import pino from 'pino';
 import { expect, it } from 'vitest';
 import type { Backstore, IoCallback } from '../src/engine/backstore/backstore.js';
-import { ScsiCmd } from '../src/engine/cmd.js';
+import { DataDir, ScsiCmd } from '../src/engine/cmd.js';
 import { parseCmd, execCmd } from '../src/engine/scsi/exec.js';
 import { Scst } from '../src/engine/scst.js';
 
@@ -48,7 +48,13 @@ it('EIO from the backing store becomes MEDIUM ERROR and the command completes on
           resolve(cmd);
         }, 10);
       });
-      if (parseCmd(cmd)) execCmd(cmd);
+      if (!parseCmd(cmd)) return;
+      // A transport runs a write only once its data is in.
+      if (cmd.dir === DataDir.WRITE) {
+        cmd.buf.fill(0x5a, 0, cmd.dataLength);
+        cmd.markReceived(0, cmd.dataLength);
+      }
+      execCmd(cmd);
     });
   (await runCdb([0x00], 0)).put(); // power-on unit attention
   const r = await runCdb([0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0], 4096);

@@ -59,7 +59,10 @@ function runCdb(lun: number, cdb: Buffer, edtl: number): Promise<number> {
       });
     });
     if (parseCmd(cmd)) {
-      if (cmd.dir === DataDir.WRITE && cmd.dataLength > 0) cmd.buf.fill(0x5a, 0, cmd.dataLength);
+      if (cmd.dir === DataDir.WRITE && cmd.dataLength > 0) {
+        cmd.buf.fill(0x5a, 0, cmd.dataLength);
+        cmd.markReceived(0, cmd.dataLength);
+      }
       execCmd(cmd);
     }
   });

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDaemon } from '../daemon.js';
+import { LIMIT_OPTIONS, parseLimit, type Limits } from '../engine/limits.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** etc/ of the package, both from dist/src/bin and from src/bin. */
@@ -26,12 +27,32 @@ program
   .option('--poll-us <us>', 'keep polling the network this long after activity instead of sleeping (0: off)', '200')
   .option('--user-socket <path>', 'Unix socket for user-space device handlers (default: <state-dir>/scst_user.sock)')
   .option('--no-user-socket', 'do not accept user-space device handlers')
-  .option('--user-timeout <ms>', 'longest a user-space handler may hold a command', '30000')
-  .parse();
+  .option('--user-timeout <ms>', 'longest a user-space handler may hold a command', '30000');
+for (const o of LIMIT_OPTIONS) program.option(o.flag, o.help);
+program.parse();
 
 const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; iscsiConf?: string; initiatorsAllow?: string; initiatorsDeny?: string; stateDir: string; logLevel: string; teardownTimeout: string; pollUs: string; userSocket: string | boolean; userTimeout: string }>();
 
+/** The bounds given on the command line (the rest keep their defaults). */
+function limitsFromOptions(): Partial<Limits> {
+  const all = program.opts<Record<string, string | undefined>>();
+  const out: Partial<Limits> = {};
+  for (const o of LIMIT_OPTIONS) {
+    const name = o.flag.split(' ')[0]!.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const text = all[name];
+    if (text === undefined) continue;
+    const v = parseLimit(o, text);
+    if (typeof v === 'string') {
+      process.stderr.write(`scstd: ${v}\n`);
+      process.exit(2);
+    }
+    out[o.key] = v;
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
+  const limits = limitsFromOptions();
   const stateDir = path.resolve(opts.stateDir);
   await fs.mkdir(stateDir, { recursive: true });
   const listen = (opts.listen.length ? opts.listen : ['0.0.0.0:3260']).map(parseListen);
@@ -48,6 +69,7 @@ async function main(): Promise<void> {
     pollUs: Math.max(0, Math.min(Number(opts.pollUs) || 0, 10_000)),
     userSocket: opts.userSocket === false ? null : typeof opts.userSocket === 'string' ? path.resolve(opts.userSocket) : path.join(stateDir, 'scst_user.sock'),
     userTimeoutMs: Number(opts.userTimeout) || 30000,
+    limits,
   });
   if (code !== 0) process.exitCode = code;
 }

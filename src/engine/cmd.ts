@@ -3,6 +3,7 @@ import type { PoolBuffer, SgvPool } from './sgv.js';
 import type { TgtDev } from './tgtdev.js';
 import type { ScstSession } from './session.js';
 import type { OpDesc } from './scsi/op.js';
+import { Coverage } from './coverage.js';
 
 // The life of one SCSI command, after SCST's scst_cmd:
 //
@@ -91,10 +92,38 @@ export class ScsiCmd {
     return this.pbuf!.buf;
   }
 
-  /** Allocate the data buffer for `len` bytes from the pool (once). */
-  allocBuffer(len: number): Buffer {
-    if (!this.pbuf) this.pbuf = this.pool.alloc(Math.max(len, 1));
+  /**
+   * Allocate the data buffer for `len` bytes from the pool (once). A recycled buffer still holds
+   * an earlier command's bytes, so it is zeroed unless `overwritten`: the caller guarantees that
+   * every byte anyone will read was written for this command first (a data-out buffer, which
+   * runs only once dataOutComplete; a medium read into a backstore that fills what it reads).
+   */
+  allocBuffer(len: number, overwritten = false): Buffer {
+    if (!this.pbuf) {
+      this.pbuf = this.pool.alloc(Math.max(len, 1));
+      this.session.bufferBytes += this.pbuf.buf.length;
+      if (!overwritten) this.pbuf.buf.fill(0, 0, Math.max(len, 1));
+    }
     return this.pbuf.buf;
+  }
+
+  /** Byte ranges of the data-out buffer a transport has filled (writes only). */
+  private dataOut: Coverage | null = null;
+
+  /**
+   * The transport filled [offset, offset + length) of the data-out buffer with bytes that
+   * arrived for this command. Returns why not when the range overlaps what was already filled
+   * or leaves the buffer (then nothing is recorded).
+   */
+  markReceived(offset: number, length: number): string | null {
+    if (!this.pbuf) return 'no data-out buffer';
+    this.dataOut ??= new Coverage(this.pbuf.buf.length);
+    return this.dataOut.add(offset, length);
+  }
+
+  /** Every data-out byte the command will use has arrived (a command never runs on stale bytes). */
+  get dataOutComplete(): boolean {
+    return this.dataLength === 0 || (this.dataOut !== null && this.dataOut.coversPrefix(this.dataLength));
   }
 
   onComplete(hook: CompletionHook): void {
@@ -149,6 +178,7 @@ export class ScsiCmd {
     this.state = CmdState.FREED;
     ScsiCmd.live--;
     if (this.pbuf) {
+      this.session.bufferBytes -= this.pbuf.buf.length;
       this.pool.release(this.pbuf);
       this.pbuf = null;
     }

@@ -4,7 +4,8 @@ import { createDevice } from './handlers.js';
 import { MgmtError, einval } from './errors.js';
 import { SgvPool } from './sgv.js';
 import { GlobalGroups, IniGroup, Target, type LunSet } from './target.js';
-import { ScstSession, type SessionTransport } from './session.js';
+import { ScstSession, type SessionCore, type SessionTransport } from './session.js';
+import { BoundHits, DEFAULT_LIMITS, type Limits } from './limits.js';
 
 export const SCST_VERSION = '3.10.0-usermode';
 
@@ -13,8 +14,11 @@ export const SCST_VERSION = '3.10.0-usermode';
  * management trees and the config loader perform on them. Every mutation validates first and
  * changes nothing when it refuses (rule 5).
  */
-export class Scst {
+export class Scst implements SessionCore {
   readonly pool = new SgvPool();
+  /** Resource bounds (scstd options); read where they apply, so a change takes effect at once. */
+  readonly limits: Limits = { ...DEFAULT_LIMITS };
+  readonly bounds: BoundHits;
   readonly devices = new Map<string, Device>();
   readonly targets = new Map<string, Target>();
   readonly sessions = new Set<ScstSession>();
@@ -28,6 +32,7 @@ export class Scst {
   stateDir: string | undefined;
 
   constructor(readonly log: Logger) {
+    this.bounds = new BoundHits(log);
     this.watchGlobalGroup(this.globalGroups.defaultGroup);
   }
 
@@ -106,10 +111,10 @@ export class Scst {
   }
 
   createSession(target: Target, initiator: string, transport: SessionTransport): ScstSession {
-    const s = new ScstSession(target, initiator, transport, this.pool);
+    const s = new ScstSession(target, initiator, transport, this);
     let n = 0;
-    const names = new Set([...target.sessions].map((x) => x.sysfsName));
-    while (names.has(s.sysfsName)) s.sysfsName = `${initiator}_${++n}`;
+    while (target.sessionNames.has(s.sysfsName)) s.sysfsName = `${initiator}_${++n}`;
+    target.sessionNames.add(s.sysfsName);
     target.sessions.add(s);
     this.sessions.add(s);
     return s;

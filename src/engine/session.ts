@@ -1,6 +1,8 @@
+import type { Logger } from 'pino';
 import { CmdTable, ScsiCmd } from './cmd.js';
-import { Sense } from './scsi/constants.js';
+import { Sense, Status } from './scsi/constants.js';
 import type { SgvPool } from './sgv.js';
+import type { BoundHits, Limits } from './limits.js';
 import type { IniGroup, LunSet, Target } from './target.js';
 import { TgtDev } from './tgtdev.js';
 import type { Device } from './device.js';
@@ -17,6 +19,14 @@ export interface IoCounters {
   cmds: number;
   kb: number;
   unaligned: number;
+}
+
+/** What a session uses of the core: the buffer pool, its bounds, and where to log. */
+export interface SessionCore {
+  readonly pool: SgvPool;
+  readonly log: Logger;
+  readonly limits: Limits;
+  readonly bounds: BoundHits;
 }
 
 let nextSessionId = 1;
@@ -38,12 +48,14 @@ export class ScstSession {
   closed = false;
   /** Sysfs directory name: the initiator name, with _N for a second session of it. */
   sysfsName: string;
+  /** Bytes of pool buffers this session's commands hold (bounded by limits.maxSessionBufferBytes). */
+  bufferBytes = 0;
 
   constructor(
     readonly target: Target,
     readonly initiatorName: string,
     readonly transport: SessionTransport,
-    private readonly pool: SgvPool,
+    readonly core: SessionCore,
   ) {
     this.sysfsName = initiatorName;
     this.evaluateLuns(true);
@@ -92,9 +104,28 @@ export class ScstSession {
   }
 
   newCmd(tag: number, lun: number, cdb: Buffer, expectedLength: number, arrivedAt?: number): ScsiCmd {
-    const cmd = new ScsiCmd(this, tag, lun, cdb, expectedLength, this.pool, arrivedAt);
+    const cmd = new ScsiCmd(this, tag, lun, cdb, expectedLength, this.core.pool, arrivedAt);
     this.cmds.add(cmd);
     return cmd;
+  }
+
+  /**
+   * Whether a command may take a `len`-byte data buffer now: 0, or the status that refuses it
+   * (SAM-5: TASK SET FULL when this nexus holds its share, BUSY when the target holds all it
+   * may). A session holding no buffer is always let through, so one command can always run.
+   */
+  bufferRefusal(len: number): number {
+    const { limits, bounds, pool } = this.core;
+    const size = pool.sizeFor(len);
+    if (this.bufferBytes > 0 && this.bufferBytes + size > limits.maxSessionBufferBytes) {
+      bounds.hit('session-buffer-bytes', this.initiatorName, `${this.bufferBytes} + ${size} bytes of data buffers > ${limits.maxSessionBufferBytes}: TASK SET FULL`);
+      return Status.TASK_SET_FULL;
+    }
+    if (pool.outstandingBytes + size > limits.maxBufferBytes) {
+      bounds.hit('buffer-bytes', this.initiatorName, `${pool.outstandingBytes} + ${size} bytes of data buffers in all > ${limits.maxBufferBytes}: BUSY`);
+      return Status.BUSY;
+    }
+    return 0;
   }
 
   /** Called by the command itself when its last reference goes. */
@@ -116,5 +147,6 @@ export class ScstSession {
     for (const td of this.tgtDevs.values()) this.detach(td);
     this.tgtDevs.clear();
     this.target.sessions.delete(this);
+    this.target.sessionNames.delete(this.sysfsName);
   }
 }

@@ -23,7 +23,7 @@ export class SgvPool {
   private readonly stats: OrderStats[] = [];
   private cachedBytes = 0;
   private _outstanding = 0;
-  private outstandingBytes = 0;
+  private _outstandingBytes = 0;
   bigHits = 0;
   bigTotal = 0;
   hiWatermarkReleases = 0;
@@ -43,18 +43,29 @@ export class SgvPool {
     return order > MAX_CACHED_ORDER ? -1 : order;
   }
 
+  /** Bytes a buffer for `len` bytes occupies (its size class, or `len` itself when uncached). */
+  sizeFor(len: number): number {
+    const order = SgvPool.orderFor(len);
+    return order < 0 ? len : PAGE_SIZE << order;
+  }
+
+  /** Bytes of buffers handed out and not yet released. */
+  get outstandingBytes(): number {
+    return this._outstandingBytes;
+  }
+
   alloc(len: number): PoolBuffer {
     const order = SgvPool.orderFor(len);
     this._outstanding++;
     if (order < 0) {
       this.bigTotal++;
-      this.outstandingBytes += len;
+      this._outstandingBytes += len;
       return { buf: Buffer.allocUnsafe(len), order, released: false };
     }
     const st = this.stats[order]!;
     st.total++;
     const size = PAGE_SIZE << order;
-    this.outstandingBytes += size;
+    this._outstandingBytes += size;
     const list = this.free[order]!;
     const cached = list.pop();
     if (cached) {
@@ -70,11 +81,11 @@ export class SgvPool {
     pb.released = true;
     this._outstanding--;
     if (pb.order < 0) {
-      this.outstandingBytes -= pb.buf.length;
+      this._outstandingBytes -= pb.buf.length;
       return;
     }
     const size = PAGE_SIZE << pb.order;
-    this.outstandingBytes -= size;
+    this._outstandingBytes -= size;
     if (this.cachedBytes + size > this.maxCachedBytes) {
       this.hiWatermarkReleases++;
       return; // let it go to the GC
@@ -96,7 +107,7 @@ export class SgvPool {
   snapshot() {
     return {
       outstanding: this._outstanding,
-      outstandingPages: Math.ceil(this.outstandingBytes / PAGE_SIZE),
+      outstandingPages: Math.ceil(this._outstandingBytes / PAGE_SIZE),
       cachedPages: this.cachedBytes / PAGE_SIZE,
       hiWatermarkPages: this.maxCachedBytes / PAGE_SIZE,
       hiWatermarkReleases: this.hiWatermarkReleases,

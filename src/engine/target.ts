@@ -99,6 +99,8 @@ export class Target {
   readonly defaultLuns = new LunSet();
   readonly groups: IniGroup[] = [];
   readonly sessions = new Set<ScstSession>();
+  /** Sysfs names of its sessions (initiator name, _N for a second session of it). */
+  readonly sessionNames = new Set<string>();
   // In-order data: with the OR rule our Yes wins, so Data-Out can be placed as it arrives.
   params: TargetParams = { ...defaultTargetParams, DataPDUInOrder: true, DataSequenceInOrder: true };
   /** Target keys that are not negotiated (QueuedCommands, NopInInterval, ...). */

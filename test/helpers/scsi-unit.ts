@@ -5,7 +5,7 @@ import { DataDir } from '../../src/engine/cmd.js';
 import { Scst } from '../../src/engine/scst.js';
 import type { ScstSession } from '../../src/engine/session.js';
 import type { Device, HandlerName } from '../../src/engine/device.js';
-import { execCmd, parseCmd } from '../../src/engine/scsi/exec.js';
+import { execCmd, fitToEdtl, parseCmd } from '../../src/engine/scsi/exec.js';
 import { registerIsid } from '../../src/engine/scsi/nexus.js';
 import type { Target } from '../../src/engine/target.js';
 
@@ -75,7 +75,14 @@ export function runCmd(s: ScstSession, lun: number, cdb: number[] | Buffer, o: {
       });
     });
     if (!parseCmd(cmd)) return;
-    if (cmd.dir === DataDir.WRITE && cmd.dataLength > 0) (o.dataOut ?? Buffer.alloc(0)).copy(cmd.buf, 0, 0, Math.min(cmd.dataLength, o.dataOut?.length ?? 0));
+    // As a transport does when the initiator announces less data-out than the CDB describes.
+    if (cmd.dir === DataDir.WRITE && cmd.dataLength > edtl) fitToEdtl(cmd, edtl);
+    if (cmd.isDone) return;
+    if (cmd.dir === DataDir.WRITE && cmd.dataLength > 0) {
+      // As a transport does: what arrived is copied in and accounted for by range.
+      const n = (o.dataOut ?? Buffer.alloc(0)).copy(cmd.buf, 0, 0, Math.min(cmd.dataLength, o.dataOut?.length ?? 0));
+      cmd.markReceived(0, n);
+    }
     execCmd(cmd);
   });
 }

@@ -7,6 +7,12 @@ export interface Backstore {
   /** Size in bytes as seen at open or at the last resync. */
   readonly size: number;
   read(buf: Buffer, off: number, len: number, pos: number, cb: IoCallback): void;
+  /**
+   * A successful read() has written every byte of [off, off + len) (zeroes past the end of a
+   * file). Then a READ's buffer need not be zeroed first; otherwise (absent, false) it is, so
+   * that bytes the store did not write are never another command's.
+   */
+  readonly fillsReads?: boolean;
   /** `fua`: the data must be on stable storage before cb. */
   write(buf: Buffer, off: number, len: number, pos: number, fua: boolean, cb: IoCallback): void;
   flush(cb: IoCallback): void;

@@ -12,6 +12,8 @@ import { IoBatcher, NativeIo, nativeIo, nowaitUnsupported, sharedBatcher } from 
  * are followed by an fdatasync before they are acknowledged.
  */
 export class FileBackstore implements Backstore {
+  /** Short reads are completed, and what lies past the end of the file reads as zeroes. */
+  readonly fillsReads = true;
   /** Punching holes needs the fallocate(1) helper; when it is missing, discards write zeroes. */
   private punchWorks = true;
   /** Batched native I/O; null: Node's fs, one pool job per operation. */

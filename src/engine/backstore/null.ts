@@ -2,10 +2,13 @@ import { Backstore, IoCallback } from './backstore.js';
 
 /** vdisk_nullio: no storage at all. Reads return zeroes (unless `dummy`), writes are dropped. */
 export class NullBackstore implements Backstore {
+  readonly fillsReads: boolean;
   constructor(
     public size: number,
     private readonly zeroFill = true,
-  ) {}
+  ) {
+    this.fillsReads = zeroFill;
+  }
   read(buf: Buffer, off: number, len: number, _pos: number, cb: IoCallback): void {
     if (this.zeroFill) buf.fill(0, off, off + len);
     cb(null);

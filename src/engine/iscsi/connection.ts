@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { DataDir, type ScsiCmd } from '../cmd.js';
 import { Status } from '../scsi/constants.js';
-import { execCmd, parseCmd, completeWithSense } from '../scsi/exec.js';
+import { execCmd, parseCmd, completeWithSense, fitToEdtl } from '../scsi/exec.js';
 import { Sense } from '../scsi/constants.js';
 import type { ScstSession, SessionTransport } from '../session.js';
 import type { Device } from '../device.js';
@@ -13,6 +13,7 @@ import * as S from './sender.js';
 import { LoginPhase } from './login.js';
 import { IscsiSession } from './session.js';
 import { IscsiTask, type R2tState } from './task.js';
+import { DataSequence } from './data-seq.js';
 import { OutQueue } from './outq.js';
 import type { IscsiContext } from './context.js';
 import { snAdd, snLe, snLt } from './serial.js';
@@ -20,9 +21,14 @@ import { encodeTextKeys, parseTextKeys } from './text.js';
 import { sendTargetsReply } from './discovery.js';
 import { taskManagement } from './tmf.js';
 import { registerIsid } from '../scsi/nexus.js';
-import { ScsiError } from '../scsi/sense.js';
 
 type Phase = 'login' | 'ffp' | 'logout' | 'closed';
+
+/** Reasons to stop reading a connection's socket. */
+const ReadGate = {
+  /** Replies queued beyond limits.maxReplyBytes. */
+  REPLIES: 1,
+} as const;
 
 let nextConnId = 1;
 
@@ -52,19 +58,26 @@ export class IscsiConnection implements SessionTransport {
   /** Commands whose buffers are queued for the socket: returned to the pool once written. */
   private writeHolds: ScsiCmd[] = [];
   private flushScheduled = false;
-  private lastRx = Date.now();
-  private nopTimer: NodeJS.Timeout | null = null;
+  readonly acceptedAt = Date.now();
+  private lastRx = this.acceptedAt;
+  /** Why reading the socket is suspended (bits of ReadGate); read while 0. */
+  private readGates = 0;
+  /** socket.bytesWritten when queued replies last made progress, and when that was. */
+  private lastWritten = 0;
+  private lastWriteProgress = this.acceptedAt;
   private nopOutstanding: { ttt: number; sentAt: number } | null = null;
   private textContinuation: { ttt: number; rest: Buffer } | null = null;
   private closed: Promise<void> | null = null;
   readonly peer: string;
+  readonly remoteAddress: string;
   readonly local: { address: string; port: number };
 
   constructor(
     readonly socket: Socket,
     readonly ctx: IscsiContext,
   ) {
-    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.peer = `${this.remoteAddress}:${socket.remotePort}`;
     this.local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
     this.log = ctx.log.child({ conn: this.id, peer: this.peer });
     this.login = new LoginPhase(ctx, this.log, socket.remoteAddress ?? '');
@@ -72,8 +85,47 @@ export class IscsiConnection implements SessionTransport {
     socket.setNoDelay(true);
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));
     socket.on('close', () => this.teardown('connection closed'));
-    this.nopTimer = setInterval(() => this.keepAlive(), 1000);
-    this.nopTimer.unref();
+  }
+
+  /**
+   * Once a second (the driver's housekeeping timer): the login timeout, keep-alive NOP-Ins, and
+   * RspTimeout for replies the initiator does not take.
+   */
+  tick(now: number): void {
+    if (this.phase === 'login') {
+      const limit = this.ctx.scst.limits.loginTimeoutMs;
+      if (now - this.acceptedAt > limit) {
+        this.ctx.scst.bounds.hit('login-timeout', this.peer, `not logged in ${limit / 1000} s after connecting`);
+        this.drop(`login not completed within ${limit / 1000} s`);
+      }
+      return;
+    }
+    if (this.phase !== 'ffp' || !this.session) return;
+    const written = this.socket.bytesWritten;
+    if (written !== this.lastWritten || this.socket.writableLength === 0) {
+      this.lastWritten = written;
+      this.lastWriteProgress = now;
+    } else {
+      const rsp = (this.session.target?.rspTimeout ?? 90) * 1000;
+      if (now - this.lastWriteProgress > rsp) {
+        this.ctx.scst.bounds.hit('rsp-timeout', this.peerName(), `${this.socket.writableLength} bytes of replies not taken for ${rsp / 1000} s`);
+        return this.drop(`replies not taken by the initiator for ${rsp / 1000} s (RspTimeout)`);
+      }
+    }
+    this.keepAlive(now);
+  }
+
+  private peerName(): string {
+    return this.session ? `${this.session.initiatorName} (${this.peer})` : this.peer;
+  }
+
+  /** Suspend or resume reading for one reason; the socket is read while no reason holds. */
+  private gateRead(gate: number, closed: boolean): void {
+    const before = this.readGates;
+    this.readGates = closed ? before | gate : before & ~gate;
+    if (this.socket.destroyed || (before === 0) === (this.readGates === 0)) return;
+    if (this.readGates) this.socket.pause();
+    else this.socket.resume();
   }
 
   /** Bytes read from the socket; `chunk` is valid only during the call (socket-reader.ts). */
@@ -130,6 +182,13 @@ export class IscsiConnection implements SessionTransport {
       socket.write(b, last ? done : undefined);
     });
     if (corked) socket.uncork();
+    // Replies the initiator does not take stay with us: past the bound, stop taking its
+    // commands until they drain (it can only make us hold what its window already allows).
+    if (!(this.readGates & ReadGate.REPLIES) && socket.writableLength > this.ctx.scst.limits.maxReplyBytes) {
+      this.ctx.scst.bounds.hit('reply-bytes', this.peerName(), `${socket.writableLength} bytes of replies queued > ${this.ctx.scst.limits.maxReplyBytes}: reading paused`);
+      this.gateRead(ReadGate.REPLIES, true);
+      socket.once('drain', () => this.gateRead(ReadGate.REPLIES, false));
+    }
     // A reply going out is network activity too: the initiator's next command usually follows
     // it. Without this, a command whose work went to the thread pool (the poller backs off
     // meanwhile) leaves the loop asleep when that next command arrives (measured: QD1 4 KiB
@@ -212,7 +271,7 @@ export class IscsiConnection implements SessionTransport {
     if (done) {
       const o = lp.outcome!;
       if (!o.discovery && o.target) this.reinstate(o.initiatorName, o.isid, o.target.name);
-      tsih = this.ctx.allocTsih();
+      tsih = this.ctx.sessions.allocTsih();
       let scst: ScstSession | null = null;
       if (o.target) {
         scst = this.ctx.scst.createSession(o.target, o.initiatorName, this);
@@ -222,7 +281,7 @@ export class IscsiConnection implements SessionTransport {
       const depth = o.target ? Math.max(1, o.target.queuedCommands) : 8;
       this.session = new IscsiSession(tsih, o.isid, o.initiatorName, o.target, o.params, scst, lp.cmdSN, depth);
       this.session.conn = this;
-      this.ctx.sessions.set(tsih, this.session);
+      this.ctx.sessions.add(this.session);
     }
     const h = S.loginResponse({
       transit: reply.transit,
@@ -253,6 +312,7 @@ export class IscsiConnection implements SessionTransport {
       const p = this.session!.params;
       this.phase = 'ffp';
       this.login = null;
+      this.ctx.loginEnded(this);
       this.flush(); // the final login response goes out without digests
       this.headerDigest = p.HeaderDigest === 'CRC32C';
       this.dataDigest = p.DataDigest === 'CRC32C';
@@ -269,11 +329,10 @@ export class IscsiConnection implements SessionTransport {
 
   /** Session reinstatement: a new leading login with the same ISID replaces the old session. */
   private reinstate(initiator: string, isid: Buffer, targetName: string): void {
-    for (const s of this.ctx.sessions.values()) {
-      if (s.initiatorName === initiator && s.isid.equals(isid) && s.target?.name === targetName && s.conn && s.conn !== this) {
-        this.log.info({ tsih: s.tsih }, `reinstating session ${s.tsih}`);
-        s.conn.drop('session reinstatement');
-      }
+    const s = this.ctx.sessions.nexus(initiator, isid, targetName);
+    if (s?.conn && s.conn !== this) {
+      this.log.info({ tsih: s.tsih }, `reinstating session ${s.tsih}`);
+      s.conn.drop('session reinstatement');
     }
   }
 
@@ -391,12 +450,10 @@ export class IscsiConnection implements SessionTransport {
   }
 
   /** Target-initiated NOP-In on idle connections; no answer within NopInTimeout drops it. */
-  private keepAlive(): void {
-    if (this.phase !== 'ffp' || !this.session) return;
-    const t = this.session.target;
+  private keepAlive(now: number): void {
+    const t = this.session!.target;
     const interval = (t?.nopInInterval ?? 30) * 1000;
     const timeout = (t?.nopInTimeout ?? 30) * 1000;
-    const now = Date.now();
     if (this.nopOutstanding) {
       if (now - this.nopOutstanding.sentAt > timeout) this.drop(`no NOP-Out answer within ${timeout / 1000} s`);
       return;
@@ -423,6 +480,12 @@ export class IscsiConnection implements SessionTransport {
     const c = decodeScsiCommand(pdu);
     if (!sess.scst) return this.rejectCommand(pdu, c.immediate, RejectReason.PROTOCOL_ERROR, 'SCSI command in a discovery session');
     if (this.tasks.has(c.itt)) return this.rejectCommand(pdu, c.immediate, RejectReason.TASK_IN_PROGRESS, `ITT 0x${c.itt.toString(16)} already in use`);
+    if (c.immediate && this.tasks.size >= sess.queueDepth) {
+      // Immediate commands bypass the CmdSN window, so they are counted here: beyond
+      // QueuedCommands the SAM answer, never silence and never an unbounded table.
+      this.ctx.scst.bounds.hit('queued-commands', this.peerName(), `immediate command with ${this.tasks.size} commands in progress (QueuedCommands ${sess.queueDepth}): TASK SET FULL`);
+      return this.respondStatus(c.itt, Status.TASK_SET_FULL);
+    }
     const p = sess.params;
     const imm = pdu.data.length;
     if (imm > 0) {
@@ -441,46 +504,33 @@ export class IscsiConnection implements SessionTransport {
       // The CDB wants data the initiator did not announce (W=0).
       completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB);
     } else if (ok && cmd.dir === DataDir.WRITE && cmd.dataLength > c.expectedDataTransferLength) {
-      this.fitToEdtl(task, c.expectedDataTransferLength);
+      // The residual is reported against the CDB's length, whatever the command makes of it.
+      task.cdbLength = cmd.dataLength;
+      fitToEdtl(cmd, c.expectedDataTransferLength);
     }
-    // Whatever happened in parse, account for data the initiator is sending unsolicited.
-    task.unsolicitedOpen = c.write && !c.final;
+    // Whatever happened in parse, account for data the initiator is sending unsolicited: the
+    // immediate data, and with F=0 Data-Out up to the burst's end.
+    if (imm > 0 || !c.final) {
+      const burst = new DataSequence(0, c.final ? imm : Math.min(p.FirstBurstLength, c.expectedDataTransferLength), p.DataPDUInOrder);
+      burst.add(0, imm);
+      task.unsolicited = burst;
+      task.unsolicitedOpen = !burst.complete;
+      task.nextR2tOffset = burst.length;
+    }
     if (cmd.isDone) {
       task.discardData = true;
-      task.received += imm;
       if (!task.unsolicitedOpen) this.respond(task);
       return;
     }
     if (cmd.dir !== DataDir.WRITE || cmd.dataLength === 0) {
-      if (c.write && (imm > 0 || task.unsolicitedOpen)) task.discardData = true;
+      if (task.unsolicited) task.discardData = true;
       if (!task.unsolicitedOpen) execCmd(cmd);
       return;
     }
     task.xferLen = Math.min(cmd.dataLength, c.expectedDataTransferLength);
     if (imm > 0) this.acceptData(task, 0, pdu.data);
-    task.unsolicitedEnd = task.received;
-    task.nextR2tOffset = task.received;
     this.cmdState(cmd, 'data_wait');
     if (!task.unsolicitedOpen) this.afterUnsolicited(task);
-  }
-
-  /**
-   * The initiator will send less data than the CDB describes (SAM-5 overflow). Commands that can
-   * shrink to what arrives do (a WRITE writes the blocks it gets); the rest are refused. Either
-   * way the residual is reported against the CDB's length.
-   */
-  private fitToEdtl(task: IscsiTask, edtl: number): void {
-    const cmd = task.cmd;
-    task.cdbLength = cmd.dataLength;
-    const op = cmd.op;
-    const dev = cmd.tgtDev?.device;
-    if (!op?.fitToEdtl || !dev) return completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB);
-    try {
-      op.fitToEdtl(cmd, dev, edtl);
-    } catch (e) {
-      if (e instanceof ScsiError) cmd.complete(Status.CHECK_CONDITION, e.sense());
-      else throw e;
-    }
   }
 
   /** A rejected command never runs: its CmdSN slot is given back at once. */
@@ -501,16 +551,23 @@ export class IscsiConnection implements SessionTransport {
     else st.none.cmds++;
   }
 
-  /** Copy received data into the command buffer; bytes beyond what the CDB needs are dropped. */
+  /**
+   * Copy data its sequence accepted into the command buffer and account for it there too (the
+   * core runs a write only when every byte arrived); bytes beyond what the CDB needs are dropped.
+   */
   private acceptData(task: IscsiTask, offset: number, data: Buffer): void {
     const cmd = task.cmd;
-    if (!task.discardData && cmd.pbuf && offset < task.xferLen) {
-      const n = Math.min(data.length, task.xferLen - offset);
-      const dst = cmd.buf;
-      // Data the receiver placed straight into the buffer (placeData) is already where it goes.
-      if (data.buffer !== dst.buffer || data.byteOffset !== dst.byteOffset + offset) data.copy(dst, offset, 0, n);
+    if (task.discardData || !cmd.pbuf || offset >= task.xferLen) return;
+    const n = Math.min(data.length, task.xferLen - offset);
+    const dst = cmd.buf;
+    // Data the receiver placed straight into the buffer (placeData) is already where it goes.
+    if (data.buffer !== dst.buffer || data.byteOffset !== dst.byteOffset + offset) data.copy(dst, offset, 0, n);
+    const why = cmd.markReceived(offset, n);
+    if (why && !task.failed) {
+      // The sequences tile the buffer, so this is a bug; the command fails rather than run.
+      task.failed = true;
+      this.log.error({ itt: task.itt, offset, length: n }, `data-out accounting: ${why}`);
     }
-    task.received += data.length;
   }
 
   /**
@@ -527,7 +584,10 @@ export class IscsiConnection implements SessionTransport {
     const cmd = task.cmd;
     if (!cmd.pbuf || cmd.isDone) return null;
     const offset = bhs.readUInt32BE(40);
-    if (offset + dataSegmentLength(bhs) > task.xferLen) return null;
+    const len = dataSegmentLength(bhs);
+    if (offset + len > task.xferLen) return null;
+    // Only where delivery will accept it: a PDU that is a protocol error is never placed.
+    if (typeof this.sequenceOf(task, bhs.readUInt32BE(20), offset, len, (bhs[1]! & 0x80) !== 0) === 'string') return null;
     cmd.get();
     return { buf: cmd.buf, offset, release: () => cmd.put() };
   }
@@ -535,40 +595,50 @@ export class IscsiConnection implements SessionTransport {
   private onDataOut(pdu: Pdu): void {
     const d = decodeDataOut(pdu);
     const task = this.tasks.get(d.itt);
+    // A Data-Out racing an abort of its task is harmless: rejected, the connection stays.
     if (!task || !task.write) return this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, `Data-Out for unknown task 0x${d.itt.toString(16)}`);
-    if (d.ttt === RESERVED_TAG) {
-      // Unsolicited data: only while the unsolicited burst is open, within FirstBurstLength.
-      const p = this.session!.params;
-      if (!task.unsolicitedOpen || d.bufferOffset !== task.received || d.bufferOffset + pdu.data.length > Math.min(p.FirstBurstLength, task.edtl)) {
-        this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'unexpected unsolicited Data-Out');
-        return this.drop('unsolicited data protocol violation');
-      }
-      this.checkDataSN(task, d.dataSN, task.expDataSN++);
-      this.acceptData(task, d.bufferOffset, pdu.data);
-      if (d.final) {
-        task.unsolicitedOpen = false;
-        task.unsolicitedEnd = task.received;
-        task.nextR2tOffset = task.received;
-        if (task.discardData || task.cmd.isDone) return this.respondOrExec(task);
-        this.afterUnsolicited(task);
-      }
-      return;
+    const len = pdu.data.length;
+    const seq = this.sequenceOf(task, d.ttt, d.bufferOffset, len, d.final);
+    if (typeof seq === 'string') {
+      // At ErrorRecoveryLevel 0 nothing in this task's data can be trusted any more.
+      this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, seq);
+      return this.drop(seq);
     }
-    const ent = this.r2tByTtt.get(d.ttt);
-    if (!ent || ent.task !== task) return this.reject(pdu.bhs, RejectReason.INVALID_PDU_FIELD, `Data-Out with unknown TTT 0x${d.ttt.toString(16)}`);
-    const r = ent.r2t;
-    if (d.bufferOffset < r.offset || d.bufferOffset + pdu.data.length > r.offset + r.length) {
-      this.reject(pdu.bhs, RejectReason.PROTOCOL_ERROR, 'Data-Out outside its R2T');
-      return this.drop('Data-Out outside its R2T');
-    }
-    this.checkDataSN(task, d.dataSN, r.expDataSN++);
+    this.checkDataSN(task, d.dataSN, seq.expDataSN++);
+    seq.add(d.bufferOffset, len);
     this.acceptData(task, d.bufferOffset, pdu.data);
-    r.received += pdu.data.length;
-    if (d.final || r.received >= r.length) {
+    if (!seq.complete) return;
+    if (seq === task.unsolicited) {
+      task.unsolicitedOpen = false;
+      if (task.discardData || task.cmd.isDone) return this.respondOrExec(task);
+    } else {
       this.r2tByTtt.delete(d.ttt);
-      task.r2ts?.delete(d.ttt);
-      this.afterUnsolicited(task);
+      task.r2ts!.delete(d.ttt);
     }
+    this.afterUnsolicited(task);
+  }
+
+  /**
+   * The data sequence a Data-Out (its task, TTT, Buffer Offset, length and F bit) belongs to, or
+   * why it fits none: outside any burst or R2T, overlapping what arrived, out of order where the
+   * negotiated DataPDUInOrder / DataSequenceInOrder forbid it, or F=1 before its sequence is
+   * full. Shared by placement and delivery, so data is placed only where it may go.
+   */
+  private sequenceOf(task: IscsiTask, ttt: number, offset: number, len: number, final: boolean): DataSequence | string {
+    let seq: DataSequence;
+    if (ttt === RESERVED_TAG) {
+      if (!task.unsolicitedOpen || !task.unsolicited) return 'unsolicited Data-Out outside the unsolicited burst';
+      seq = task.unsolicited;
+    } else {
+      const ent = this.r2tByTtt.get(ttt);
+      if (!ent || ent.task !== task) return `Data-Out with TTT 0x${ttt.toString(16)}, which names no outstanding R2T of its task`;
+      // Outstanding R2Ts are kept in the order they were sent, which is offset order.
+      if (this.session!.params.DataSequenceInOrder && task.r2ts!.values().next().value !== ent.r2t) {
+        return `Data-Out for R2TSN ${ent.r2t.r2tSN} before an earlier R2T is answered (DataSequenceInOrder=Yes)`;
+      }
+      seq = ent.r2t.seq;
+    }
+    return seq.check(offset, len, final) ?? seq;
   }
 
   /**
@@ -590,20 +660,21 @@ export class IscsiConnection implements SessionTransport {
   private afterUnsolicited(task: IscsiTask): void {
     const p = this.session!.params;
     if (task.cmd.isDone) return this.respond(task);
-    if (task.received >= task.xferLen && !task.r2ts?.size) {
+    // The burst and the R2Ts tile [0, nextR2tOffset): when they reach the end and none is
+    // outstanding, every byte has arrived.
+    if (task.nextR2tOffset >= task.xferLen && !task.r2ts?.size) {
       if (task.failed) return completeWithSense(task.cmd, Sense.DATA_PHASE_ERROR);
-      if (task.received > task.xferLen) task.cmd.owner = 'device';
       execCmd(task.cmd);
       return;
     }
     const r2ts = (task.r2ts ??= new Map());
     while (r2ts.size < p.MaxOutstandingR2T && task.nextR2tOffset < task.xferLen) {
       const len = Math.min(p.MaxBurstLength, task.xferLen - task.nextR2tOffset);
-      const r: R2tState = { ttt: this.allocTtt(), offset: task.nextR2tOffset, length: len, received: 0, r2tSN: task.r2tSN++, expDataSN: 0 };
+      const r: R2tState = { ttt: this.allocTtt(), r2tSN: task.r2tSN++, seq: new DataSequence(task.nextR2tOffset, len, p.DataPDUInOrder) };
       task.nextR2tOffset += len;
       r2ts.set(r.ttt, r);
       this.r2tByTtt.set(r.ttt, { task, r2t: r });
-      const h = S.r2t({ lun: task.cmd.lun, itt: task.itt, ttt: r.ttt, statSN: this.statSN, expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN, r2tSN: r.r2tSN, bufferOffset: r.offset, desiredDataTransferLength: r.length });
+      const h = S.r2t({ lun: task.cmd.lun, itt: task.itt, ttt: r.ttt, statSN: this.statSN, expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN, r2tSN: r.r2tSN, bufferOffset: r.seq.offset, desiredDataTransferLength: len });
       this.send(h, null);
     }
   }
@@ -700,6 +771,14 @@ export class IscsiConnection implements SessionTransport {
     this.out.end(o, sense, this.dataDigest);
     this.scheduleFlush();
     this.release(task);
+  }
+
+  /** A SCSI Response for a command that never became a task (refused before it started). */
+  private respondStatus(itt: number, status: number): void {
+    const o = this.out.begin(this.headerDigest);
+    S.scsiResponse({ itt, status, response: 0, underflow: false, overflow: false, residualCount: 0, statSN: this.takeStatSN(), expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN, expDataSN: 0 }, this.out.buf, o);
+    this.out.end(o, null, this.dataDigest);
+    this.scheduleFlush();
   }
 
   private windowAfter(task: IscsiTask): number {
@@ -826,7 +905,7 @@ export class IscsiConnection implements SessionTransport {
     if (this.closed) return this.closed;
     this.phase = 'closed';
     this.rx.close(); // lets go of a command buffer a half-received Data-Out was being placed into
-    if (this.nopTimer) clearInterval(this.nopTimer);
+    this.ctx.loginEnded(this);
     this.held.clear();
     this.out.discard();
     for (const c of this.writeHolds.splice(0)) c.put();
@@ -843,7 +922,7 @@ export class IscsiConnection implements SessionTransport {
         for (const t of [...this.tasks.values()]) this.release(t);
       }
       if (sess) {
-        if (this.ctx.sessions.get(sess.tsih) === sess) this.ctx.sessions.delete(sess.tsih);
+        this.ctx.sessions.delete(sess);
         if (sess.scst) this.ctx.scst.closeSession(sess.scst);
         this.log.info({ tsih: sess.tsih, why }, `session ${sess.tsih} closed: ${why}`);
       }

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Scst } from '../scst.js';
-import type { IscsiSession } from './session.js';
+import type { IscsiSessionTable } from './session.js';
 import type { BusyPoll } from './busy-poll.js';
+import type { IscsiConnection } from './connection.js';
 
 /** What every iSCSI connection shares: the core, the portals, and the session registry. */
 export interface IscsiContext {
@@ -9,8 +10,7 @@ export interface IscsiContext {
   log: Logger;
   /** Listening portals as "addr:port" (for SendTargets TargetAddress). */
   portals(): Array<{ host: string; port: number }>;
-  sessions: Map<number, IscsiSession>; // by TSIH
-  allocTsih(): number;
+  sessions: IscsiSessionTable;
   /** Default bound for draining commands at teardown. */
   teardownTimeoutMs: number;
   /** Keeps the event loop polling briefly after network activity (busy-poll.ts). */
@@ -21,4 +21,6 @@ export interface IscsiContext {
   driverOutgoingUser(): { user: string; secret: string } | null;
   /** initiators.allow / initiators.deny (procfs era): may this peer address reach that target? */
   addressAllowed(target: string, peer: string): boolean;
+  /** The connection left login phase (full feature phase, or closed): it no longer counts there. */
+  loginEnded(conn: IscsiConnection): void;
 }

@@ -31,6 +31,9 @@ export interface LoginOutcome {
 
 type Pairs = Array<[string, string]>;
 
+/** Text of one login request, continuations included (RFC 7143 leaves it to the target). */
+const MAX_LOGIN_TEXT = 65536;
+
 const REDECLARABLE = new Set(['InitiatorName', 'TargetName', 'SessionType', 'InitiatorAlias']);
 
 export class LoginPhase {
@@ -48,6 +51,9 @@ export class LoginPhase {
   private chap: ChapTarget | null = null;
   private neg: Negotiator | null = null;
   private pending: Buffer[] = []; // data of Login PDUs sent with C=1
+  private pendingBytes = 0;
+  /** Login PDUs received (bounded by limits.maxLoginPdus). */
+  private pdus = 0;
   /** Set when the final response (transit to full feature) has been produced. */
   outcome: LoginOutcome | null = null;
 
@@ -58,6 +64,10 @@ export class LoginPhase {
     private readonly peer = '',
   ) {}
 
+  private peerName(): string {
+    return this.initiatorName ? `${this.initiatorName} (${this.peer})` : this.peer;
+  }
+
   private fail(status: number, why: string): LoginReply {
     this.log.warn({ initiator: this.initiatorName, target: this.target?.name, statusClass: loginStatusClass(status), statusDetail: loginStatusDetail(status) }, `login refused: ${why}`);
     return { transit: false, csg: this.stage, nsg: 0, status, data: Buffer.alloc(0) };
@@ -66,6 +76,13 @@ export class LoginPhase {
   /** Handle one Login Request; the caller sends the reply (and closes on a failure status). */
   handle(pdu: Pdu): LoginReply {
     const req = decodeLogin(pdu);
+    const max = this.ctx.scst.limits.maxLoginPdus;
+    if (++this.pdus > max) {
+      this.ctx.scst.bounds.hit('login-pdus', this.peerName(), `more than ${max} Login PDUs in one login`);
+      return this.fail(LoginStatus.INITIATOR_ERROR, `more than ${max} Login PDUs`);
+    }
+    // No Login PDU defines an AHS (RFC 7143 §11.12): one carrying it is malformed.
+    if (pdu.ahs) return this.fail(LoginStatus.INITIATOR_ERROR, 'Login PDU with an additional header segment');
     if (!this.started) {
       this.started = true;
       this.isid = Buffer.from(req.isid);
@@ -82,13 +99,20 @@ export class LoginPhase {
       // The initiator may skip security only when we do not require it.
       if (!(this.stage === LoginStage.SECURITY_NEGOTIATION && req.csg === LoginStage.LOGIN_OPERATIONAL_NEGOTIATION && !this.firstExchangeDone)) return this.fail(LoginStatus.INITIATOR_ERROR, `unexpected stage ${req.csg}`);
     }
-    if (req.cont) {
-      this.pending.push(Buffer.from(pdu.data));
-      if (this.pending.reduce((n, b) => n + b.length, 0) > 65536) return this.fail(LoginStatus.INITIATOR_ERROR, 'login text too long');
-      return { transit: false, csg: req.csg, nsg: 0, status: LoginStatus.SUCCESS, data: Buffer.alloc(0) };
+    if (req.cont || this.pending.length) {
+      // Kept as a list and a running total: what one continuation costs does not grow with
+      // the number before it.
+      this.pendingBytes += pdu.data.length;
+      if (this.pendingBytes > MAX_LOGIN_TEXT) {
+        this.ctx.scst.bounds.hit('login-text-bytes', this.peerName(), `login text over ${MAX_LOGIN_TEXT} bytes`);
+        return this.fail(LoginStatus.INITIATOR_ERROR, 'login text too long');
+      }
+      if (pdu.data.length) this.pending.push(Buffer.from(pdu.data));
+      if (req.cont) return { transit: false, csg: req.csg, nsg: 0, status: LoginStatus.SUCCESS, data: Buffer.alloc(0) };
     }
-    const data = this.pending.length ? Buffer.concat([...this.pending, pdu.data]) : pdu.data;
+    const data = this.pending.length ? Buffer.concat(this.pending) : pdu.data;
     this.pending = [];
+    this.pendingBytes = 0;
     const parsed = parseTextKeys(data);
     if ('error' in parsed) return this.fail(LoginStatus.INITIATOR_ERROR, `malformed login keys: ${parsed.error}`);
     // Some initiators (libiscsi) repeat their declarations in every security-stage PDU. The same

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Scst } from '../scst.js';
 import { IscsiConnection } from './connection.js';
 import type { IscsiContext } from './context.js';
-import type { IscsiSession } from './session.js';
+import { IscsiSessionTable } from './session.js';
 import type { ChapUser } from '../target.js';
 import { AddressAcl } from './address-acl.js';
 import { BusyPoll } from './busy-poll.js';
@@ -11,11 +11,15 @@ import { readSocket } from './socket-reader.js';
 
 /** The iSCSI target driver: its listening portals, connections and sessions. */
 export class IscsiDriver implements IscsiContext {
-  readonly sessions = new Map<number, IscsiSession>();
+  readonly sessions = new IscsiSessionTable();
   readonly connections = new Set<IscsiConnection>();
+  /** Connections still in login phase, oldest first (a Set keeps insertion order), and by address. */
+  private readonly inLogin = new Set<IscsiConnection>();
+  private readonly inLoginByAddress = new Map<string, Set<IscsiConnection>>();
+  /** Housekeeping for every connection (login timeout, keep-alive, RspTimeout): one timer, not one each. */
+  private ticker: NodeJS.Timeout | null = null;
   private readonly servers: net.Server[] = [];
   private readonly listening: Array<{ host: string; port: number }> = [];
-  private nextTsih = 1;
   enabled = true;
   incomingUsers: ChapUser[] = [];
   outgoingUser: ChapUser | null = null;
@@ -52,29 +56,80 @@ export class IscsiDriver implements IscsiContext {
     return this.acl ? this.acl.allowed(target, peer) : true;
   }
 
-  allocTsih(): number {
-    // TSIH 0 is reserved; skip values still in use after wrap-around.
-    for (let i = 0; i < 0x10000; i++) {
-      const t = this.nextTsih;
-      this.nextTsih = this.nextTsih >= 0xffff ? 1 : this.nextTsih + 1;
-      if (!this.sessions.has(t)) return t;
+  loginEnded(c: IscsiConnection): void {
+    if (!this.inLogin.delete(c)) return;
+    const same = this.inLoginByAddress.get(c.remoteAddress);
+    same?.delete(c);
+    if (same?.size === 0) this.inLoginByAddress.delete(c.remoteAddress);
+  }
+
+  /**
+   * Make room for a new connection from `address` within the connection bounds: connections
+   * still in login phase give way, oldest first (they are the idle ones, and a legitimate login
+   * takes milliseconds), so holding connections open costs an attacker its own slots and never
+   * locks others out; logged-in sessions are never closed for room. False: refuse the new one.
+   */
+  private admit(address: string): boolean {
+    const L = this.scst.limits;
+    const bounds = this.scst.bounds;
+    const same = this.inLoginByAddress.get(address);
+    if (same && same.size >= L.maxLoginConnectionsPerAddress) {
+      const victim = same.values().next().value!;
+      bounds.hit('login-connections-per-address', address, `${same.size} connections in login from this address: closing the oldest`);
+      victim.drop(`closed for room: ${L.maxLoginConnectionsPerAddress} connections in login from ${address}`);
+    } else if (this.inLogin.size >= L.maxLoginConnections) {
+      const victim = this.inLogin.values().next().value!;
+      bounds.hit('login-connections', address, `${this.inLogin.size} connections in login: closing the oldest (${victim.peer})`);
+      victim.drop(`closed for room: ${L.maxLoginConnections} connections in login`);
     }
-    throw new Error('no free TSIH');
+    if (this.connections.size < L.maxConnections) return true;
+    const victim = this.inLogin.values().next().value;
+    if (!victim) {
+      bounds.hit('connections', address, `${this.connections.size} connections open: new connection refused`);
+      return false;
+    }
+    bounds.hit('connections', address, `${this.connections.size} connections open: closing the oldest in login (${victim.peer})`);
+    victim.drop(`closed for room: ${L.maxConnections} connections`);
+    return true;
+  }
+
+  private accept(raw: net.Socket): void {
+    const address = raw.remoteAddress ?? '';
+    if (!this.admit(address)) {
+      raw.destroy();
+      return;
+    }
+    // The reader needs c and c needs the reader's socket; no chunk arrives before c is set.
+    let c: IscsiConnection;
+    const sock = readSocket(raw, (chunk) => c.receive(chunk));
+    c = new IscsiConnection(sock, this);
+    this.connections.add(c);
+    this.inLogin.add(c);
+    let same = this.inLoginByAddress.get(c.remoteAddress);
+    if (!same) this.inLoginByAddress.set(c.remoteAddress, (same = new Set()));
+    same.add(c);
+    sock.on('close', () => {
+      this.connections.delete(c);
+      this.loginEnded(c);
+    });
+    this.ticker ??= setInterval(() => this.tick(), 1000).unref();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const c of this.connections) c.tick(now);
   }
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
       // Paused, so that no read happens before readSocket has chosen the buffer.
-      const srv = net.createServer({ pauseOnConnect: true }, (raw) => {
-        // The reader needs c and c needs the reader's socket; no chunk arrives before c is set.
-        let c: IscsiConnection;
-        const sock = readSocket(raw, (chunk) => c.receive(chunk));
-        c = new IscsiConnection(sock, this);
-        this.connections.add(c);
-        sock.on('close', () => this.connections.delete(c));
-      });
+      const srv = net.createServer({ pauseOnConnect: true }, (raw) => this.accept(raw));
       srv.once('error', reject);
       srv.listen({ host, port }, () => {
+        srv.off('error', reject);
+        // Out of descriptors (EMFILE/ENFILE on accept): libuv has already closed the waiting
+        // connection; the daemon keeps serving everyone it has.
+        srv.on('error', (e: NodeJS.ErrnoException) => this.scst.bounds.hit('descriptors', `${host}:${port}`, `accept failed: ${e.code ?? e.message}`));
         const a = srv.address() as net.AddressInfo;
         const p = { host, port: a.port };
         this.servers.push(srv);
@@ -88,6 +143,8 @@ export class IscsiDriver implements IscsiContext {
   /** Stop accepting, log every session out (drop), and wait (bounded) for their teardown. */
   async shutdown(): Promise<void> {
     this.poller.stop();
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
     this.acl?.close();
     for (const s of this.servers) s.close();
     const closing = [...this.connections].map((c) => {

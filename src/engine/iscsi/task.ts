@@ -1,14 +1,11 @@
 import type { ScsiCmd } from '../cmd.js';
+import type { DataSequence } from './data-seq.js';
 
-/** An R2T sent and not yet fully answered. */
+/** An R2T sent and not yet fully answered: its TTT, its number, and the range it asked for. */
 export interface R2tState {
   ttt: number;
-  offset: number;
-  length: number;
-  received: number;
   r2tSN: number;
-  /** DataSN of the next Data-Out answering this R2T. */
-  expDataSN: number;
+  seq: DataSequence;
 }
 
 /**
@@ -20,15 +17,14 @@ export class IscsiTask {
   xferLen = 0;
   /** The CDB's own data-out length when the command was shrunk to a smaller EDTL (else 0). */
   cdbLength = 0;
-  /** DataSN the next Data-Out of the current sequence must carry (RFC 7143 §11.7.5). */
-  expDataSN = 0;
-  /** Bytes received so far (immediate + unsolicited + solicited). */
-  received = 0;
-  /** Unsolicited Data-Out still to come (command PDU had F=0). */
+  /**
+   * The unsolicited burst: immediate data plus, when the command PDU had F=0, Data-Out PDUs up
+   * to min(FirstBurstLength, EDTL) bytes (RFC 7143 §13.13-14). Null when nothing is unsolicited.
+   */
+  unsolicited: DataSequence | null = null;
+  /** Unsolicited Data-Out still to come (the command PDU had F=0 and the burst is not full). */
   unsolicitedOpen = false;
-  /** End offset of the unsolicited burst (immediate + unsolicited Data-Out). */
-  unsolicitedEnd = 0;
-  /** Next offset to ask for with an R2T. */
+  /** Next offset to ask for with an R2T: the burst and the R2Ts so far tile [0, nextR2tOffset). */
   nextR2tOffset = 0;
   /** Outstanding R2Ts by TTT; created on the first R2T (most commands never need one). */
   r2ts: Map<number, R2tState> | null = null;

@@ -1,13 +1,14 @@
 import { CmdState, DataDir, type ScsiCmd } from '../cmd.js';
 import { Sense, Status, type Asc } from './constants.js';
 import { buildSense, ScsiError } from './sense.js';
-import { F_DURING_SANITIZE, F_MEDIUM, F_NO_LUN, F_NO_UA, F_WRITE_MEDIUM, type OpTable } from './op.js';
+import { F_DATA_FROM_MEDIUM, F_DURING_SANITIZE, F_MEDIUM, F_NO_LUN, F_NO_UA, F_WRITE_MEDIUM, type OpTable } from './op.js';
 import { diskOps, cdromOps } from './ops.js';
 import { Op } from './constants.js';
 import { reservationConflict } from './reserve.js';
 import { sanitizeFailed, sanitizeProgressSense } from './sanitize.js';
 import type { TgtDev } from '../tgtdev.js';
 import { aluaStateFor } from '../alua.js';
+import { MAX_TRANSFER_BYTES } from './sbc.js';
 
 // The SCSI core's two steps for every command (scst_targ.c's parse and exec stages), between
 // which the transport collects write data.
@@ -88,7 +89,25 @@ export function parseCmd(cmd: ScsiCmd): boolean {
       return false;
     }
   }
-  if (cmd.dir !== DataDir.NONE && cmd.dataLength > 0) cmd.allocBuffer(cmd.dataLength);
+  if (cmd.dir === DataDir.WRITE && cmd.dataLength > MAX_TRANSFER_BYTES) {
+    // No parameter list is that long, and no write may be (Block Limits VPD).
+    completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB);
+    return false;
+  }
+  // Data-out and medium reads take their buffer now (data-out is placed as it arrives); an
+  // emulated reply takes what it returns, whatever the allocation length asked (replyData).
+  const medium = (op.flags & F_DATA_FROM_MEDIUM) !== 0;
+  if (cmd.dataLength > 0 && (cmd.dir === DataDir.WRITE || (cmd.dir === DataDir.READ && medium))) {
+    const refused = cmd.session.bufferRefusal(cmd.dataLength);
+    if (refused) {
+      cmd.complete(refused);
+      return false;
+    }
+    // Bytes of an earlier command must never be sent or written: the buffer is zeroed unless
+    // every byte is overwritten first (data-out runs only once all of it arrived, execCmd).
+    const overwritten = cmd.dir === DataDir.WRITE || (dev?.backstore?.fillsReads === true && !dev.forward);
+    cmd.allocBuffer(cmd.dataLength, overwritten);
+  }
   cmd.state = cmd.dir === DataDir.WRITE && cmd.dataLength > 0 ? CmdState.DATA_WAIT : CmdState.PARSED;
   return true;
 }
@@ -105,6 +124,22 @@ export function writeProtected(td: TgtDev): boolean {
   return td.isReadOnly || td.device.swp;
 }
 
+/**
+ * The initiator will send less data-out than the CDB describes (SAM-5 overflow). Commands that
+ * can shrink to what arrives do (a WRITE writes the blocks it gets); the rest are refused.
+ */
+export function fitToEdtl(cmd: ScsiCmd, edtl: number): void {
+  const op = cmd.op;
+  const dev = cmd.tgtDev?.device;
+  if (!op?.fitToEdtl || !dev) return completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB);
+  try {
+    op.fitToEdtl(cmd, dev, edtl);
+  } catch (e) {
+    if (e instanceof ScsiError) cmd.complete(Status.CHECK_CONDITION, e.sense());
+    else throw e;
+  }
+}
+
 /** Run a parsed command whose data (if any) has arrived. */
 export function execCmd(cmd: ScsiCmd): void {
   if (cmd.isDone) return;
@@ -112,6 +147,12 @@ export function execCmd(cmd: ScsiCmd): void {
   cmd.owner = 'device';
   const td = cmd.tgtDev;
   const dev = td?.device ?? null;
+  if (cmd.dir === DataDir.WRITE && !cmd.dataOutComplete) {
+    // The transport must not get here: it runs a write only when all its data arrived. If it
+    // ever does, the bytes that did not arrive are not written from a recycled buffer.
+    cmd.session.core.log.error({ cmd: cmd.describe() }, 'write executed before all its data arrived: refused');
+    return completeWithSense(cmd, Sense.DATA_PHASE_ERROR);
+  }
   if (dev?.forward && dev.forward(cmd)) return;
   try {
     cmd.op!.exec(cmd, dev, td);

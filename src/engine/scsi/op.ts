@@ -12,6 +12,11 @@ export const F_WRITE_MEDIUM = 4;
 export const F_NO_LUN = 8;
 /** Still served while a sanitize operation is in progress (SBC-4 4.11: INQUIRY, REPORT LUNS...). */
 export const F_DURING_SANITIZE = 16;
+/**
+ * Data-In is the medium's bytes as the backstore reads them (READ): a backstore that fills every
+ * byte it reads (Backstore.fillsReads) overwrites the whole buffer, which then need not be zeroed.
+ */
+export const F_DATA_FROM_MEDIUM = 32;
 
 /**
  * What a command may do while another I_T nexus holds a reservation (SPC-4 5.13.1): 'allowed'

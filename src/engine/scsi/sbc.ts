@@ -2,7 +2,7 @@ import { DataDir, type ScsiCmd } from '../cmd.js';
 import type { Device } from '../device.js';
 import { Op, SAI_GET_LBA_STATUS, SAI_READ_CAPACITY_16, Status } from './constants.js';
 import { buildSense, ScsiError } from './sense.js';
-import { F_MEDIUM, F_WRITE_MEDIUM, type OpDesc, type OpTable } from './op.js';
+import { F_DATA_FROM_MEDIUM, F_MEDIUM, F_WRITE_MEDIUM, type OpDesc, type OpTable } from './op.js';
 import { dataIn, good, invalidField, readU64, replyData, serviceActionGroup, writeU64 } from './util.js';
 import { checkRange, devRead, devWrite, hold, ioError, mustBeStable } from './blockio.js';
 import { rangeLock } from './lba-lock.js';
@@ -239,7 +239,7 @@ function rwOp(name: string, code: number, kind: RwKind, layout: RwLayout): OpDes
   const writes = kind === 'write' || kind === 'write_verify';
   return {
     name,
-    flags: F_MEDIUM | (writes ? F_WRITE_MEDIUM : 0),
+    flags: F_MEDIUM | (writes ? F_WRITE_MEDIUM : 0) | (kind === 'read' ? F_DATA_FROM_MEDIUM : 0),
     res: writes ? 'write' : 'read',
     usage: rwUsage(code, layout, kind),
     fitToEdtl: writes ? fitWrite : undefined,

@@ -16,7 +16,8 @@ export function dataIn(cmd: ScsiCmd, allocationLength: number): void {
 /** Complete with data built in `data`, truncated to the allocation length. */
 export function replyData(cmd: ScsiCmd, data: Buffer): void {
   const n = Math.min(data.length, cmd.dataLength);
-  if (n > 0) data.copy(cmd.allocBuffer(cmd.dataLength), 0, 0, n);
+  // Only what is returned, however large the allocation length: every byte of it is copied.
+  if (n > 0) data.copy(cmd.allocBuffer(n, true), 0, 0, n);
   cmd.dataInLength = n;
   cmd.complete(Status.GOOD);
 }

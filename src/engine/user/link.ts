@@ -128,9 +128,9 @@ export class UserLink {
     const { cmd } = p;
     let sense: Buffer | null = null;
     if (msg.sense) sense = Buffer.from(msg.sense, 'hex');
-    if (cmd.dir === DataDir.READ && data.length > 0 && cmd.pbuf) {
+    if (cmd.dir === DataDir.READ && data.length > 0) {
       const n = Math.min(data.length, cmd.dataLength);
-      data.copy(cmd.buf, 0, 0, n);
+      data.copy(cmd.allocBuffer(n, true), 0, 0, n);
       cmd.dataInLength = n;
     }
     const status = Number.isInteger(msg.status) ? msg.status : Status.CHECK_CONDITION;

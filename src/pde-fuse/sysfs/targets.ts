@@ -328,9 +328,7 @@ function resetStats(s: ScstSession, name: StatName): void {
 }
 
 const iscsiOf = (iscsi: IscsiDriver | null, s: ScstSession): IscsiSession | undefined => {
-  if (!iscsi) return undefined;
-  for (const x of iscsi.sessions.values()) if (x.scst === s) return x;
-  return undefined;
+  return iscsi?.sessions.ofScst(s);
 };
 
 function connState(is: IscsiSession): string {
