@@ -125,3 +125,17 @@ describe('CmdTable', () => {
     expect(t.has(cs[1]!)).toBe(false);
   });
 });
+
+describe('session sysfs names', () => {
+  it('a second session of an initiator is NAME_1, and a freed name is taken again first', () => {
+    const t = new Scst(pino({ level: 'silent' })).addTarget('iqn.test:names');
+    expect([t.takeSessionName('a'), t.takeSessionName('a'), t.takeSessionName('a'), t.takeSessionName('a_1')]).toEqual(['a', 'a_1', 'a_2', 'a_1_1']);
+    t.releaseSessionName('a', 'a_1');
+    expect(t.takeSessionName('a')).toBe('a_1');
+    t.releaseSessionName('a', 'a');
+    expect(t.takeSessionName('a')).toBe('a');
+    expect(t.takeSessionName('a')).toBe('a_3');
+    for (const n of ['a', 'a_1', 'a_2', 'a_3']) t.releaseSessionName('a', n);
+    expect(t.takeSessionName('a')).toBe('a');
+  });
+});

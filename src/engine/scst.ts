@@ -112,9 +112,7 @@ export class Scst implements SessionCore {
 
   createSession(target: Target, initiator: string, transport: SessionTransport): ScstSession {
     const s = new ScstSession(target, initiator, transport, this);
-    let n = 0;
-    while (target.sessionNames.has(s.sysfsName)) s.sysfsName = `${initiator}_${++n}`;
-    target.sessionNames.add(s.sysfsName);
+    s.sysfsName = target.takeSessionName(initiator);
     target.sessions.add(s);
     this.sessions.add(s);
     return s;

@@ -147,6 +147,6 @@ export class ScstSession {
     for (const td of this.tgtDevs.values()) this.detach(td);
     this.tgtDevs.clear();
     this.target.sessions.delete(this);
-    this.target.sessionNames.delete(this.sysfsName);
+    this.target.releaseSessionName(this.initiatorName, this.sysfsName);
   }
 }

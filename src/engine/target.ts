@@ -100,7 +100,29 @@ export class Target {
   readonly groups: IniGroup[] = [];
   readonly sessions = new Set<ScstSession>();
   /** Sysfs names of its sessions (initiator name, _N for a second session of it). */
-  readonly sessionNames = new Set<string>();
+  private readonly sessionNames = new Set<string>();
+  /** Per initiator name, the lowest N that may be free: a storm of one name costs O(1) a login. */
+  private readonly sessionNameHint = new Map<string, number>();
+
+  /** Take the first free sysfs name for a session of `initiator`. */
+  takeSessionName(initiator: string): string {
+    let n = this.sessionNameHint.get(initiator) ?? 0;
+    let name = n === 0 ? initiator : `${initiator}_${n}`;
+    while (this.sessionNames.has(name)) name = `${initiator}_${++n}`;
+    this.sessionNames.add(name);
+    this.sessionNameHint.set(initiator, n + 1);
+    return name;
+  }
+
+  releaseSessionName(initiator: string, name: string): void {
+    if (!this.sessionNames.delete(name)) return;
+    const n = name === initiator ? 0 : Number(name.slice(initiator.length + 1));
+    // The hint falls back to the freed slot; 0 is the default, so the map keeps no entry for it.
+    if (n < (this.sessionNameHint.get(initiator) ?? 0)) {
+      if (n === 0) this.sessionNameHint.delete(initiator);
+      else this.sessionNameHint.set(initiator, n);
+    }
+  }
   // In-order data: with the OR rule our Yes wins, so Data-Out can be placed as it arrives.
   params: TargetParams = { ...defaultTargetParams, DataPDUInOrder: true, DataSequenceInOrder: true };
   /** Target keys that are not negotiated (QueuedCommands, NopInInterval, ...). */

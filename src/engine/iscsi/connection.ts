@@ -65,6 +65,8 @@ export class IscsiConnection implements SessionTransport {
   /** socket.bytesWritten when queued replies last made progress, and when that was. */
   private lastWritten = 0;
   private lastWriteProgress = this.acceptedAt;
+  /** When replies last went out (an idle connection gives its output slab back). */
+  private lastTx = this.acceptedAt;
   private nopOutstanding: { ttt: number; sentAt: number } | null = null;
   private textContinuation: { ttt: number; rest: Buffer } | null = null;
   private closed: Promise<void> | null = null;
@@ -101,6 +103,7 @@ export class IscsiConnection implements SessionTransport {
       return;
     }
     if (this.phase !== 'ffp' || !this.session) return;
+    if (now - this.lastTx > 1000) this.out.release();
     const written = this.socket.bytesWritten;
     if (written !== this.lastWritten || this.socket.writableLength === 0) {
       this.lastWritten = written;
@@ -170,6 +173,7 @@ export class IscsiConnection implements SessionTransport {
       return;
     }
     const socket = this.socket;
+    this.lastTx = Date.now();
     // Large Data-In went out as views of pool buffers: they may be reused only after the kernel
     // has them, so those commands are let go from the last write's callback.
     const done = holds.length ? () => holds.forEach((c) => c.put()) : undefined;
@@ -314,6 +318,7 @@ export class IscsiConnection implements SessionTransport {
       this.login = null;
       this.ctx.loginEnded(this);
       this.flush(); // the final login response goes out without digests
+      this.out.release(); // what login needed is not what full feature phase will
       this.headerDigest = p.HeaderDigest === 'CRC32C';
       this.dataDigest = p.DataDigest === 'CRC32C';
       this.rx.headerDigest = this.headerDigest;

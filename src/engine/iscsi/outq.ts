@@ -8,18 +8,26 @@
 // Slab bytes are never rewritten: a region handed to the socket may still be queued inside it.
 // A full slab is left to the garbage collector (with the views still referencing it) and a fresh
 // one is started. Slabs come zero-filled, so a header's reserved fields need no clearing.
+//
+// An idle connection holds no slab: the first one after idleness is small, each next one twice
+// the size up to SLAB_SIZE, so a busy connection writes from large slabs while a thousand idle
+// sessions do not each keep 128 KiB (release()).
 
 import { BHS_LENGTH, DIGEST_LENGTH } from './constants.js';
 import { crc32cDigest, paddingLength, writeDigest } from './digest.js';
 import { writeDataSegmentLength } from './pdu.js';
 
 const SLAB_SIZE = 128 * 1024;
+const FIRST_SLAB_SIZE = 4 * 1024;
+const EMPTY = Buffer.alloc(0);
 /** Data segments up to this size are copied into the slab; larger ones are referenced. */
 export const COPY_MAX = 16 * 1024;
 
 export class OutQueue {
   /** The slab the next header goes into (valid only until the next begin()). */
-  buf: Buffer = Buffer.alloc(SLAB_SIZE);
+  buf: Buffer = EMPTY;
+  /** Size of the next slab: doubles while the connection keeps filling them. */
+  private nextSlab = FIRST_SLAB_SIZE;
   private pos = 0;
   /** First byte of the slab not yet handed to a chunk. */
   private start = 0;
@@ -101,6 +109,17 @@ export class OutQueue {
     return n;
   }
 
+  /**
+   * Let go of the slab if nothing is queued in it (the connection is idle): the next reply
+   * starts a small one. Bytes already handed to the socket stay valid (they are views).
+   */
+  release(): void {
+    if (!this.empty) return;
+    this.buf = EMPTY;
+    this.pos = this.start = 0;
+    this.nextSlab = FIRST_SLAB_SIZE;
+  }
+
   /** Forget everything queued (connection closed). */
   discard(): void {
     this.chunks.length = 0;
@@ -110,7 +129,8 @@ export class OutQueue {
   private room(n: number): number {
     if (this.pos + n > this.buf.length) {
       this.seal();
-      this.buf = Buffer.alloc(Math.max(SLAB_SIZE, n));
+      this.buf = Buffer.alloc(Math.max(this.nextSlab, n));
+      this.nextSlab = Math.min(this.nextSlab * 2, SLAB_SIZE);
       this.pos = 0;
       this.start = 0;
     }
