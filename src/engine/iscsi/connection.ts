@@ -15,6 +15,7 @@ import { IscsiSession } from './session.js';
 import { IscsiTask, type R2tState } from './task.js';
 import { DataSequence } from './data-seq.js';
 import { OutQueue } from './outq.js';
+import { READ_BUFFER_BYTES } from './socket-reader.js';
 import type { IscsiContext } from './context.js';
 import { snAdd, snLe, snLt } from './serial.js';
 import { encodeTextKeys, parseTextKeys } from './text.js';
@@ -28,6 +29,8 @@ type Phase = 'login' | 'ffp' | 'logout' | 'closed';
 const ReadGate = {
   /** Replies queued beyond limits.maxReplyBytes. */
   REPLIES: 1,
+  /** This turn's share of reading is used up (fairness between connections). */
+  TURN: 2,
 } as const;
 
 let nextConnId = 1;
@@ -136,7 +139,17 @@ export class IscsiConnection implements SessionTransport {
     this.lastRx = Date.now();
     this.ctx.poller.touch();
     this.rx.push(chunk);
+    // A read that filled the whole buffer means more is waiting, and libuv would read this
+    // socket again at once (up to 32 times a turn: 8 MiB of one initiator's bulk data before
+    // anyone else's command). One buffer a turn each: the rest waits for the next turn, after
+    // every other connection has been read.
+    if (chunk.length === READ_BUFFER_BYTES && !(this.readGates & ReadGate.TURN)) {
+      this.gateRead(ReadGate.TURN, true);
+      setImmediate(this.nextTurn);
+    }
   }
+
+  private readonly nextTurn = (): void => this.gateRead(ReadGate.TURN, false);
 
   // ---- output -------------------------------------------------------------------------------
 
