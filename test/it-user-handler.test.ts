@@ -1,17 +1,15 @@
 // User-space device handlers (scst_user in our terms): a handler process serves a device over
 // the daemon's Unix socket. Its death or silence must never hang anything: every command it held
 // ends with a retryable error, is logged with its details, and leaves no command or buffer behind.
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { installHarnessHooks, onCleanup } from './helpers/cleanup.js';
+import { installHarnessHooks } from './helpers/cleanup.js';
 import { qemuIo } from './helpers/initiators.js';
-import { pollUntil, run, track } from './helpers/proc.js';
-import { startScstd, type ScstdHandle } from './helpers/scstd.js';
+import { run } from './helpers/proc.js';
+import { startScstd } from './helpers/scstd.js';
+import { startRamdisk } from './helpers/user-handler.js';
 
 installHarnessHooks();
 
-const RAMDISK = join(import.meta.dirname, '..', 'dist', 'src', 'user-handler', 'ramdisk.js');
 const TARGET = 'iqn.2026-11.test:user';
 
 const CONFIG = `HANDLER scst_user {
@@ -27,17 +25,6 @@ TARGET_DRIVER iscsi {
 	}
 }
 `;
-
-/** Start the example RAM-disk handler and wait (bounded) until it has registered. */
-async function startRamdisk(d: ScstdHandle, extra: string[] = []): Promise<{ pid: number; kill9: () => void }> {
-  const child = track(spawn(process.execPath, [RAMDISK, '--socket', join(d.stateDir, 'scst_user.sock'), '--name', 'ram0', '--size-mb', '16', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  onCleanup('ramdisk', () => child.kill('SIGKILL'));
-  const ok = await pollUntil(async () => out.includes('registered'), 10_000);
-  if (!ok) throw new Error(`ramdisk did not register: ${out}`);
-  return { pid: child.pid!, kill9: () => child.kill('SIGKILL') };
-}
 
 describe('user-space device handler', () => {
   it('serves verified I/O through the handler process', async () => {

@@ -127,9 +127,39 @@ export class UserHandlerServer implements LinkHost {
     this.log.warn({ device: dev.name }, `user-space device ${dev.name} lost its handler`);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stop accepting and disconnect every handler: what they hold ends with an error now. Bounded:
+   * the server's close waits for its connections, which are destroyed here, and the socket file's
+   * removal may wait on a slow file system; neither may hold the shutdown past `boundMs`.
+   */
+  async close(boundMs = 1000): Promise<void> {
     for (const l of [...this.links]) l.close('target shutting down');
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    await fs.rm(this.socketPath, { force: true });
+    const srv = this.server;
+    const closed = new Promise<void>((r) => (srv ? srv.close(() => r()) : r())).then(() => fs.rm(this.socketPath, { force: true }));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, boundMs).unref()))]);
+    clearTimeout(timer);
+  }
+
+  /** What of the handler socket is still open after close(). */
+  alive(): string[] {
+    const out: string[] = [];
+    if (this.server?.listening) out.push(`scst_user socket ${this.socketPath} listening`);
+    for (const l of this.links) if (!l.socket.destroyed) out.push(`scst_user handler connection ${l.peer}`);
+    return out;
+  }
+
+  /** The node handles alive() names. */
+  handles(): unknown[] {
+    return [...(this.server ? [this.server] : []), ...[...this.links].map((l) => l.socket)];
+  }
+
+  /** Close what is left at once. */
+  forceClose(): void {
+    for (const l of [...this.links]) {
+      l.close('target shutting down');
+      l.socket.destroy();
+    }
+    this.server?.close();
   }
 }
