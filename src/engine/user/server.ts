@@ -36,7 +36,20 @@ class UserBackstore implements Backstore {
   }
 }
 
-/** Placeholder devices declared in scst.conf (`HANDLER scst_user { DEVICE name }`). */
+/**
+ * Why a user-space device without a handler is not ready: LOGICAL UNIT NOT READY, MANUAL
+ * INTERVENTION REQUIRED (SPC-4 04h/03h). Someone has to start the handler; nothing the initiator
+ * can do makes the unit ready, and Linux's sd, which answers most NOT READY causes with START
+ * STOP UNIT and a TEST UNIT READY poll of up to 100 s per disk at scan, gives up on this one at
+ * once. (SCST itself has no such state: its scst_user devices exist only while their handler
+ * holds /dev/scst_user open.)
+ */
+const NO_HANDLER = Sense.NOT_READY_MANUAL_INTERVENTION;
+
+/**
+ * Placeholder devices declared in scst.conf (`HANDLER scst_user { DEVICE name }`): they exist,
+ * answer INQUIRY, REPORT LUNS and REQUEST SENSE, and are NOT READY until a handler registers.
+ */
 export function declareUserDevice(scst: Scst, name: string, blockSize = 512): Device {
   if (scst.devices.has(name)) throw new MgmtError('EEXIST', `device ${name} already exists`);
   if (!name || /[/.]/.test(name) || name.length > 64) throw new MgmtError('EINVAL', `invalid device name '${name}'`);
@@ -57,6 +70,7 @@ export function declareUserDevice(scst: Scst, name: string, blockSize = 512): De
     explicit: new Set(),
   });
   dev.t10VendId = 'SCST_USR';
+  dev.notReadyCause = NO_HANDLER;
   scst.devices.set(name, dev);
   return dev;
 }
@@ -111,6 +125,7 @@ export class UserHandlerServer implements LinkHost {
     d.forward = (cmd) => link.forward(d, all, cmd);
     d.onNexus = (td, attached) => link.nexus(d, td, attached);
     this.owners.set(d, link);
+    d.notReadyCause = null;
     d.mediaGeneration++;
     d.queueUA(Sense.CAPACITY_DATA_CHANGED);
     this.log.info({ device: d.name, size: reg.size, blockSize: reg.blockSize, handler: link.peer }, `user-space device ${d.name} registered`);
@@ -122,7 +137,8 @@ export class UserHandlerServer implements LinkHost {
     this.owners.delete(dev);
     dev.forward = null;
     dev.onNexus = null;
-    dev.backstore = null; // NOT READY (medium not present) until a handler registers again
+    dev.backstore = null;
+    dev.notReadyCause = NO_HANDLER; // until a handler registers again
     dev.mediaGeneration++;
     this.log.warn({ device: dev.name }, `user-space device ${dev.name} lost its handler`);
   }
