@@ -5,7 +5,6 @@ import { ConfigError } from './scstadmin/conf/config-error.js';
 import { Scst, SCST_VERSION } from './engine/scst.js';
 import { IscsiDriver } from './engine/iscsi/portal.js';
 import { applyConfig } from './engine/config.js';
-import { ScsiCmd } from './engine/cmd.js';
 import { AddressAcl } from './engine/iscsi/address-acl.js';
 import { UserHandlerServer } from './engine/user/server.js';
 import { nativeIoDescription } from './engine/backstore/pio.js';
@@ -15,6 +14,8 @@ import { connectionsWithin, type Limits } from './engine/limits.js';
 import { fileIoInFlight } from './engine/backstore/file.js';
 import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
+import { closeDevices, exitHolders, shutdown, type DaemonParts } from './shutdown.js';
+import { exitNow, finishExit } from './exit.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -40,8 +41,9 @@ export interface DaemonOptions {
 
 /**
  * Start scstd: load the config (refusing to start on any error), listen, and on SIGINT/SIGTERM
- * shut down in order: sessions dropped, commands finished or aborted, devices closed, then the
- * command table and the buffer pool checked empty. Resolves with the exit code.
+ * shut down in order and bounded (shutdown.ts): sessions dropped, commands finished or aborted,
+ * devices closed, then the command table and the buffer pool checked empty; after that nothing
+ * may keep the process alive (exit.ts). Resolves with the exit code.
  */
 export async function startDaemon(o: DaemonOptions): Promise<number> {
   const log = pino({ level: o.logLevel, base: { pid: process.pid } });
@@ -105,10 +107,6 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
       return 1;
     }
   }
-  const unmount = async () => {
-    if (mounted) await mounted.unmount();
-    mounted = null;
-  };
   // ---- end management tree ----
 
   if (o.initiatorsAllow || o.initiatorsDeny) {
@@ -116,15 +114,15 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     await iscsi.acl.start();
   }
   const users = o.userSocket ? new UserHandlerServer(scst, log, o.userSocket, o.userTimeoutMs) : null;
+  const parts: DaemonParts = { log, scst, iscsi, mount: mounted, users };
   try {
     await users?.listen();
     for (const l of o.listen) await iscsi.listen(l.host, l.port);
   } catch (e) {
     process.stderr.write(`scstd: cannot listen: ${(e as Error).message}\n`);
-    await unmount();
-    await iscsi.shutdown();
-    await users?.close();
-    await closeDevices(scst);
+    log.fatal(`cannot listen: ${(e as Error).message}`);
+    await shutdown(parts, o.teardownTimeoutMs);
+    finishExit(log, 1, exitHolders(parts));
     return 1;
   }
   // The ready and exit-balance lines are the daemon's contract with its supervisor: always printed.
@@ -137,18 +135,14 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    // The handlers stay installed to the end (a signal handler never holds the loop): a second
+    // signal, during the shutdown or after it, ends the process at once.
     const stop = (sig: string) => {
-      if (stopping) {
-        log.error(`second ${sig}: exiting immediately`);
-        log.flush();
-        process.exit(1);
-      }
+      if (stopping) exitNow(log, 1, `second ${sig}`, exitHolders(parts));
       stopping = true;
       log.info(`${sig} received: shutting down`);
-      void shutdown(log, scst, iscsi, o.teardownTimeoutMs, unmount, users).then((clean) => {
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onTerm);
-        log.flush();
+      void shutdown(parts, o.teardownTimeoutMs).then((clean) => {
+        finishExit(log, clean ? 0 : 1, exitHolders(parts));
         resolve(clean ? 0 : 1);
       });
     };
@@ -157,29 +151,6 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
-}
-
-async function closeDevices(scst: Scst): Promise<void> {
-  for (const name of [...scst.devices.keys()]) await scst.delDevice(name, 1000).catch(() => undefined);
-}
-
-async function shutdown(log: pino.Logger, scst: Scst, iscsi: IscsiDriver, bound: number, unmount: () => Promise<void>, users: UserHandlerServer | null): Promise<boolean> {
-  // No management command may reach sessions or devices that are being torn down.
-  await unmount();
-  await iscsi.shutdown();
-  // Handlers are disconnected: what they still hold ends with an error now, not at the bound.
-  await users?.close();
-  // Commands a backstore still holds finish on their own (file I/O always returns); bounded.
-  const deadline = Date.now() + bound;
-  while (ScsiCmd.live > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  await closeDevices(scst);
-  const cmds = ScsiCmd.live;
-  const bufs = scst.pool.outstanding;
-  scst.pool.flush();
-  const line = `exit balance: commands ${cmds}, pool buffers ${bufs}`;
-  if (cmds === 0 && bufs === 0) log.child({}, { level: 'info' }).info({ commands: cmds, poolBuffers: bufs }, line);
-  else log.error({ commands: cmds, poolBuffers: bufs }, line);
-  return cmds === 0 && bufs === 0;
 }
 
 /** The soft limit on open files (RLIMIT_NOFILE), from /proc; null where it cannot be read. */

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Status } from '../src/engine/scsi/constants.js';
 import { RangeLock } from '../src/engine/scsi/lba-lock.js';
 import { blockRuns } from '../src/engine/scsi/thin.js';
+import { declareUserDevice } from '../src/engine/user/server.js';
 import { cdb, runCmd, u16, u32, u64, unitCore } from './helpers/scsi-unit.js';
 
 const dirs: string[] = [];
@@ -291,6 +292,33 @@ describe('REPORT SUPPORTED OPERATION CODES', () => {
     expect(w.data[5]! & 0x18).toBe(0x18);
     const missing = await runCmd(s, 0, cdb.rsocOne(1, 0xc0), { edtl: 512 });
     expect(missing.data[1]! & 0x07).toBe(1);
+  });
+});
+
+describe('a logical unit that is not ready', () => {
+  it('answers medium access with its NOT READY sense before judging the LBA range; INQUIRY and REQUEST SENSE still answer', async () => {
+    const [f] = await files(MiB);
+    const c = await unitCore([{ name: 'r', handler: 'vdisk_fileio', params: [['filename', f!], ['removable', '1']] }]);
+    // A user-space device declared in the config, no handler registered (capacity 0).
+    c.target.defaultLuns.add(declareUserDevice(c.scst, 'u0'), 1, false);
+    const s = c.session();
+    const ksa = (r: { key: number; asc: number; ascq: number }) => [r.key, r.asc, r.ascq];
+    const manual = [2, 0x04, 0x03];
+    for (const cdbBytes of [cdb.tur(), cdb.read10(0, 8), cdb.read10(1 << 20, 8), cdb.write10(0, 8), [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0x35, 0, 0, 0, 1, 0, 0, 0, 8, 0], cdb.getLbaStatus(0)]) {
+      expect(ksa(await runCmd(s, 1, cdbBytes, { edtl: 4096, dataOut: cdbBytes[0] === 0x2a ? Buffer.alloc(4096) : undefined })), `opcode 0x${cdbBytes[0]!.toString(16)}`).toEqual(manual);
+    }
+    const inq = await runCmd(s, 1, [0x12, 0, 0, 0, 96, 0], { edtl: 96 });
+    expect(inq.status).toBe(Status.GOOD);
+    expect(inq.data.subarray(8, 16).toString('latin1')).toBe('SCST_USR');
+    const rs = await runCmd(s, 1, [0x03, 0, 0, 0, 252, 0], { edtl: 252 });
+    expect(rs.status).toBe(Status.GOOD);
+    expect([rs.data[2]! & 0x0f, rs.data[12], rs.data[13]]).toEqual(manual);
+    // A CDB error of a command that needs no medium is still reported as such.
+    expect(ksa(await runCmd(s, 1, [0x12, 0, 0x80, 0, 96, 0], { edtl: 96 }))).toEqual([5, 0x24, 0]);
+    // An ejected medium: MEDIUM NOT PRESENT, also for a range past the end.
+    expect((await runCmd(s, 0, cdb.startStop(0x02))).status).toBe(Status.GOOD);
+    expect(ksa(await runCmd(s, 0, cdb.read10(0, 1), { edtl: 512 }))).toEqual([2, 0x3a, 0]);
+    expect(ksa(await runCmd(s, 0, cdb.read10(1 << 20, 1), { edtl: 512 }))).toEqual([2, 0x3a, 0]);
   });
 });
 

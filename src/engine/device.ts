@@ -1,6 +1,6 @@
 import { crc32c } from '@node-rs/crc32';
 import type { Backstore } from './backstore/backstore.js';
-import { DeviceType, type Asc } from './scsi/constants.js';
+import { DeviceType, Sense, type Asc } from './scsi/constants.js';
 import type { TgtDev } from './tgtdev.js';
 import type { ScsiCmd } from './cmd.js';
 
@@ -89,6 +89,11 @@ export class Device {
   sanitizing = false;
   /** lb_per_pb_exp: READ CAPACITY(16) reports logical blocks per physical block. */
   lbPerPbExp: boolean;
+  /**
+   * Why the logical unit cannot serve medium access although it exists, when that is not a
+   * missing medium: a user-space device while no handler serves it. Null when it can.
+   */
+  notReadyCause: Asc | null = null;
 
   constructor(init: DeviceInit) {
     this.name = init.name;
@@ -139,6 +144,15 @@ export class Device {
 
   get mediumPresent(): boolean {
     return this.backstore !== null && !this.trayOpen;
+  }
+
+  /**
+   * The NOT READY sense a medium-access command gets now (TEST UNIT READY, READ CAPACITY, READ,
+   * WRITE...), which REQUEST SENSE also reports; null when the logical unit is ready.
+   */
+  get notReadySense(): Asc | null {
+    if (this.notReadyCause) return this.notReadyCause;
+    return this.mediumPresent ? null : Sense.MEDIUM_NOT_PRESENT;
   }
 
   /** Queue a unit attention on every nexus of this device, except `except`. */

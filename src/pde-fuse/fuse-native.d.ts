@@ -46,6 +46,8 @@ declare module 'fuse-native' {
     unmount(cb: (err: Error | null) => void): void;
     /** Builds the -o option string handed to libfuse. */
     protected _fuseOptions(): string;
+    /** The native session (fuse_thread_t), allocated when mounting starts. */
+    protected _thread: Buffer | null;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
     static readonly EPERM: number;
     static readonly ENOENT: number;

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import fsp from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import Fuse from 'fuse-native';
 import type { Logger } from 'pino';
@@ -22,22 +23,61 @@ const EPERM = -ERRNO.EPERM;
 const EACCES = -ERRNO.EACCES;
 const EIO = -ERRNO.EIO;
 const ENOTCONN = 'ENOTCONN';
+/** What a reader gets from a FUSE server that went away; pending writes get it at the end. */
+const FUSE_ENOTCONN = -107;
 const EXTERNAL_TIMEOUT_MS = 10_000;
+
+interface FuseBinding {
+  fuse_native_unmount(mnt: string, thread: Buffer): void;
+}
+
+/** fuse-native's native binding, the very instance its index.js loaded (addons load once). */
+function fuseBinding(): FuseBinding {
+  const req = createRequire(import.meta.url);
+  const main = req.resolve('fuse-native');
+  return (createRequire(main)('node-gyp-build') as (dir: string) => FuseBinding)(path.dirname(main));
+}
 
 class PdeFuse extends Fuse {
   /** Options added to FUSE_MOUNT_OPTIONS for this mount. */
   extraOptions = '';
+  private released = false;
   protected override _fuseOptions(): string {
     const base = super._fuseOptions();
     const own = this.extraOptions ? `${FUSE_MOUNT_OPTIONS},${this.extraOptions}` : FUSE_MOUNT_OPTIONS;
     return base ? `${base},${own}` : `-o${own}`;
   }
+
+  /** The libfuse session still holds the event loop. */
+  get sessionHeld(): boolean {
+    return !this.released && this._thread !== null;
+  }
+
+  /**
+   * Let go of the libfuse session's wake-up handle, a ref'd libuv handle that holds the event loop
+   * and that Node does not list (process.getActiveResourcesInfo() does not show it). fuse-native
+   * lets go of it only after its own `fusermount -uz` succeeded, which runs without a bound: a
+   * mount removed by someone else (fusermount fails) or a fusermount that hangs kept the daemon
+   * alive for ever after its shutdown. Only for a mounted session; once.
+   */
+  releaseSession(): void {
+    if (!this.sessionHeld) return;
+    this.released = true;
+    fuseBinding().fuse_native_unmount(this.mnt, this._thread!);
+  }
 }
 
-function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
+function run(cmd: string, args: string[], timeoutMs = EXTERNAL_TIMEOUT_MS): Promise<{ ok: boolean; out: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: EXTERNAL_TIMEOUT_MS }, (err, stdout, stderr) => resolve({ ok: !err, out: `${stdout}${stderr}`.trim() || (err?.message ?? '') }));
+    // SIGKILL: a helper stuck in the kernel ignores nothing else either, and must not outlive its bound.
+    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => resolve({ ok: !err, out: `${stdout}${stderr}`.trim() || (err?.message ?? '') }));
   });
+}
+
+/** A FUSE write the daemon has not answered yet (it waits for a management command). */
+interface PendingWrite {
+  path: string;
+  answer(result: number): void;
 }
 
 /** Whether `p` is a dead FUSE mount (its server is gone). */
@@ -67,8 +107,11 @@ export async function cleanStaleMount(mountPoint: string, log: Logger): Promise<
   }
 }
 
-/** Maps the FUSE callbacks onto a PdeFs; no callback can throw. */
-function operations(pfs: PdeFs, log: Logger): Fuse.Ops {
+/**
+ * Maps the FUSE callbacks onto a PdeFs; no callback can throw. Writes are the only answers that
+ * wait (for a management command); they are listed in `pending` until answered.
+ */
+function operations(pfs: PdeFs, log: Logger, pending: Set<PendingWrite>): Fuse.Ops {
   const guard = <A extends unknown[]>(name: string, fn: (...a: A) => void, fail: (...a: A) => void) =>
     (...a: A) => {
       try {
@@ -135,12 +178,21 @@ function operations(pfs: PdeFs, log: Logger): Fuse.Ops {
     ),
     write: guard(
       'write',
-      (_p: string, fd: number, buf: Buffer, len: number, _pos: number, cb: (r: number) => void) => {
+      (p: string, fd: number, buf: Buffer, len: number, _pos: number, cb: (r: number) => void) => {
         // The buffer is libfuse's memory, valid only until we answer: copy it first.
         const data = Buffer.from(buf.subarray(0, len));
-        pfs.write(fd, data).then(cb, (e: unknown) => {
+        // Answered once: by the command, or by the shutdown's force-close, whichever is first.
+        const w: PendingWrite = {
+          path: p,
+          answer: (r) => {
+            if (!pending.delete(w)) return;
+            cb(r);
+          },
+        };
+        pending.add(w);
+        pfs.write(fd, data).then(w.answer, (e: unknown) => {
           log.error({ err: e }, 'FUSE write failed');
-          cb(EIO);
+          w.answer(EIO);
         });
       },
       (_p, _fd, _b, _l, _pos, cb) => cb(EIO),
@@ -168,6 +220,7 @@ export class PdeMount {
     private readonly fuse: PdeFuse,
     readonly mountPoint: string,
     private readonly log: Logger,
+    private readonly pending: Set<PendingWrite>,
   ) {}
 
   static async mount(dir: string, pfs: PdeFs, log: Logger, sub = 'proc'): Promise<PdeMount> {
@@ -175,7 +228,8 @@ export class PdeMount {
     await fsp.mkdir(path.resolve(dir), { recursive: true });
     await cleanStaleMount(mountPoint, log);
     await fsp.mkdir(mountPoint, { recursive: true });
-    const fuse = new PdeFuse(mountPoint, operations(pfs, log), { timeout: 60_000 });
+    const pending = new Set<PendingWrite>();
+    const fuse = new PdeFuse(mountPoint, operations(pfs, log, pending), { timeout: 60_000 });
     // Mounted on the --mount directory itself, the tree covers whatever is there (an empty proc/
     // left by an older daemon, say); libfuse 2 refuses a non-empty mount point without this.
     if (!sub) fuse.extraOptions = 'nonempty';
@@ -188,23 +242,40 @@ export class PdeMount {
       });
     });
     log.info({ mountPoint }, `management tree mounted at ${mountPoint}`);
-    return new PdeMount(fuse, mountPoint, log);
+    return new PdeMount(fuse, mountPoint, log, pending);
   }
 
-  /** Unmount (bounded); a failure is logged and falls back to a lazy unmount. */
-  async unmount(): Promise<void> {
-    const ok = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), EXTERNAL_TIMEOUT_MS);
-      this.fuse.unmount((err) => {
-        clearTimeout(timer);
-        if (err) this.log.warn({ err: err.message }, `FUSE unmount of ${this.mountPoint} failed`);
-        resolve(!err);
-      });
-    });
-    if (!ok && (await fuseMountsAt(this.mountPoint)).includes(this.mountPoint)) {
-      const r = await run('fusermount', ['-uz', this.mountPoint]);
-      if (!r.ok) this.log.error({ mountPoint: this.mountPoint, out: r.out }, `cannot unmount ${this.mountPoint}`);
+  /**
+   * Detach the mount (lazily: readers inside it keep what they hold, new lookups fail) within
+   * `boundMs`, then let go of the libfuse session whatever happened, so that it never holds the
+   * process. Writes still waiting for a command go on being answered until forceClose(). Returns
+   * false when the mount could not be removed (logged).
+   */
+  async unmount(boundMs = EXTERNAL_TIMEOUT_MS): Promise<boolean> {
+    const r = await run('fusermount', ['-uz', this.mountPoint], Math.max(100, boundMs));
+    this.fuse.releaseSession();
+    let ok = r.ok;
+    if (!r.ok) {
+      const still = (await fuseMountsAt(this.mountPoint)).includes(this.mountPoint);
+      if (still) this.log.error({ mountPoint: this.mountPoint, out: r.out }, `cannot unmount ${this.mountPoint}: ${r.out}`);
+      else this.log.warn({ mountPoint: this.mountPoint, out: r.out }, `${this.mountPoint} was no longer mounted (unmounted by someone else?)`);
+      ok = !still;
     }
-    this.log.info({ mountPoint: this.mountPoint }, `management tree unmounted from ${this.mountPoint}`);
+    if (ok) this.log.info({ mountPoint: this.mountPoint }, `management tree unmounted from ${this.mountPoint}`);
+    return ok;
+  }
+
+  /** What of the mount still holds the process (after unmount(): writes not answered yet). */
+  alive(): string[] {
+    const out: string[] = [];
+    if (this.fuse.sessionHeld) out.push(`FUSE session of ${this.mountPoint}`);
+    if (this.pending.size > 0) out.push(`${this.pending.size} FUSE write(s) unanswered (${[...this.pending].map((w) => w.path).join(', ')})`);
+    return out;
+  }
+
+  /** Answer what is still waiting (ENOTCONN, as from a server that is gone) and let go of the session. */
+  forceClose(): void {
+    for (const w of [...this.pending]) w.answer(FUSE_ENOTCONN);
+    this.fuse.releaseSession();
   }
 }

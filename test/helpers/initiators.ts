@@ -1,6 +1,8 @@
 // Wrappers around real initiators (libiscsi-bin utilities, qemu-io, qemu-img): each call is one
 // bounded child process whose output is parsed into plain objects.
-import { describeRun, run, type RunResult } from './proc.js';
+import { spawn } from 'node:child_process';
+import { onCleanup } from './cleanup.js';
+import { describeRun, run, track, waitExit, type RunResult } from './proc.js';
 
 export type DigestChoice = 'none' | 'crc32c' | 'none-crc32c' | 'crc32c-none';
 
@@ -271,6 +273,62 @@ export async function qemuIo(t: string | IscsiTarget, commands: string[], o: Qem
   const r = await run('qemu-io', args, { timeoutMs: o.timeoutMs ?? 120_000, env: o.env, signal: o.signal });
   const failures = (r.stdout + '\n' + r.stderr).split('\n').filter((l) => QEMU_FAILURE_RE.test(l));
   return { run: r, ok: r.code === 0 && !r.timedOut && failures.length === 0, failures };
+}
+
+/**
+ * One qemu-io process kept open on a LUN (one iSCSI session), fed commands one at a time: what a
+ * guest sees when the LUN changes under an established session. Killed by its PID at the end.
+ */
+export interface QemuIoSession {
+  /** Sends one command; resolves with the output that arrived until `done` matched it (bounded). */
+  exec(command: string, done: RegExp, timeoutMs?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function qemuIoSession(t: string | IscsiTarget, o: QemuOptions = {}): Promise<QemuIoSession> {
+  const { opts, objects } = qemuIscsiImageOpts(withQemuOptions(t, o), 'sec0');
+  const child = track(spawn('qemu-io', [...objects, '--image-opts', opts], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...o.env } }));
+  onCleanup('qemu-io session', () => child.kill('SIGKILL'));
+  let out = '';
+  const waiters = new Set<() => void>();
+  const onData = (b: Buffer) => {
+    out += b.toString();
+    if (out.length > 1_000_000) out = out.slice(-500_000);
+    for (const w of waiters) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const gone = new Promise<void>((r) => child.once('exit', () => r()));
+  /** Output from `from` on once `re` matches it, or a rejection after `ms`. */
+  const until = (from: number, re: RegExp, ms: number, what: string) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const seen = out.slice(from);
+        if (!re.test(seen)) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(seen);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`qemu-io: no ${re} after ${what} within ${ms} ms; output:\n${out.slice(from)}`));
+      }, ms);
+      waiters.add(check);
+      void gone.then(() => check());
+      check();
+    });
+  await until(0, /qemu-io> /, o.timeoutMs ?? 30_000, 'start');
+  return {
+    exec: (command, done, timeoutMs = 30_000) => {
+      const from = out.length;
+      child.stdin!.write(`${command}\n`);
+      return until(from, done, timeoutMs, `'${command}'`);
+    },
+    close: async () => {
+      child.stdin!.end('quit\n');
+      await waitExit(child, 5_000); // SIGKILLs it when it does not go
+    },
+  };
 }
 
 /** Failure text for assertions: status, failing lines and output tails. */

@@ -37,6 +37,8 @@ export interface ScstdOptions {
   readyTimeoutMs?: number;
   /** Daemon entry point to run instead of scstdBinary() (the harness's own tests use a fake). */
   bin?: string;
+  /** Extra environment for the daemon, merged over process.env. */
+  env?: Record<string, string>;
 }
 
 export interface LogLine {
@@ -115,6 +117,7 @@ export async function startScstd(o: ScstdOptions): Promise<ScstdHandle> {
   const { configPath, stateDir, ports } = await prepare(o);
   const child: ChildProcess = spawn(process.execPath, buildArgs(configPath, ports, stateDir, o), {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: o.env ? { ...process.env, ...o.env } : process.env,
   });
   track(child);
   const lines: LogLine[] = [];

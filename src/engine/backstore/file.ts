@@ -263,6 +263,11 @@ export function fileIoInFlight(): boolean {
   return opsInFlight > 0;
 }
 
+/** How many file operations are out (the daemon's exit names those it leaves behind). */
+export function fileIoOpsInFlight(): number {
+  return opsInFlight;
+}
+
 /** Ranges below this are zeroed in place rather than paying for a helper process. */
 const PUNCH_MIN_BYTES = 1024 * 1024;
 const MAP_CHUNK = 1024 * 1024;

@@ -140,7 +140,11 @@ export class IscsiDriver implements IscsiContext {
     });
   }
 
-  /** Stop accepting, log every session out (drop), and wait (bounded) for their teardown. */
+  /**
+   * Stop accepting, log every session out (drop), and wait (bounded) for their teardown. A socket
+   * still open after the bound (a teardown still waiting, a peer that never reads) is destroyed:
+   * nothing of the driver may outlive its shutdown.
+   */
   async shutdown(): Promise<void> {
     this.poller.stop();
     if (this.ticker) clearInterval(this.ticker);
@@ -151,6 +155,11 @@ export class IscsiDriver implements IscsiContext {
       c.forceClose('target shutting down');
       return c.teardown('target shutting down');
     });
-    await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, this.teardownTimeoutMs + 500).unref())]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(closing), new Promise((r) => (timer = setTimeout(r, this.teardownTimeoutMs + 500).unref()))]);
+    clearTimeout(timer);
+    const left = [...this.connections].filter((c) => !c.socket.destroyed);
+    if (left.length > 0) this.log.warn({ connections: left.map((c) => c.peer) }, `shutdown: ${left.length} connection(s) still open after the teardown bound; destroyed`);
+    for (const c of left) c.socket.destroy();
   }
 }

@@ -50,14 +50,19 @@ export function parseCmd(cmd: ScsiCmd): boolean {
     completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB, { field: cdbLength(cmd.opcode) - 1, bit: 2 });
     return false;
   }
+  let parseError: ScsiError | null = null;
   try {
     op.parse(cmd, dev);
   } catch (e) {
-    if (e instanceof ScsiError) {
+    if (!(e instanceof ScsiError)) throw e;
+    // A logical unit that is not ready has no capacity to judge a CDB's range against: a
+    // medium-access command hears why it is not ready (below; SCST checks that before the range
+    // too), not LOGICAL BLOCK ADDRESS OUT OF RANGE, which initiators do not retry.
+    if (!(td && dev && (cmd.op ?? op).flags & F_MEDIUM && dev.notReadySense)) {
       cmd.complete(Status.CHECK_CONDITION, e.sense());
       return false;
     }
-    throw e;
+    parseError = e;
   }
   // A service-action group has now handed over to the member that serves the command.
   op = cmd.op ?? op;
@@ -76,8 +81,9 @@ export function parseCmd(cmd: ScsiCmd): boolean {
       cmd.complete(Status.RESERVATION_CONFLICT);
       return false;
     }
-    if (op.flags & F_MEDIUM && !dev.mediumPresent) {
-      completeWithSense(cmd, Sense.MEDIUM_NOT_PRESENT);
+    const notReady = op.flags & F_MEDIUM ? dev.notReadySense : null;
+    if (notReady) {
+      completeWithSense(cmd, notReady);
       return false;
     }
     if (op.flags & F_MEDIUM && sanitizeFailed(dev) && cmd.opcode !== Op.SANITIZE) {
@@ -88,6 +94,10 @@ export function parseCmd(cmd: ScsiCmd): boolean {
       completeWithSense(cmd, Sense.WRITE_PROTECTED);
       return false;
     }
+  }
+  if (parseError) {
+    cmd.complete(Status.CHECK_CONDITION, parseError.sense());
+    return false;
   }
   if (cmd.dir === DataDir.WRITE && cmd.dataLength > MAX_TRANSFER_BYTES) {
     // No parameter list is that long, and no write may be (Block Limits VPD).

@@ -150,7 +150,8 @@ const requestSense: OpDesc = {
     if (!td) s = ScsiErrorSense(Sense.LUN_NOT_SUPPORTED);
     else s = td.takeUA();
     if (!s && dev?.sanitizing) s = sanitizeProgressSense(dev);
-    if (!s && dev && !dev.mediumPresent) s = ScsiErrorSense(Sense.MEDIUM_NOT_PRESENT);
+    const notReady = dev?.notReadySense;
+    if (!s && notReady) s = ScsiErrorSense(notReady);
     if (!s) s = ScsiErrorSense(Sense.NO_ADDITIONAL_SENSE);
     replyData(cmd, cmd.cdb[1]! & 1 ? descriptorSense(s) : s);
   },

@@ -36,7 +36,20 @@ class UserBackstore implements Backstore {
   }
 }
 
-/** Placeholder devices declared in scst.conf (`HANDLER scst_user { DEVICE name }`). */
+/**
+ * Why a user-space device without a handler is not ready: LOGICAL UNIT NOT READY, MANUAL
+ * INTERVENTION REQUIRED (SPC-4 04h/03h). Someone has to start the handler; nothing the initiator
+ * can do makes the unit ready, and Linux's sd, which answers most NOT READY causes with START
+ * STOP UNIT and a TEST UNIT READY poll of up to 100 s per disk at scan, gives up on this one at
+ * once. (SCST itself has no such state: its scst_user devices exist only while their handler
+ * holds /dev/scst_user open.)
+ */
+const NO_HANDLER = Sense.NOT_READY_MANUAL_INTERVENTION;
+
+/**
+ * Placeholder devices declared in scst.conf (`HANDLER scst_user { DEVICE name }`): they exist,
+ * answer INQUIRY, REPORT LUNS and REQUEST SENSE, and are NOT READY until a handler registers.
+ */
 export function declareUserDevice(scst: Scst, name: string, blockSize = 512): Device {
   if (scst.devices.has(name)) throw new MgmtError('EEXIST', `device ${name} already exists`);
   if (!name || /[/.]/.test(name) || name.length > 64) throw new MgmtError('EINVAL', `invalid device name '${name}'`);
@@ -57,6 +70,7 @@ export function declareUserDevice(scst: Scst, name: string, blockSize = 512): De
     explicit: new Set(),
   });
   dev.t10VendId = 'SCST_USR';
+  dev.notReadyCause = NO_HANDLER;
   scst.devices.set(name, dev);
   return dev;
 }
@@ -111,6 +125,7 @@ export class UserHandlerServer implements LinkHost {
     d.forward = (cmd) => link.forward(d, all, cmd);
     d.onNexus = (td, attached) => link.nexus(d, td, attached);
     this.owners.set(d, link);
+    d.notReadyCause = null;
     d.mediaGeneration++;
     d.queueUA(Sense.CAPACITY_DATA_CHANGED);
     this.log.info({ device: d.name, size: reg.size, blockSize: reg.blockSize, handler: link.peer }, `user-space device ${d.name} registered`);
@@ -122,14 +137,45 @@ export class UserHandlerServer implements LinkHost {
     this.owners.delete(dev);
     dev.forward = null;
     dev.onNexus = null;
-    dev.backstore = null; // NOT READY (medium not present) until a handler registers again
+    dev.backstore = null;
+    dev.notReadyCause = NO_HANDLER; // until a handler registers again
     dev.mediaGeneration++;
     this.log.warn({ device: dev.name }, `user-space device ${dev.name} lost its handler`);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stop accepting and disconnect every handler: what they hold ends with an error now. Bounded:
+   * the server's close waits for its connections, which are destroyed here, and the socket file's
+   * removal may wait on a slow file system; neither may hold the shutdown past `boundMs`.
+   */
+  async close(boundMs = 1000): Promise<void> {
     for (const l of [...this.links]) l.close('target shutting down');
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    await fs.rm(this.socketPath, { force: true });
+    const srv = this.server;
+    const closed = new Promise<void>((r) => (srv ? srv.close(() => r()) : r())).then(() => fs.rm(this.socketPath, { force: true }));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, boundMs).unref()))]);
+    clearTimeout(timer);
+  }
+
+  /** What of the handler socket is still open after close(). */
+  alive(): string[] {
+    const out: string[] = [];
+    if (this.server?.listening) out.push(`scst_user socket ${this.socketPath} listening`);
+    for (const l of this.links) if (!l.socket.destroyed) out.push(`scst_user handler connection ${l.peer}`);
+    return out;
+  }
+
+  /** The node handles alive() names. */
+  handles(): unknown[] {
+    return [...(this.server ? [this.server] : []), ...[...this.links].map((l) => l.socket)];
+  }
+
+  /** Close what is left at once. */
+  forceClose(): void {
+    for (const l of [...this.links]) {
+      l.close('target shutting down');
+      l.socket.destroy();
+    }
+    this.server?.close();
   }
 }

@@ -86,12 +86,14 @@ export class SysfsWorks {
     }
     return new Promise<void>((resolve, reject) => {
       let settled = false;
+      // Unref'd: the writer's FUSE request holds the process while it waits; after the shutdown
+      // has answered it, this wait must not hold the process for another waitMs.
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
         this.log.info({ work: what, waitMs: this.waitMs }, `${what}: still running after ${this.waitMs} ms; the writer gets EAGAIN, last_sysfs_mgmt_res reports the outcome`);
         reject(new MgmtError('EAGAIN', `${what}: in progress`));
-      }, this.waitMs);
+      }, this.waitMs).unref();
       void finished.then((e) => {
         if (settled) return;
         settled = true;
