@@ -17,6 +17,9 @@ import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/
 import { closeDevices, exitHolders, shutdown, type DaemonParts } from './shutdown.js';
 import { exitNow, finishExit } from './exit.js';
 
+/** How long a cached pool buffer may stay unused before it is let go. */
+const SGV_PURGE_MS = 30_000;
+
 export interface DaemonOptions {
   configFile: string;
   listen: Array<{ host: string; port: number }>;
@@ -125,6 +128,9 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     finishExit(log, 1, exitHolders(parts));
     return 1;
   }
+  // Cached buffers no command needed for a whole interval go back (SCST's SGV purge, 60 s there).
+  const purgeMs = Number(process.env.SCSTD_SGV_PURGE_MS) || SGV_PURGE_MS;
+  setInterval(() => scst.pool.purgeIdle(), purgeMs).unref();
   // The ready and exit-balance lines are the daemon's contract with its supervisor: always printed.
   log.child({}, { level: 'info' }).info(
     { version: SCST_VERSION, portals: iscsi.portals(), devices: [...scst.devices.keys()], targets: [...scst.targets.keys()], fileIo: nativeIoDescription, gc: gcMode() },

@@ -20,6 +20,11 @@ interface OrderStats {
 
 export class SgvPool {
   private readonly free: Buffer[][] = [];
+  /**
+   * Per order, the fewest buffers its free list held since the last purge: that many at the
+   * bottom of the stack (the list is used LIFO) were not touched for a whole interval.
+   */
+  private readonly lowWater: number[] = [];
   private readonly stats: OrderStats[] = [];
   private cachedBytes = 0;
   private _outstanding = 0;
@@ -33,6 +38,7 @@ export class SgvPool {
   constructor(readonly maxCachedBytes = 256 * 1024 * 1024) {
     for (let i = 0; i <= MAX_CACHED_ORDER; i++) {
       this.free.push([]);
+      this.lowWater.push(0);
       this.stats.push({ hits: 0, total: 0, merged: 0 });
     }
   }
@@ -69,6 +75,7 @@ export class SgvPool {
     const list = this.free[order]!;
     const cached = list.pop();
     if (cached) {
+      if (list.length < this.lowWater[order]!) this.lowWater[order] = list.length;
       st.hits++;
       this.cachedBytes -= size;
       return { buf: cached, order, released: false };
@@ -94,9 +101,30 @@ export class SgvPool {
     this.cachedBytes += size;
   }
 
+  /**
+   * Let go of cached buffers that no allocation needed since the last purge (SCST's SGV purges
+   * what stayed unused for its purge interval): after a burst, the cache shrinks back to what
+   * the load still uses, and memory comes back. Returns the bytes let go.
+   */
+  purgeIdle(): number {
+    let freed = 0;
+    for (let order = 0; order <= MAX_CACHED_ORDER; order++) {
+      const list = this.free[order]!;
+      const idle = Math.min(this.lowWater[order]!, list.length);
+      if (idle > 0) {
+        list.splice(0, idle);
+        freed += idle * (PAGE_SIZE << order);
+      }
+      this.lowWater[order] = list.length;
+    }
+    this.cachedBytes -= freed;
+    return freed;
+  }
+
   /** Drop every idle cached buffer (memory pressure, shutdown). */
   flush(): void {
     for (const l of this.free) l.length = 0;
+    this.lowWater.fill(0);
     this.cachedBytes = 0;
   }
 
