@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { summarizeCpuProfile } from './cpuprofile.js';
 import { judge } from './model.js';
 import { parseIscsiPerf, parseQemuBench } from './parse.js';
+import { BHS_LENGTH, PduFramer } from './pdu.js';
 import { formatValue, pipeTable } from './report.js';
 import { median, ratio, spread } from './stats.js';
 
@@ -70,6 +71,52 @@ check('targets', () => {
   assert.equal(judge({ text: '< 200 MB', maxValue: 200 }, 199.9, null), true);
   assert.equal(judge({ text: '< 200 MB', maxValue: 200 }, 200, null), false);
   assert.equal(judge(null, 1, 1), null);
+});
+
+/** A PDU: BHS with opcode, AHS words and a data segment, padded. */
+function pdu(opcode: number, ahsWords: number, data: Buffer): Buffer {
+  const bhs = Buffer.alloc(BHS_LENGTH);
+  bhs[0] = opcode;
+  bhs[4] = ahsWords;
+  bhs.writeUIntBE(data.length, 5, 3);
+  bhs.writeUInt32BE(data.length * 7 + opcode, 16);
+  const pad = (4 - (data.length % 4)) % 4;
+  return Buffer.concat([bhs, Buffer.alloc(ahsWords * 4, 0xee), data, Buffer.alloc(pad)]);
+}
+check('PDU framer: every split of a stream gives the same PDUs, AHS and padding skipped', () => {
+  const datas = [Buffer.alloc(0), Buffer.from('abc'), Buffer.alloc(4096, 7), Buffer.from('hello world'), Buffer.alloc(0)];
+  const stream = Buffer.concat(datas.map((d, i) => pdu(0x20 + i, i === 1 ? 2 : 0, d)));
+  const want = datas.map((d, i) => `${0x20 + i}:${d.length}:${d.toString('hex')}`);
+  const cut = (sizes: number[]): string[] => {
+    const got: string[] = [];
+    const f = new PduFramer((bhs, data) => got.push(`${bhs[0]}:${data.length}:${Buffer.from(data).toString('hex')}`));
+    let off = 0;
+    for (const n of sizes) {
+      f.push(stream.subarray(off, off + n));
+      off += n;
+    }
+    f.push(stream.subarray(off));
+    assert.equal(f.error, null);
+    return got;
+  };
+  assert.deepEqual(cut([]), want, 'one chunk');
+  for (let a = 1; a < stream.length; a += 7) assert.deepEqual(cut([a]), want, `split at ${a}`);
+  for (const step of [1, 3, 47, 48, 49, 1000]) {
+    const sizes = Array.from({ length: Math.ceil(stream.length / step) }, () => step);
+    assert.deepEqual(cut(sizes), want, `chunks of ${step}`);
+  }
+});
+check('PDU framer: a PDU over the limit stops it with an error', () => {
+  const got: number[] = [];
+  const f = new PduFramer((bhs) => got.push(bhs[0]!), 1024);
+  f.push(pdu(0x25, 0, Buffer.alloc(2000)));
+  assert.match(f.error ?? '', /over the limit/);
+  assert.deepEqual(got, []);
+  const g = new PduFramer(() => undefined, 1024);
+  const big = pdu(0x25, 0, Buffer.alloc(2000));
+  g.push(big.subarray(0, 20));
+  g.push(big.subarray(20, 60));
+  assert.match(g.error ?? '', /over the limit/);
 });
 
 check('cpuprofile: self time per function and file, idle left out of the percentages', () => {
