@@ -2,11 +2,12 @@
 // canned input: node dist/bench/selftest.js. No daemons, no clients, no timing.
 import assert from 'node:assert/strict';
 import { summarizeCpuProfile } from './cpuprofile.js';
+import { LineSplitter, parseAnswer } from './line-child.js';
 import { judge } from './model.js';
 import { parseIscsiPerf, parseQemuBench } from './parse.js';
 import { BHS_LENGTH, PduFramer } from './pdu.js';
 import { formatValue, pipeTable } from './report.js';
-import { median, ratio, spread } from './stats.js';
+import { median, percentileOfSorted, ratio, spread, summarizeLatencies } from './stats.js';
 
 const checks: Array<[string, () => void]> = [];
 const check = (name: string, fn: () => void): void => {
@@ -73,6 +74,43 @@ check('targets', () => {
   assert.equal(judge(null, 1, 1), null);
 });
 
+check('targets of issue 14: at most a value, strictly below a ratio', () => {
+  const t = { text: '<= 1 ms and < tgtd', atMostValue: 1000, belowRatio: 1 };
+  assert.equal(judge(t, 1000, 0.99), true, 'exactly 1 ms is at most 1 ms');
+  assert.equal(judge(t, 1000.1, 0.5), false);
+  assert.equal(judge(t, 500, 1), false, 'equal to tgtd is not below it');
+  assert.equal(judge(t, 500, null), null);
+  assert.equal(judge(t, 1500, null), false);
+  assert.equal(judge({ text: '<= 2x tgtd', maxRatio: 2 }, 90, 2), true);
+});
+
+check('percentiles: nearest rank', () => {
+  const v = Float64Array.from({ length: 100 }, (_, i) => i + 1);
+  assert.equal(percentileOfSorted(v, 50), 50);
+  assert.equal(percentileOfSorted(v, 99), 99);
+  assert.equal(percentileOfSorted(v, 100), 100);
+  assert.equal(percentileOfSorted(v, 0.001), 1);
+  assert.equal(percentileOfSorted([7], 99), 7);
+  assert.equal(percentileOfSorted([], 50), null);
+  assert.equal(percentileOfSorted([1, 2], 0), null);
+  assert.equal(percentileOfSorted([1, 2], 101), null);
+  // 1000 samples: p99 is the 990th, p99.9 the 999th.
+  const k = Float64Array.from({ length: 1000 }, (_, i) => i);
+  assert.equal(percentileOfSorted(k, 99), 989);
+  assert.equal(percentileOfSorted(k, 99.9), 998);
+});
+check('latency summary: sorts the used part only, mean and max', () => {
+  const a = new Float64Array([5, 1, 3, 2, 4, 99, 99]);
+  const s = summarizeLatencies(a, 5)!;
+  assert.deepEqual(s, { count: 5, p50: 3, p99: 5, p999: 5, max: 5, mean: 3 });
+  assert.equal(summarizeLatencies(new Float64Array(4), 0), null);
+  const many = new Float64Array(10_000).fill(10);
+  many[3] = 1e6;
+  const m = summarizeLatencies(many)!;
+  assert.equal(m.p99, 10, 'one outlier in 10000 moves neither p50 nor p99');
+  assert.equal(m.max, 1e6);
+});
+
 /** A PDU: BHS with opcode, AHS words and a data segment, padded. */
 function pdu(opcode: number, ahsWords: number, data: Buffer): Buffer {
   const bhs = Buffer.alloc(BHS_LENGTH);
@@ -119,6 +157,13 @@ check('PDU framer: a PDU over the limit stops it with an error', () => {
   assert.match(g.error ?? '', /over the limit/);
 });
 
+check('client answers: JSON lines, split anywhere', () => {
+  const s = new LineSplitter();
+  assert.deepEqual(s.push('{"event":"rea'), []);
+  assert.deepEqual(s.push('dy"}\n{"event":"x"}\npartial'), ['{"event":"ready"}', '{"event":"x"}']);
+  assert.deepEqual(parseAnswer('{"event":"ready"}'), { event: 'ready' });
+  for (const bad of ['', 'not json', '[1]', 'null', '{"event":3}', '{"x":1}']) assert.equal(parseAnswer(bad), null, bad);
+});
 check('cpuprofile: self time per function and file, idle left out of the percentages', () => {
   const profile = {
     nodes: [
