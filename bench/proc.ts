@@ -301,3 +301,18 @@ export async function onPath(name: string): Promise<boolean> {
   }
   return false;
 }
+
+/**
+ * Bytes a live process has handed to write(2)-family calls so far (`wchar` of /proc/PID/io; it
+ * counts socket writes too), null when it is gone or unreadable.
+ */
+export async function procWriteChars(pid: number): Promise<number | null> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/io`, 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /^wchar:\s+(\d+)$/m.exec(text);
+  return m ? Number(m[1]) : null;
+}

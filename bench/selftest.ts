@@ -2,8 +2,9 @@
 // canned input: node dist/bench/selftest.js. No daemons, no clients, no timing.
 import assert from 'node:assert/strict';
 import { summarizeCpuProfile } from './cpuprofile.js';
+import { latencyOf, writerCount, writerNote } from './fairness.js';
 import { LineSplitter, parseAnswer } from './line-child.js';
-import { judge } from './model.js';
+import { judge, type CaseResult } from './model.js';
 import { parseIscsiPerf, parseQemuBench } from './parse.js';
 import { BHS_LENGTH, PduFramer } from './pdu.js';
 import { formatValue, pipeTable } from './report.js';
@@ -163,6 +164,31 @@ check('client answers: JSON lines, split anywhere', () => {
   assert.deepEqual(s.push('dy"}\n{"event":"x"}\npartial'), ['{"event":"ready"}', '{"event":"x"}']);
   assert.deepEqual(parseAnswer('{"event":"ready"}'), { event: 'ready' });
   for (const bad of ['', 'not json', '[1]', 'null', '{"event":3}', '{"x":1}']) assert.equal(parseAnswer(bad), null, bad);
+});
+check('latency-client result: figures or null', () => {
+  assert.deepEqual(latencyOf({ event: 'result', count: 10, p50Us: 50, p99Us: 90, maxUs: 120, stopped: false }), { count: 10, p50: 50, p99: 90, max: 120, stopped: false });
+  assert.equal(latencyOf({ event: 'result', count: 0, p50Us: 50, p99Us: 90, maxUs: 120 }), null);
+  assert.equal(latencyOf({ event: 'result', count: 5, p50Us: '50', p99Us: 90, maxUs: 120 }), null);
+  assert.equal(latencyOf({ event: 'result', count: 5, p50Us: 1, p99Us: null, maxUs: 120 }), null);
+  assert.equal(latencyOf({ event: 'result', count: 5, p50Us: 1, p99Us: 2, maxUs: 3, stopped: true })?.stopped, true);
+});
+check('writer sizing: enough 1 MiB writes to cover the window with margin, bounded', () => {
+  // 1000 MiB/s = 1048576 bytes/ms; 3 s with margin 3: 9000 writes.
+  assert.equal(writerCount(1048576, 3000), 9000);
+  assert.equal(writerCount(0, 3000), 256);
+  assert.equal(writerCount(NaN, 3000), 256);
+  assert.equal(writerCount(1, 1), 256, 'never fewer than the sizing run');
+  assert.equal(writerCount(1e12, 1e6), 1_000_000, 'never more than the bound');
+});
+check('writer note: only when the writers differ by more than a tenth', () => {
+  const rows = (r: number | null): CaseResult[] => [{ id: 'fair-writer', ratio: r } as CaseResult];
+  assert.equal(writerNote(rows(1)), null);
+  assert.equal(writerNote(rows(0.95)), null);
+  assert.equal(writerNote(rows(1.1)), null);
+  assert.equal(writerNote(rows(null)), null);
+  assert.equal(writerNote([]), null);
+  assert.match(writerNote(rows(0.5)) ?? '', /starving the writer/);
+  assert.match(writerNote(rows(2)) ?? '', /heavier load/);
 });
 check('cpuprofile: self time per function and file, idle left out of the percentages', () => {
   const profile = {
