@@ -20,6 +20,7 @@ import { formatResult } from './report.js';
 import { scaleLines } from './scale.js';
 import { assertScstdBuilt, scstdBinary, startScstdBench } from './scstd.js';
 import { median, ratio, spread } from './stats.js';
+import { fdLimitNote, STORM_GROUP_ID, stormGroup } from './storm.js';
 import { startTgtdBench, tgtdAvailable } from './tgtd.js';
 
 // dist/bench/bench.js -> the repository root.
@@ -47,6 +48,7 @@ interface Options {
   profileOut: string | null;
   cases: RegExp | null;
   latencySeconds: number;
+  stormSessions: number;
   fairSameLun: boolean;
 }
 
@@ -84,8 +86,9 @@ function parseOptions(argv: string[]): Options {
     .option('--profile', 'also run scstd under node --cpu-prof with 512 B QD32 nullio load and summarise it')
     .option('--profile-seconds <n>', 'length of the profiled load (default 10, quick 3)', positiveInt(1, 600))
     .option('--profile-out <file>', 'keep the .cpuprofile here')
-    .option('--cases <regexp>', 'only the cases whose id (or group id: fair-read-4k-fileio) matches (ids are in the JSON)')
+    .option('--cases <regexp>', 'only the cases whose id (or group id: fair-read-4k-fileio, login-storm) matches (ids are in the JSON)')
     .option('--latency-seconds <n>', 'each timed window of the fair-service rows, seconds (default 3, quick 1)', positiveInt(1, 600))
+    .option('--storm-sessions <n>', 'initiators of the login storm (default 1000, quick 250)', positiveInt(1, 10_000))
     .option('--fair-same-lun', "fair service: the 1 MiB writer writes the reader's own LUN, not another one of the same size")
     .parse(argv);
   const o = program.opts<{
@@ -106,6 +109,7 @@ function parseOptions(argv: string[]): Options {
     profileOut?: string;
     cases?: string;
     latencySeconds?: number;
+    stormSessions?: number;
     fairSameLun?: boolean;
   }>();
   const quick = o.quick === true;
@@ -135,6 +139,7 @@ function parseOptions(argv: string[]): Options {
     profileOut: o.profileOut === undefined ? null : resolve(o.profileOut),
     cases,
     latencySeconds: o.latencySeconds ?? (quick ? 1 : 3),
+    stormSessions: o.stormSessions ?? (quick ? 250 : 1000),
     fairSameLun: o.fairSameLun === true,
   };
 }
@@ -145,7 +150,7 @@ const log = (line: string): void => {
 
 function fmtSample(v: number | null, unit: string): string {
   if (v === null) return 'FAILED';
-  return `${unit === 'IOPS' ? Math.round(v) : v.toFixed(1)} ${unit}`;
+  return `${unit === 'IOPS' || unit === 'count' ? Math.round(v) : v.toFixed(1)} ${unit}`;
 }
 
 /** One daemon's part of a progress line: the value (and CPU) of a case, or each row of a group. */
@@ -247,15 +252,30 @@ async function main(): Promise<number> {
     const built = buildCases(ctx, queueDepths);
     const images: Record<DaemonName, string> = { scstd: join(tmp, 'scstd.img'), tgtd: join(tmp, 'tgtd.img') };
     const images2: Record<DaemonName, string> = { scstd: join(tmp, 'scstd-2.img'), tgtd: join(tmp, 'tgtd-2.img') };
+    let stormDaemons = 0;
+    const launchFresh = async (name: DaemonName): Promise<BenchDaemon> => {
+      if (name === 'tgtd') return startTgtdBench(images.tgtd);
+      const dir = join(tmp, `storm-scstd-${++stormDaemons}`);
+      await mkdir(dir, { recursive: true });
+      return startScstdBench({ dir, nullioSizeBytes: NULLIO_SIZE, imagePath: images.scstd });
+    };
     const allGroups: GroupDef[] = [
       ...built.cases.map(caseAsGroup),
       fairGroup({ seconds: opts.latencySeconds, writerRole: opts.fairSameLun ? 'fileio' : 'fileio2', log }),
+      stormGroup({ sessions: opts.stormSessions, launch: launchFresh }),
     ];
     const groups = opts.cases ? allGroups.filter((g) => opts.cases!.test(g.id) || g.rows.some((r) => opts.cases!.test(r.id))) : allGroups;
     const rowIds = new Set(groups.flatMap((g) => g.rows.map((r) => r.id)));
     const derived = built.derived.filter((d) => rowIds.has(d.from));
     const withSecondImage = !opts.fairSameLun && groups.some((g) => g.id === FAIR_GROUP_ID);
     log(`bench: ${rowIds.size} rows from ${groups.length} measurements x ${opts.rounds} rounds on ${withTgtd ? 'scstd and tgtd' : 'scstd'}; iscsi-perf ${opts.seconds} s, qemu-img ~${opts.qemuSeconds} s per run; temp ${tmp}`);
+    if (groups.some((g) => g.id === STORM_GROUP_ID)) {
+      const fdNote = await fdLimitNote(opts.stormSessions);
+      if (fdNote !== null) {
+        notes.push(fdNote);
+        log(`bench: ${fdNote}`);
+      }
+    }
 
     const imageCount = (withTgtd ? 2 : 1) * (withSecondImage ? 2 : 1);
     log(`bench: writing ${imageCount} ${opts.imageMb} MiB fileio images in ${opts.imageWriteKiB} KiB writes`);
@@ -437,6 +457,7 @@ async function main(): Promise<number> {
         scstdBinary: scstdBinary(),
         cases: opts.cases?.source ?? null,
         latencySeconds: opts.latencySeconds,
+        stormSessions: opts.stormSessions,
         fairWriterLun: opts.fairSameLun ? "the reader's own fileio LUN" : 'a second fileio LUN of the same size',
         fourKiBReads: 'iscsi-perf -b 8 on the 512-byte-block fileio LUN (LBAs not 4 KiB-aligned)',
         scatteredWrites: 'qemu-img bench -S 7919*4096: each write 7919 blocks of 4 KiB past the last, wrapping at the end of the LUN',

@@ -7,8 +7,10 @@ import { LineSplitter, parseAnswer } from './line-child.js';
 import { judge, type CaseResult } from './model.js';
 import { parseIscsiPerf, parseQemuBench } from './parse.js';
 import { BHS_LENGTH, PduFramer } from './pdu.js';
+import { parseNetstat } from './proc.js';
 import { formatValue, pipeTable } from './report.js';
 import { median, percentileOfSorted, ratio, spread, summarizeLatencies } from './stats.js';
+import { openFilesLimit, perSessionKiB, stormOf } from './storm.js';
 
 const checks: Array<[string, () => void]> = [];
 const check = (name: string, fn: () => void): void => {
@@ -190,6 +192,29 @@ check('writer note: only when the writers differ by more than a tenth', () => {
   assert.match(writerNote(rows(0.5)) ?? '', /starving the writer/);
   assert.match(writerNote(rows(2)) ?? '', /heavier load/);
 });
+check('storm answers, per-session RSS, open-file limits', () => {
+  assert.deepEqual(stormOf({ event: 'loggedIn', ms: 12.5, ok: 3, failed: 1, firstError: 'refused' }), { ms: 12.5, ok: 3, failed: 1, firstError: 'refused' });
+  assert.equal(stormOf({ event: 'loggedIn', ms: '1', ok: 3, failed: 0 }), null);
+  assert.equal(stormOf({ event: 'loggedIn', ms: 1, ok: 3 }), null);
+  assert.equal(stormOf({ event: 'loggedIn', ms: 1, ok: 3, failed: 0 })?.firstError, null);
+  assert.equal(perSessionKiB(1000, 11000, 1000), 10);
+  assert.equal(perSessionKiB(1000, 900, 100), -1, 'a shrinking RSS is reported, not hidden');
+  assert.equal(perSessionKiB(null, 900, 100), null);
+  assert.equal(perSessionKiB(1000, 2000, 0), null);
+  const limits = 'Limit                     Soft Limit           Hard Limit           Units     \nMax processes             95733                95733                processes \nMax open files            1024                 524288               files     \n';
+  assert.deepEqual(openFilesLimit(limits), { soft: 1024, hard: 524288 });
+  assert.deepEqual(openFilesLimit('Max open files            unlimited            unlimited            files'), { soft: Infinity, hard: Infinity });
+  assert.equal(openFilesLimit('Max processes 1 1'), null);
+});
+check('netstat counters', () => {
+  const text = 'TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops\nTcpExt: 0 0 354 354\nIpExt: InOctets\nIpExt: 123\nBroken: a b\nBroken: 1\n';
+  const m = parseNetstat(text);
+  assert.equal(m.get('TcpExt.ListenOverflows'), 354);
+  assert.equal(m.get('IpExt.InOctets'), 123);
+  assert.equal(m.has('Broken.a'), false);
+  assert.equal(parseNetstat('').size, 0);
+});
+
 check('cpuprofile: self time per function and file, idle left out of the percentages', () => {
   const profile = {
     nodes: [
