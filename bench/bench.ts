@@ -253,11 +253,27 @@ async function main(): Promise<number> {
     const images: Record<DaemonName, string> = { scstd: join(tmp, 'scstd.img'), tgtd: join(tmp, 'tgtd.img') };
     const images2: Record<DaemonName, string> = { scstd: join(tmp, 'scstd-2.img'), tgtd: join(tmp, 'tgtd-2.img') };
     let stormDaemons = 0;
+    // The storm's own daemons: each stopped by its run, and by the cleanup if a run is cut short.
+    const fresh = new Set<BenchDaemon>();
+    res.add(async () => {
+      for (const d of fresh) await d.stop();
+    });
     const launchFresh = async (name: DaemonName): Promise<BenchDaemon> => {
-      if (name === 'tgtd') return startTgtdBench(images.tgtd);
-      const dir = join(tmp, `storm-scstd-${++stormDaemons}`);
-      await mkdir(dir, { recursive: true });
-      return startScstdBench({ dir, nullioSizeBytes: NULLIO_SIZE, imagePath: images.scstd });
+      let d: BenchDaemon;
+      if (name === 'tgtd') d = await startTgtdBench(images.tgtd);
+      else {
+        const dir = join(tmp, `storm-scstd-${++stormDaemons}`);
+        await mkdir(dir, { recursive: true });
+        d = await startScstdBench({ dir, nullioSizeBytes: NULLIO_SIZE, imagePath: images.scstd });
+      }
+      fresh.add(d);
+      return {
+        ...d,
+        stop: async () => {
+          await d.stop();
+          fresh.delete(d);
+        },
+      };
     };
     const allGroups: GroupDef[] = [
       ...built.cases.map(caseAsGroup),
