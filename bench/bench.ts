@@ -7,8 +7,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildCases, FULL_QUEUE_DEPTHS, QUICK_QUEUE_DEPTHS, warmUp, type CaseContext, type CaseDef } from './cases.js';
+import { buildCases, caseAsGroup, FULL_QUEUE_DEPTHS, QUICK_QUEUE_DEPTHS, warmUp, type CaseContext, type GroupDef, type RowDef, type RowSample } from './cases.js';
 import type { BenchDaemon, DaemonName } from './daemon.js';
+import { FAIR_GROUP_ID, fairGroup, writerNote } from './fairness.js';
 import { preWriteImage } from './image.js';
 import { describeMachine } from './machine.js';
 import { judge, type BenchResult, type CaseResult, type DaemonFigures, type ProfileSummary, type ScaleLine } from './model.js';
@@ -19,6 +20,7 @@ import { formatResult } from './report.js';
 import { scaleLines } from './scale.js';
 import { assertScstdBuilt, scstdBinary, startScstdBench } from './scstd.js';
 import { median, ratio, spread } from './stats.js';
+import { fdLimitNote, STORM_GROUP_ID, stormGroup } from './storm.js';
 import { startTgtdBench, tgtdAvailable } from './tgtd.js';
 
 // dist/bench/bench.js -> the repository root.
@@ -45,6 +47,9 @@ interface Options {
   profileSeconds: number;
   profileOut: string | null;
   cases: RegExp | null;
+  latencySeconds: number;
+  stormSessions: number;
+  fairSameLun: boolean;
 }
 
 function positiveInt(min: number, max: number) {
@@ -81,7 +86,10 @@ function parseOptions(argv: string[]): Options {
     .option('--profile', 'also run scstd under node --cpu-prof with 512 B QD32 nullio load and summarise it')
     .option('--profile-seconds <n>', 'length of the profiled load (default 10, quick 3)', positiveInt(1, 600))
     .option('--profile-out <file>', 'keep the .cpuprofile here')
-    .option('--cases <regexp>', 'only the cases whose id matches (ids are in the JSON)')
+    .option('--cases <regexp>', 'only the cases whose id (or group id: fair-read-4k-fileio, login-storm) matches (ids are in the JSON)')
+    .option('--latency-seconds <n>', 'each timed window of the fair-service rows, seconds (default 3, quick 1)', positiveInt(1, 600))
+    .option('--storm-sessions <n>', 'initiators of the login storm (default 1000, quick 250)', positiveInt(1, 10_000))
+    .option('--fair-same-lun', "fair service: the 1 MiB writer writes the reader's own LUN, not another one of the same size")
     .parse(argv);
   const o = program.opts<{
     quick?: boolean;
@@ -100,6 +108,9 @@ function parseOptions(argv: string[]): Options {
     profileSeconds?: number;
     profileOut?: string;
     cases?: string;
+    latencySeconds?: number;
+    stormSessions?: number;
+    fairSameLun?: boolean;
   }>();
   const quick = o.quick === true;
   let cases: RegExp | null = null;
@@ -127,6 +138,9 @@ function parseOptions(argv: string[]): Options {
     profileSeconds: o.profileSeconds ?? (quick ? 3 : 10),
     profileOut: o.profileOut === undefined ? null : resolve(o.profileOut),
     cases,
+    latencySeconds: o.latencySeconds ?? (quick ? 1 : 3),
+    stormSessions: o.stormSessions ?? (quick ? 250 : 1000),
+    fairSameLun: o.fairSameLun === true,
   };
 }
 
@@ -136,7 +150,18 @@ const log = (line: string): void => {
 
 function fmtSample(v: number | null, unit: string): string {
   if (v === null) return 'FAILED';
-  return `${unit === 'IOPS' ? Math.round(v) : v.toFixed(1)} ${unit}`;
+  return `${unit === 'IOPS' || unit === 'count' ? Math.round(v) : v.toFixed(1)} ${unit}`;
+}
+
+/** One daemon's part of a progress line: the value (and CPU) of a case, or each row of a group. */
+function progressText(name: DaemonName, rows: RowDef[], got: Map<string, RowSample>): string {
+  const cpuText = (s: RowSample | undefined): string =>
+    s?.serverCpu == null ? '' : ` (cpu ${Math.round(s.serverCpu * 100)}%${s.otherCpu === null ? '' : `, other ${Math.round(s.otherCpu * 100)}%`})`;
+  if (rows.length === 1) {
+    const s = got.get(rows[0]!.id);
+    return `${name} ${fmtSample(s?.value ?? null, rows[0]!.unit)}${cpuText(s)}`;
+  }
+  return `${name} ${rows.map((r) => `${r.short} ${fmtSample(got.get(r.id)?.value ?? null, r.unit === 'us' ? 'µs' : r.unit)}`).join(', ')}`;
 }
 
 /** The status line and the client's stderr of a describeRun() text, on one line. */
@@ -225,23 +250,67 @@ async function main(): Promise<number> {
     const queueDepths = opts.quick ? QUICK_QUEUE_DEPTHS : FULL_QUEUE_DEPTHS;
     const ctx: CaseContext = { perfSeconds: opts.seconds, qemuSeconds: opts.qemuSeconds, warmUpSeconds: opts.quick ? 1 : 2, log };
     const built = buildCases(ctx, queueDepths);
-    const cases = opts.cases ? built.cases.filter((c) => opts.cases!.test(c.id)) : built.cases;
-    const derived = built.derived.filter((d) => cases.some((c) => c.id === d.from));
-    log(`bench: ${cases.length} cases x ${opts.rounds} rounds on ${withTgtd ? 'scstd and tgtd' : 'scstd'}; iscsi-perf ${opts.seconds} s, qemu-img ~${opts.qemuSeconds} s per run; temp ${tmp}`);
-
-    log(`bench: writing two ${opts.imageMb} MiB fileio images in ${opts.imageWriteKiB} KiB writes`);
     const images: Record<DaemonName, string> = { scstd: join(tmp, 'scstd.img'), tgtd: join(tmp, 'tgtd.img') };
-    await preWriteImage(images.scstd, opts.imageMb * MiB, opts.imageWriteKiB * 1024);
-    if (withTgtd) await preWriteImage(images.tgtd, opts.imageMb * MiB, opts.imageWriteKiB * 1024);
+    const images2: Record<DaemonName, string> = { scstd: join(tmp, 'scstd-2.img'), tgtd: join(tmp, 'tgtd-2.img') };
+    let stormDaemons = 0;
+    // The storm's own daemons: each stopped by its run, and by the cleanup if a run is cut short.
+    const fresh = new Set<BenchDaemon>();
+    res.add(async () => {
+      for (const d of fresh) await d.stop();
+    });
+    const launchFresh = async (name: DaemonName): Promise<BenchDaemon> => {
+      let d: BenchDaemon;
+      if (name === 'tgtd') d = await startTgtdBench(images.tgtd);
+      else {
+        const dir = join(tmp, `storm-scstd-${++stormDaemons}`);
+        await mkdir(dir, { recursive: true });
+        d = await startScstdBench({ dir, nullioSizeBytes: NULLIO_SIZE, imagePath: images.scstd });
+      }
+      fresh.add(d);
+      return {
+        ...d,
+        stop: async () => {
+          await d.stop();
+          fresh.delete(d);
+        },
+      };
+    };
+    const allGroups: GroupDef[] = [
+      ...built.cases.map(caseAsGroup),
+      fairGroup({ seconds: opts.latencySeconds, writerRole: opts.fairSameLun ? 'fileio' : 'fileio2', log }),
+      stormGroup({ sessions: opts.stormSessions, launch: launchFresh }),
+    ];
+    const groups = opts.cases ? allGroups.filter((g) => opts.cases!.test(g.id) || g.rows.some((r) => opts.cases!.test(r.id))) : allGroups;
+    const rowIds = new Set(groups.flatMap((g) => g.rows.map((r) => r.id)));
+    const derived = built.derived.filter((d) => rowIds.has(d.from));
+    const withSecondImage = !opts.fairSameLun && groups.some((g) => g.id === FAIR_GROUP_ID);
+    log(`bench: ${rowIds.size} rows from ${groups.length} measurements x ${opts.rounds} rounds on ${withTgtd ? 'scstd and tgtd' : 'scstd'}; iscsi-perf ${opts.seconds} s, qemu-img ~${opts.qemuSeconds} s per run; temp ${tmp}`);
+    if (groups.some((g) => g.id === STORM_GROUP_ID)) {
+      const fdNote = await fdLimitNote(opts.stormSessions);
+      if (fdNote !== null) {
+        notes.push(fdNote);
+        log(`bench: ${fdNote}`);
+      }
+    }
+
+    const imageCount = (withTgtd ? 2 : 1) * (withSecondImage ? 2 : 1);
+    log(`bench: writing ${imageCount} ${opts.imageMb} MiB fileio images in ${opts.imageWriteKiB} KiB writes`);
+    const fill = (path: string): Promise<void> => preWriteImage(path, opts.imageMb * MiB, opts.imageWriteKiB * 1024);
+    await fill(images.scstd);
+    if (withSecondImage) await fill(images2.scstd);
+    if (withTgtd) {
+      await fill(images.tgtd);
+      if (withSecondImage) await fill(images2.tgtd);
+    }
 
     const daemons: BenchDaemon[] = [];
     const scstdDir = join(tmp, 'scstd');
     await mkdir(scstdDir, { recursive: true });
-    const scstd = await startScstdBench({ dir: scstdDir, nullioSizeBytes: NULLIO_SIZE, imagePath: images.scstd });
+    const scstd = await startScstdBench({ dir: scstdDir, nullioSizeBytes: NULLIO_SIZE, imagePath: images.scstd, ...(withSecondImage ? { image2Path: images2.scstd } : {}) });
     res.add(() => scstd.stop());
     daemons.push(scstd);
     if (withTgtd) {
-      const tgtd = await startTgtdBench(images.tgtd);
+      const tgtd = await startTgtdBench(images.tgtd, withSecondImage ? images2.tgtd : undefined);
       res.add(() => tgtd.stop());
       daemons.push(tgtd);
     }
@@ -251,40 +320,50 @@ async function main(): Promise<number> {
       log(`bench: warm-up of ${d.name}`);
       await warmUp(ctx, d);
     }
-    for (const c of cases) {
-      for (const d of daemons) await c.prepare?.(d);
+    for (const g of groups) {
+      for (const d of daemons) await g.prepare?.(d);
     }
 
     const collected = new Map<string, Map<DaemonName, Collected>>();
-    for (const c of cases) collected.set(c.id, new Map(daemons.map((d) => [d.name, { values: [], cpu: [], other: [], errors: [] }])));
+    for (const id of rowIds) collected.set(id, new Map(daemons.map((d) => [d.name, { values: [], cpu: [], other: [], errors: [] }])));
+    const push = (rowId: string, name: DaemonName, s: { value: number | null; serverCpu: number | null; otherCpu: number | null; error?: string }): void => {
+      const slot = collected.get(rowId)!.get(name)!;
+      slot.values.push(s.value);
+      slot.cpu.push(s.serverCpu);
+      slot.other.push(s.otherCpu);
+      if (s.error) slot.errors.push(s.error);
+    };
     // Round-major: a burst of load from elsewhere on the machine touches one round of every case
     // rather than every round of one case, and the medians see through it.
     for (let round = 1; round <= opts.rounds; round++) {
-      for (const c of cases) {
+      for (const g of groups) {
         const parts: string[] = [];
+        const fresh: string[] = [];
         for (const d of daemons) {
-          const slot = collected.get(c.id)!.get(d.name)!;
           if (!d.alive()) {
-            slot.values.push(null);
-            slot.cpu.push(null);
-            slot.other.push(null);
-            slot.errors.push(`${d.name} is not running:\n${d.output().slice(-2000)}`);
+            for (const r of g.rows) push(r.id, d.name, { value: null, serverCpu: null, otherCpu: null, error: `${d.name} is not running:\n${d.output().slice(-2000)}` });
             parts.push(`${d.name} DEAD`);
             continue;
           }
-          const s = await c.measure(d);
-          slot.values.push(s.value);
-          slot.cpu.push(s.serverCpu);
-          slot.other.push(s.otherCpu);
-          if (s.error) slot.errors.push(s.error);
-          const cpu = s.serverCpu === null ? '' : ` (cpu ${Math.round(s.serverCpu * 100)}%${s.otherCpu === null ? '' : `, other ${Math.round(s.otherCpu * 100)}%`})`;
-          parts.push(`${d.name} ${fmtSample(s.value, c.unit)}${cpu}`);
+          let got: Map<string, RowSample>;
+          try {
+            got = await g.measure(d);
+          } catch (e) {
+            got = new Map();
+            fresh.push(`${d.name}: ${(e as Error).message}`);
+          }
+          const errors = new Set<string>();
+          for (const r of g.rows) {
+            const s = got.get(r.id) ?? { value: null, serverCpu: null, otherCpu: null, error: 'no figure' };
+            push(r.id, d.name, s);
+            if (s.value === null && s.error !== undefined) errors.add(s.error);
+          }
+          // A group's rows usually fail together, for one reason: said once.
+          if (errors.size > 0 && collected.get(g.rows[0]!.id)!.get(d.name)!.values.filter((v) => v === null).length <= 2) fresh.push(...[...errors].map((e) => `${d.name}: ${e}`));
+          parts.push(progressText(d.name, g.rows, got));
         }
-        log(`[${round}/${opts.rounds}] ${c.id}: ${parts.join(', ')}`);
-        for (const d of daemons) {
-          const errs = collected.get(c.id)!.get(d.name)!.errors;
-          if (errs.length > 0 && errs.length <= 2 && collected.get(c.id)!.get(d.name)!.values.at(-1) === null) log(`  ${errs.at(-1)}`);
-        }
+        log(`[${round}/${opts.rounds}] ${g.id}: ${parts.join(g.rows.length > 1 ? '; ' : ', ')}`);
+        for (const e of fresh) log(`  ${e}`);
       }
     }
 
@@ -298,7 +377,7 @@ async function main(): Promise<number> {
     for (const d of [...daemons].reverse()) await d.stop();
 
     const results: CaseResult[] = [];
-    const caseResult = (c: Pick<CaseDef, 'id' | 'title' | 'unit' | 'better' | 'command' | 'target'>, per: Map<DaemonName, Collected>): CaseResult => {
+    const caseResult = (c: Pick<RowDef, 'id' | 'title' | 'unit' | 'better' | 'command' | 'target'>, per: Map<DaemonName, Collected>): CaseResult => {
       const s = figures(per.get('scstd')!);
       const t = per.has('tgtd') ? figures(per.get('tgtd')!) : null;
       const r = ratio(s.median, t?.median ?? null);
@@ -307,13 +386,22 @@ async function main(): Promise<number> {
       const otherLoad = median([...per.values()].flatMap((col) => col.other));
       return { id: c.id, title: c.title, unit: c.unit, better: c.better, command: c.command, scstd: s, tgtd: t, ratio: r, target: c.target, met, otherLoad };
     };
-    for (const c of cases) {
-      results.push(caseResult(c, collected.get(c.id)!));
-      for (const [name, col] of collected.get(c.id)!) {
-        const failed = col.values.filter((v) => v === null).length;
-        if (failed > 0) notes.push(`${c.id} on ${name}: ${failed} of ${col.values.length} runs failed; first: ${errorGist(col.errors[0] ?? 'no error text')}`);
+    for (const g of groups) {
+      // Rows of a group that failed alike (same runs, same first error) share one note.
+      const failures = new Map<string, string[]>();
+      for (const row of g.rows) {
+        results.push(caseResult(row, collected.get(row.id)!));
+        for (const [name, col] of collected.get(row.id)!) {
+          const failed = col.values.filter((v) => v === null).length;
+          if (failed === 0) continue;
+          const what = `on ${name}: ${failed} of ${col.values.length} runs failed; first: ${errorGist(col.errors[0] ?? 'no error text')}`;
+          failures.set(what, [...(failures.get(what) ?? []), row.id]);
+        }
       }
+      for (const [what, ids] of failures) notes.push(`${ids.join(', ')} ${what}`);
     }
+    const starved = writerNote(results);
+    if (starved !== null) notes.push(starved);
     for (const dv of derived) {
       const src = collected.get(dv.from)!;
       const per = new Map<DaemonName, Collected>();
@@ -384,6 +472,9 @@ async function main(): Promise<number> {
         cpuPlacement: cpuPlanText() ?? 'left to the scheduler',
         scstdBinary: scstdBinary(),
         cases: opts.cases?.source ?? null,
+        latencySeconds: opts.latencySeconds,
+        stormSessions: opts.stormSessions,
+        fairWriterLun: opts.fairSameLun ? "the reader's own fileio LUN" : 'a second fileio LUN of the same size',
         fourKiBReads: 'iscsi-perf -b 8 on the 512-byte-block fileio LUN (LBAs not 4 KiB-aligned)',
         scatteredWrites: 'qemu-img bench -S 7919*4096: each write 7919 blocks of 4 KiB past the last, wrapping at the end of the LUN',
       },

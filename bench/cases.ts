@@ -27,6 +27,51 @@ export interface CaseDef {
   measure(d: BenchDaemon): Promise<RunSample>;
 }
 
+/** One row of the printed table that a group's run fills in. */
+export interface RowDef {
+  id: string;
+  title: string;
+  unit: Unit;
+  better: Better;
+  command: string;
+  target: Target | null;
+  /** Its name in the progress lines. */
+  short: string;
+}
+
+/** What one run gave for one row; CPU figures cover the part of the run the row describes. */
+export interface RowSample {
+  value: number | null;
+  serverCpu: number | null;
+  otherCpu: number | null;
+  error?: string;
+}
+
+/**
+ * A measurement that gives several rows from one run per daemon and round (latency percentiles
+ * under load, a login storm). Rows missing from a run's answer count as failed runs.
+ */
+export interface GroupDef {
+  id: string;
+  rows: RowDef[];
+  prepare?(d: BenchDaemon): Promise<void>;
+  /** One measured run of every row; never rejects for a failed run (null values say so). */
+  measure(d: BenchDaemon): Promise<Map<string, RowSample>>;
+}
+
+/** A plain case as a group of one row under its own id. */
+export function caseAsGroup(c: CaseDef): GroupDef {
+  return {
+    id: c.id,
+    rows: [{ id: c.id, title: c.title, unit: c.unit, better: c.better, command: c.command, target: c.target, short: '' }],
+    prepare: c.prepare === undefined ? undefined : (d) => c.prepare!(d),
+    measure: async (d) => {
+      const s = await c.measure(d);
+      return new Map([[c.id, { value: s.value, serverCpu: s.serverCpu, otherCpu: s.otherCpu, ...(s.error !== undefined ? { error: s.error } : {}) }]]);
+    },
+  };
+}
+
 /** A row computed from another case's samples, run by run (QD1 latency from QD1 IOPS). */
 export interface DerivedDef {
   id: string;

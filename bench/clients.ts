@@ -50,6 +50,49 @@ async function withServerCpu(serverPid: number, body: () => Promise<{ value: num
   return { ...r, serverCpu, otherCpu, wallMs };
 }
 
+export interface WindowCpu {
+  /** Cores the server used in the window. */
+  serverCpu: number | null;
+  /** Cores everything else used: not the server, not the benchmark, not the clients named. */
+  otherCpu: number | null;
+  seconds: number;
+}
+
+/**
+ * Starts measuring CPU over a window in which clients that are still running take part: their
+ * own CPU time is read from /proc (a child counts in our reaped-children time only once reaped,
+ * so the window must end before they are reaped).
+ */
+export async function cpuWindow(serverPid: number, clientPids: number[]): Promise<{ end(): Promise<WindowCpu> }> {
+  const clients = async (): Promise<number | null> => {
+    let sum = 0;
+    for (const pid of clientPids) {
+      const s = await procCpuSeconds(pid);
+      if (s === null) return null;
+      sum += s;
+    }
+    return sum;
+  };
+  const [m0, c0] = await Promise.all([meter(serverPid), clients()]);
+  return {
+    end: async () => {
+      const [m1, c1] = await Promise.all([meter(serverPid), clients()]);
+      const seconds = (m1.at - m0.at) / 1000;
+      const server = delta(m0.server, m1.server);
+      const ours = delta(m0.ours, m1.ours);
+      const machine = delta(m0.machine, m1.machine);
+      const client = delta(c0, c1);
+      // /proc counts CPU in 10 ms ticks: a very short window says nothing.
+      if (seconds < 0.2) return { serverCpu: null, otherCpu: null, seconds };
+      return {
+        serverCpu: server === null ? null : server / seconds,
+        otherCpu: server === null || ours === null || machine === null || client === null ? null : Math.max(0, (machine - server - ours - client) / seconds),
+        seconds,
+      };
+    },
+  };
+}
+
 export interface IscsiPerfOptions {
   /** Outstanding requests (-m). */
   queueDepth: number;

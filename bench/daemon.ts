@@ -8,6 +8,11 @@ export interface LunMap {
   nullio: number;
   /** A pre-written image file, in the page cache. */
   fileio: number;
+  /**
+   * A second pre-written image of the same size: another tenant's LUN, the fair-service writer's.
+   * Only when the run needs it.
+   */
+  fileio2?: number;
 }
 
 export type LunRole = keyof LunMap;
@@ -29,6 +34,13 @@ export interface BenchDaemon {
 
 export function lunUrl(port: number, targetName: string, lun: number): string {
   return `iscsi://127.0.0.1:${port}/${targetName}/${lun}`;
+}
+
+/** The URL of the LUN that has `role`; throws when this daemon was started without one. */
+export function roleUrl(port: number, targetName: string, luns: LunMap, role: LunRole): string {
+  const lun = luns[role];
+  if (lun === undefined) throw new Error(`this daemon has no ${role} LUN`);
+  return lunUrl(port, targetName, lun);
 }
 
 /** Keeps the last `max` characters of a child's output. */

@@ -1,72 +1,73 @@
-// A login-only iSCSI initiator (RFC 7143 §11.12, §11.13) that holds an idle session open, for
-// measuring what each session costs a daemon. It skips the security stage (no authentication),
-// offers the operational keys once, answers the target's NOP-In pings, and never sends a command.
-// Every wait is bounded.
+// A small iSCSI initiator session (RFC 7143 §11.12-§11.14) for the benchmark's own clients: it
+// logs in without the security stage (no authentication), offers the operational keys once,
+// answers the target's NOP-In pings, can log out, and hands every other full-feature PDU to its
+// owner (the latency client sends commands through it; idle sessions send none). Every wait is
+// bounded.
 import { connect, type Socket } from 'node:net';
+import { DATA_IN_STATUS, loginRequest, logoutRequest, nopOutReply, Op, opcodeOf, pad4, PduFramer, RESERVED_TAG, STAGE_FULL_FEATURE, textKeys, type PduHandler } from './pdu.js';
 
-const BHS_LENGTH = 48;
-const OP_NOP_OUT = 0x00;
-const OP_LOGIN_REQ = 0x03;
-const OP_NOP_IN = 0x20;
-const OP_LOGIN_RSP = 0x23;
-const IMMEDIATE = 0x40;
-const FINAL = 0x80;
-const TRANSIT = 0x80;
-const STAGE_OPERATIONAL = 1;
-const STAGE_FULL_FEATURE = 3;
-const RESERVED_TAG = 0xffffffff;
 const MAX_LOGIN_ROUNDS = 8;
-// A response larger than this is not a login response from a sane target.
-const MAX_PDU = 1024 * 1024;
+const LOGIN_ITT = 1;
+const LOGOUT_ITT = 2;
+/** Tags from here on are free for the owner's commands. */
+export const FIRST_COMMAND_ITT = 16;
+// Every session of the process reads into this one buffer: the framer consumes each chunk before
+// the next read, and copies only a PDU that is split across reads.
+const readBuffer = Buffer.alloc(64 * 1024);
 
-export interface IdleSessionOptions {
+export interface SessionOptions {
   port: number;
   targetName: string;
   initiatorName: string;
   /** 6 bytes; sessions of one initiator name need distinct ISIDs or they reinstate each other. */
   isid: Buffer;
+  /** Connect and login together, ms. */
   timeoutMs?: number;
 }
 
-function pad4(n: number): number {
-  return (n + 3) & ~3;
-}
-
-function textKeys(pairs: Array<[string, string]>): Buffer {
-  return Buffer.from(pairs.map(([k, v]) => `${k}=${v}\0`).join(''), 'utf8');
-}
-
-interface Pdu {
+interface LoginPdu {
   bhs: Buffer;
-  data: Buffer;
 }
 
-export class IdleSession {
-  private rx: Buffer = Buffer.alloc(0);
-  private waiter: ((p: Pdu | null) => void) | null = null;
-  private queue: Pdu[] = [];
+export class InitiatorSession {
+  private readonly framer: PduFramer;
+  private waiter: ((p: LoginPdu | null) => void) | null = null;
+  private queue: LoginPdu[] = [];
   private closed = false;
   private loggedIn = false;
-  private cmdSN = 1;
-  private expStatSN = 0;
   private failure: string | null = null;
+  private logoutDone: ((response: number | null) => void) | null = null;
+  private handler: PduHandler | null = null;
+  /** CmdSN of the next non-immediate command; immediate PDUs carry it without advancing it. */
+  cmdSN = 1;
+  expStatSN = 0;
 
   private constructor(private readonly socket: Socket) {
-    socket.on('data', (b: Buffer) => this.onData(b));
+    this.framer = new PduFramer((bhs, data) => this.onPdu(bhs, data));
     const gone = (): void => {
       this.closed = true;
       this.deliver(null);
+      this.logoutDone?.(null);
     };
     socket.on('close', gone);
     socket.on('error', gone);
   }
 
   /** Connects and logs in; rejects with the reason when the session cannot be opened in time. */
-  static async open(o: IdleSessionOptions): Promise<IdleSession> {
+  static async open(o: SessionOptions): Promise<InitiatorSession> {
     const timeoutMs = o.timeoutMs ?? 10_000;
     const deadline = Date.now() + timeoutMs;
+    let sess: InitiatorSession | null = null;
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port: o.port });
+      const s = connect({
+        host: '127.0.0.1',
+        port: o.port,
+        onread: { buffer: readBuffer, callback: (n: number, buf: Uint8Array): boolean => {
+            sess?.receive(buf as Buffer, n);
+            return true;
+          },
+        },
+      });
       const t = setTimeout(() => {
         s.destroy();
         reject(new Error(`connect to 127.0.0.1:${o.port} timed out`));
@@ -82,7 +83,7 @@ export class IdleSession {
       });
     });
     socket.setNoDelay(true);
-    const sess = new IdleSession(socket);
+    sess = new InitiatorSession(socket);
     try {
       await sess.login(o, deadline);
     } catch (e) {
@@ -96,12 +97,62 @@ export class IdleSession {
     return this.loggedIn && !this.closed && this.failure === null;
   }
 
+  /** Why the session failed, if it did. */
+  get error(): string | null {
+    return this.failure ?? this.framer.error;
+  }
+
+  /** Receives the full-feature PDUs that are not pings or the logout response, as views. */
+  setHandler(h: PduHandler | null): void {
+    this.handler = h;
+  }
+
+  send(bhs: Buffer, data?: Buffer): void {
+    if (this.socket.destroyed) return;
+    if (data === undefined || data.length === 0) {
+      this.socket.write(bhs);
+      return;
+    }
+    const padded = pad4(data.length);
+    this.socket.write(padded === data.length ? Buffer.concat([bhs, data]) : Buffer.concat([bhs, data, Buffer.alloc(padded - data.length)]));
+  }
+
+  /** Logs the session out (close the session) and closes the connection; rejects with the reason. */
+  async logout(timeoutMs = 10_000): Promise<void> {
+    if (!this.alive) throw new Error(this.error ?? 'session is not logged in');
+    const response = await new Promise<number | null>((resolve) => {
+      const t = setTimeout(() => {
+        this.logoutDone = null;
+        resolve(null);
+      }, timeoutMs);
+      this.logoutDone = (r) => {
+        clearTimeout(t);
+        this.logoutDone = null;
+        resolve(r);
+      };
+      this.send(logoutRequest({ itt: LOGOUT_ITT, cmdSN: this.cmdSN, expStatSN: this.expStatSN }));
+    });
+    const closedFirst = this.closed;
+    this.close();
+    if (response === null) throw new Error(closedFirst ? 'connection closed before the logout response' : `no logout response within ${timeoutMs} ms`);
+    if (response !== 0) throw new Error(`logout refused: response ${response}`);
+  }
+
   close(): void {
     this.closed = true;
     this.socket.destroy();
   }
 
-  private async login(o: IdleSessionOptions, deadline: number): Promise<void> {
+  private receive(buf: Buffer, n: number): void {
+    if (this.closed) return;
+    this.framer.push(buf.subarray(0, n));
+    if (this.framer.error !== null) {
+      this.failure = this.framer.error;
+      this.close();
+    }
+  }
+
+  private async login(o: SessionOptions, deadline: number): Promise<void> {
     const offer = textKeys([
       ['InitiatorName', o.initiatorName],
       ['TargetName', o.targetName],
@@ -124,39 +175,22 @@ export class IdleSession {
     let tsih = 0;
     for (let round = 0; round < MAX_LOGIN_ROUNDS; round++) {
       const data = round === 0 ? offer : Buffer.alloc(0);
-      const bhs = Buffer.alloc(BHS_LENGTH);
-      bhs[0] = IMMEDIATE | OP_LOGIN_REQ;
-      bhs[1] = TRANSIT | (STAGE_OPERATIONAL << 2) | STAGE_FULL_FEATURE;
-      bhs.writeUIntBE(data.length, 5, 3);
-      o.isid.copy(bhs, 8, 0, 6);
-      bhs.writeUInt16BE(tsih, 14);
-      bhs.writeUInt32BE(1, 16); // ITT
-      bhs.writeUInt32BE(this.cmdSN, 24);
-      bhs.writeUInt32BE(this.expStatSN, 28);
-      this.send(bhs, data);
+      this.send(loginRequest({ isid: o.isid, tsih, itt: LOGIN_ITT, cmdSN: this.cmdSN, expStatSN: this.expStatSN, dataLength: data.length }), data);
       const rsp = await this.next(deadline);
-      if (rsp === null) throw new Error(this.failure ?? (this.closed ? 'connection closed during login' : 'login timed out'));
-      if ((rsp.bhs[0]! & 0x3f) !== OP_LOGIN_RSP) throw new Error(`unexpected opcode 0x${(rsp.bhs[0]! & 0x3f).toString(16)} during login`);
+      if (rsp === null) throw new Error(this.error ?? (this.closed ? 'connection closed during login' : 'login timed out'));
+      const op = opcodeOf(rsp.bhs);
+      if (op !== Op.LOGIN_RSP) throw new Error(`unexpected opcode 0x${op.toString(16)} during login`);
       const statusClass = rsp.bhs[36]!;
       const statusDetail = rsp.bhs[37]!;
       if (statusClass !== 0) throw new Error(`login refused: status class ${statusClass}, detail ${statusDetail}`);
       tsih = rsp.bhs.readUInt16BE(14);
       this.expStatSN = (rsp.bhs.readUInt32BE(24) + 1) >>> 0;
-      if ((rsp.bhs[1]! & TRANSIT) !== 0 && (rsp.bhs[1]! & 3) === STAGE_FULL_FEATURE) {
-        this.loggedIn = true;
-        return;
-      }
+      if (this.loggedIn) return;
     }
     throw new Error(`no full feature phase after ${MAX_LOGIN_ROUNDS} login rounds`);
   }
 
-  private send(bhs: Buffer, data: Buffer): void {
-    if (this.socket.destroyed) return;
-    const padded = pad4(data.length);
-    this.socket.write(padded === data.length ? Buffer.concat([bhs, data]) : Buffer.concat([bhs, data, Buffer.alloc(padded - data.length)]));
-  }
-
-  private next(deadline: number): Promise<Pdu | null> {
+  private next(deadline: number): Promise<LoginPdu | null> {
     const queued = this.queue.shift();
     if (queued) return Promise.resolve(queued);
     if (this.closed) return Promise.resolve(null);
@@ -173,44 +207,31 @@ export class IdleSession {
     });
   }
 
-  private deliver(p: Pdu | null): void {
+  private deliver(p: LoginPdu | null): void {
     if (this.waiter) this.waiter(p);
     else if (p) this.queue.push(p);
   }
 
-  private onData(chunk: Buffer): void {
-    this.rx = this.rx.length === 0 ? chunk : Buffer.concat([this.rx, chunk]);
-    while (this.rx.length >= BHS_LENGTH) {
-      const ahs = this.rx[4]! * 4;
-      const dsl = this.rx.readUIntBE(5, 3);
-      const total = BHS_LENGTH + ahs + pad4(dsl);
-      if (total > MAX_PDU) {
-        this.failure = `PDU of ${total} bytes from the target`;
-        this.close();
-        return;
-      }
-      if (this.rx.length < total) return;
-      const bhs = Buffer.from(this.rx.subarray(0, BHS_LENGTH));
-      const data = Buffer.from(this.rx.subarray(BHS_LENGTH + ahs, BHS_LENGTH + ahs + dsl));
-      this.rx = this.rx.subarray(total);
-      if (this.loggedIn) this.onFullFeaturePdu(bhs);
-      else this.deliver({ bhs, data });
+  private onPdu(bhs: Buffer, data: Buffer): void {
+    if (!this.loggedIn) {
+      const own = Buffer.from(bhs);
+      // Decided here, not in login(): PDUs behind the last login response in the same read are
+      // already full-feature PDUs.
+      if (opcodeOf(own) === Op.LOGIN_RSP && own[36] === 0 && (own[1]! & 0x80) !== 0 && (own[1]! & 3) === STAGE_FULL_FEATURE) this.loggedIn = true;
+      this.deliver({ bhs: own });
+      return;
     }
-  }
-
-  /** Full feature phase: answer pings (NOP-In with a target transfer tag); drop the rest. */
-  private onFullFeaturePdu(bhs: Buffer): void {
-    if ((bhs[0]! & 0x3f) !== OP_NOP_IN) return;
-    const ttt = bhs.readUInt32BE(20);
-    if (ttt === RESERVED_TAG) return;
-    const out = Buffer.alloc(BHS_LENGTH);
-    out[0] = IMMEDIATE | OP_NOP_OUT;
-    out[1] = FINAL;
-    bhs.copy(out, 8, 8, 16); // LUN
-    out.writeUInt32BE(RESERVED_TAG, 16);
-    out.writeUInt32BE(ttt, 20);
-    out.writeUInt32BE(this.cmdSN, 24);
-    out.writeUInt32BE(this.expStatSN, 28);
-    this.send(out, Buffer.alloc(0));
+    const op = opcodeOf(bhs);
+    if (op === Op.NOP_IN) {
+      if (bhs.readUInt32BE(20) !== RESERVED_TAG) this.send(nopOutReply(bhs, this.cmdSN, this.expStatSN));
+      return;
+    }
+    if (op === Op.LOGOUT_RSP) {
+      this.logoutDone?.(bhs[2]!);
+      return;
+    }
+    // StatSN advances with every status the target sends (SCSI Response, Data-In with status).
+    if (op === Op.SCSI_RSP || (op === Op.DATA_IN && (bhs[1]! & DATA_IN_STATUS) !== 0)) this.expStatSN = (bhs.readUInt32BE(24) + 1) >>> 0;
+    this.handler?.(bhs, data);
   }
 }

@@ -1,20 +1,24 @@
 // The benchmark's results as they are printed and written to JSON.
 import type { DaemonName } from './daemon.js';
 
-export type Unit = 'IOPS' | 'MiB/s' | 'us' | 'MB' | 'ms' | 'KiB';
+export type Unit = 'IOPS' | 'MiB/s' | 'us' | 'MB' | 'ms' | 'KiB' | 'count';
 export type Better = 'higher' | 'lower';
 
-/** A goal from issue 8, checked against the medians of the same run. */
+/** A goal from issue 8 or 14, checked against the medians of the same run. */
 export interface Target {
   text: string;
   /** scstd/tgtd at least this. */
   minRatio?: number;
   /** scstd/tgtd at most this. */
   maxRatio?: number;
+  /** scstd/tgtd strictly below this ("below tgtd's"). */
+  belowRatio?: number;
   /** scstd's median at least this (in the case's unit). */
   minValue?: number;
   /** scstd's median below this (in the case's unit). */
   maxValue?: number;
+  /** scstd's median at most this (in the case's unit). */
+  atMostValue?: number;
 }
 
 export interface DaemonFigures {
@@ -108,10 +112,12 @@ export function judge(target: Target | null, scstd: number | null, ratio: number
   let ok = true;
   if (target.minValue !== undefined) ok &&= scstd >= target.minValue;
   if (target.maxValue !== undefined) ok &&= scstd < target.maxValue;
-  if (target.minRatio !== undefined || target.maxRatio !== undefined) {
+  if (target.atMostValue !== undefined) ok &&= scstd <= target.atMostValue;
+  if (target.minRatio !== undefined || target.maxRatio !== undefined || target.belowRatio !== undefined) {
     if (ratio === null) return ok ? null : false;
     if (target.minRatio !== undefined) ok &&= ratio >= target.minRatio;
     if (target.maxRatio !== undefined) ok &&= ratio <= target.maxRatio;
+    if (target.belowRatio !== undefined) ok &&= ratio < target.belowRatio;
   }
   return ok;
 }

@@ -301,3 +301,50 @@ export async function onPath(name: string): Promise<boolean> {
   }
   return false;
 }
+
+/**
+ * Bytes a live process has handed to write(2)-family calls so far (`wchar` of /proc/PID/io; it
+ * counts socket writes too), null when it is gone or unreadable.
+ */
+export async function procWriteChars(pid: number): Promise<number | null> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/io`, 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /^wchar:\s+(\d+)$/m.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * The counters of a /proc/net/netstat (or /proc/net/snmp) text: pairs of lines "Group: names..."
+ * and "Group: values...", as "Group.Name" -> value.
+ */
+export function parseNetstat(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const lines = text.split('\n');
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const names = /^(\w+):\s+(.*)$/.exec(lines[i]!);
+    const values = /^(\w+):\s+(.*)$/.exec(lines[i + 1]!);
+    if (!names || !values || names[1] !== values[1]) continue;
+    const ns = names[2]!.trim().split(/\s+/);
+    const vs = values[2]!.trim().split(/\s+/);
+    if (ns.length !== vs.length || !vs.every((v) => /^-?\d+$/.test(v))) continue;
+    ns.forEach((n, j) => out.set(`${names[1]}.${n}`, Number(vs[j])));
+    i++;
+  }
+  return out;
+}
+
+/**
+ * How often, machine-wide, a listening socket's accept queue was full when a connection completed
+ * its handshake (the peer then retransmits after a timeout of about a second); null if unknown.
+ */
+export async function listenOverflows(): Promise<number | null> {
+  try {
+    return parseNetstat(await readFile('/proc/net/netstat', 'utf8')).get('TcpExt.ListenOverflows') ?? null;
+  } catch {
+    return null;
+  }
+}

@@ -2,7 +2,7 @@
 // fast the management tree (FUSE) lists those LUNs and sessions.
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { IdleSession } from './login-client.js';
+import { InitiatorSession } from './login-client.js';
 import type { ScaleLine } from './model.js';
 import { placed } from './pinning.js';
 import { describeRun, pollUntil, procMemory, run, sleep } from './proc.js';
@@ -186,19 +186,19 @@ interface SessionCost {
  * `whileOpen` runs after the memory is measured, before the sessions close, with the live count.
  */
 async function sessionCost(port: number, pid: number, targetName: string, n: number, whileOpen?: (alive: number) => Promise<void>): Promise<SessionCost> {
-  const sessions: IdleSession[] = [];
+  const sessions: InitiatorSession[] = [];
   let error: string | undefined;
   try {
     // One session first: code paths run once (and compiled) are not a per-session cost.
-    const warm = await IdleSession.open({ port, targetName, initiatorName: `${IDLE_INITIATOR}-warm`, isid: Buffer.from([0x80, 0xbe, 0, 0, 0xff, 0xff]) });
+    const warm = await InitiatorSession.open({ port, targetName, initiatorName: `${IDLE_INITIATOR}-warm`, isid: Buffer.from([0x80, 0xbe, 0, 0, 0xff, 0xff]) });
     warm.close();
     await sleep(500);
     const before = await procMemory(pid);
     const t0 = performance.now();
     for (let i = 0; i < n && error === undefined; i += LOGIN_BATCH) {
-      const batch: Array<Promise<IdleSession>> = [];
+      const batch: Array<Promise<InitiatorSession>> = [];
       for (let j = i; j < Math.min(n, i + LOGIN_BATCH); j++) {
-        batch.push(IdleSession.open({ port, targetName, initiatorName: IDLE_INITIATOR, isid: Buffer.from([0x80, 0xbe, 0, 0, j >> 8, j & 0xff]) }));
+        batch.push(InitiatorSession.open({ port, targetName, initiatorName: IDLE_INITIATOR, isid: Buffer.from([0x80, 0xbe, 0, 0, j >> 8, j & 0xff]) }));
       }
       for (const r of await Promise.allSettled(batch)) {
         if (r.status === 'fulfilled') sessions.push(r.value);

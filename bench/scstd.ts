@@ -3,7 +3,7 @@
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lunUrl, OutputTail, type BenchDaemon, type LunMap, type LunRole } from './daemon.js';
+import { OutputTail, roleUrl, type BenchDaemon, type LunMap, type LunRole } from './daemon.js';
 import { placed } from './pinning.js';
 import { freePort, isRunning, spawnTracked, waitExit, waitForPort } from './proc.js';
 
@@ -154,27 +154,33 @@ export interface ScstdBenchOptions {
   dir: string;
   nullioSizeBytes: number;
   imagePath: string;
+  /** A second image for the fileio2 LUN (LUN 2); none when absent. */
+  image2Path?: string;
   targetName?: string;
   /** Options for node itself (the profile run passes --cpu-prof). */
   nodeArgs?: string[];
 }
 
-const SCSTD_LUNS: LunMap = { nullio: 0, fileio: 1 };
-
-/** scstd with the benchmark's two LUNs: vdisk_nullio at LUN 0 and vdisk_fileio at LUN 1. */
+/**
+ * scstd with the benchmark's LUNs: vdisk_nullio at LUN 0, vdisk_fileio at LUN 1, and with a
+ * second image a second vdisk_fileio at LUN 2.
+ */
 export async function startScstdBench(o: ScstdBenchOptions): Promise<BenchDaemon> {
   const targetName = o.targetName ?? 'iqn.2026-11.org.scst-usermode.bench:scstd';
-  const config = scstConf(
-    [
-      { handler: 'vdisk_nullio', name: 'bench_null', attrs: { size: o.nullioSizeBytes } },
-      { handler: 'vdisk_fileio', name: 'bench_file', attrs: { filename: o.imagePath } },
-    ],
-    targetName,
-    [
-      [SCSTD_LUNS.nullio, 'bench_null'],
-      [SCSTD_LUNS.fileio, 'bench_file'],
-    ],
-  );
+  const luns: LunMap = { nullio: 0, fileio: 1, ...(o.image2Path !== undefined ? { fileio2: 2 } : {}) };
+  const devices: ConfDevice[] = [
+    { handler: 'vdisk_nullio', name: 'bench_null', attrs: { size: o.nullioSizeBytes } },
+    { handler: 'vdisk_fileio', name: 'bench_file', attrs: { filename: o.imagePath } },
+  ];
+  const lunList: Array<[number, string]> = [
+    [luns.nullio, 'bench_null'],
+    [luns.fileio, 'bench_file'],
+  ];
+  if (o.image2Path !== undefined) {
+    devices.push({ handler: 'vdisk_fileio', name: 'bench_file2', attrs: { filename: o.image2Path } });
+    lunList.push([luns.fileio2!, 'bench_file2']);
+  }
+  const config = scstConf(devices, targetName, lunList);
   // The brief runs it at warn: no per-login info lines competing for the event loop.
   const p = await launchScstd({ dir: o.dir, config, logLevel: 'warn', nodeArgs: o.nodeArgs });
   return {
@@ -182,8 +188,8 @@ export async function startScstdBench(o: ScstdBenchOptions): Promise<BenchDaemon
     pid: p.pid,
     port: p.port,
     targetName,
-    luns: SCSTD_LUNS,
-    url: (role: LunRole) => lunUrl(p.port, targetName, SCSTD_LUNS[role]),
+    luns,
+    url: (role: LunRole) => roleUrl(p.port, targetName, luns, role),
     alive: p.alive,
     output: p.output,
     stop: async () => {

@@ -2,10 +2,15 @@
 // canned input: node dist/bench/selftest.js. No daemons, no clients, no timing.
 import assert from 'node:assert/strict';
 import { summarizeCpuProfile } from './cpuprofile.js';
-import { judge } from './model.js';
+import { latencyOf, writerCount, writerNote } from './fairness.js';
+import { LineSplitter, parseAnswer } from './line-child.js';
+import { judge, type CaseResult } from './model.js';
 import { parseIscsiPerf, parseQemuBench } from './parse.js';
+import { BHS_LENGTH, PduFramer } from './pdu.js';
+import { parseNetstat } from './proc.js';
 import { formatValue, pipeTable } from './report.js';
-import { median, ratio, spread } from './stats.js';
+import { median, percentileOfSorted, ratio, spread, summarizeLatencies } from './stats.js';
+import { openFilesLimit, perSessionKiB, stormOf } from './storm.js';
 
 const checks: Array<[string, () => void]> = [];
 const check = (name: string, fn: () => void): void => {
@@ -70,6 +75,144 @@ check('targets', () => {
   assert.equal(judge({ text: '< 200 MB', maxValue: 200 }, 199.9, null), true);
   assert.equal(judge({ text: '< 200 MB', maxValue: 200 }, 200, null), false);
   assert.equal(judge(null, 1, 1), null);
+});
+
+check('targets of issue 14: at most a value, strictly below a ratio', () => {
+  const t = { text: '<= 1 ms and < tgtd', atMostValue: 1000, belowRatio: 1 };
+  assert.equal(judge(t, 1000, 0.99), true, 'exactly 1 ms is at most 1 ms');
+  assert.equal(judge(t, 1000.1, 0.5), false);
+  assert.equal(judge(t, 500, 1), false, 'equal to tgtd is not below it');
+  assert.equal(judge(t, 500, null), null);
+  assert.equal(judge(t, 1500, null), false);
+  assert.equal(judge({ text: '<= 2x tgtd', maxRatio: 2 }, 90, 2), true);
+});
+
+check('percentiles: nearest rank', () => {
+  const v = Float64Array.from({ length: 100 }, (_, i) => i + 1);
+  assert.equal(percentileOfSorted(v, 50), 50);
+  assert.equal(percentileOfSorted(v, 99), 99);
+  assert.equal(percentileOfSorted(v, 100), 100);
+  assert.equal(percentileOfSorted(v, 0.001), 1);
+  assert.equal(percentileOfSorted([7], 99), 7);
+  assert.equal(percentileOfSorted([], 50), null);
+  assert.equal(percentileOfSorted([1, 2], 0), null);
+  assert.equal(percentileOfSorted([1, 2], 101), null);
+  // 1000 samples: p99 is the 990th, p99.9 the 999th.
+  const k = Float64Array.from({ length: 1000 }, (_, i) => i);
+  assert.equal(percentileOfSorted(k, 99), 989);
+  assert.equal(percentileOfSorted(k, 99.9), 998);
+});
+check('latency summary: sorts the used part only, mean and max', () => {
+  const a = new Float64Array([5, 1, 3, 2, 4, 99, 99]);
+  const s = summarizeLatencies(a, 5)!;
+  assert.deepEqual(s, { count: 5, p50: 3, p99: 5, p999: 5, max: 5, mean: 3 });
+  assert.equal(summarizeLatencies(new Float64Array(4), 0), null);
+  const many = new Float64Array(10_000).fill(10);
+  many[3] = 1e6;
+  const m = summarizeLatencies(many)!;
+  assert.equal(m.p99, 10, 'one outlier in 10000 moves neither p50 nor p99');
+  assert.equal(m.max, 1e6);
+});
+
+/** A PDU: BHS with opcode, AHS words and a data segment, padded. */
+function pdu(opcode: number, ahsWords: number, data: Buffer): Buffer {
+  const bhs = Buffer.alloc(BHS_LENGTH);
+  bhs[0] = opcode;
+  bhs[4] = ahsWords;
+  bhs.writeUIntBE(data.length, 5, 3);
+  bhs.writeUInt32BE(data.length * 7 + opcode, 16);
+  const pad = (4 - (data.length % 4)) % 4;
+  return Buffer.concat([bhs, Buffer.alloc(ahsWords * 4, 0xee), data, Buffer.alloc(pad)]);
+}
+check('PDU framer: every split of a stream gives the same PDUs, AHS and padding skipped', () => {
+  const datas = [Buffer.alloc(0), Buffer.from('abc'), Buffer.alloc(4096, 7), Buffer.from('hello world'), Buffer.alloc(0)];
+  const stream = Buffer.concat(datas.map((d, i) => pdu(0x20 + i, i === 1 ? 2 : 0, d)));
+  const want = datas.map((d, i) => `${0x20 + i}:${d.length}:${d.toString('hex')}`);
+  const cut = (sizes: number[]): string[] => {
+    const got: string[] = [];
+    const f = new PduFramer((bhs, data) => got.push(`${bhs[0]}:${data.length}:${Buffer.from(data).toString('hex')}`));
+    let off = 0;
+    for (const n of sizes) {
+      f.push(stream.subarray(off, off + n));
+      off += n;
+    }
+    f.push(stream.subarray(off));
+    assert.equal(f.error, null);
+    return got;
+  };
+  assert.deepEqual(cut([]), want, 'one chunk');
+  for (let a = 1; a < stream.length; a += 7) assert.deepEqual(cut([a]), want, `split at ${a}`);
+  for (const step of [1, 3, 47, 48, 49, 1000]) {
+    const sizes = Array.from({ length: Math.ceil(stream.length / step) }, () => step);
+    assert.deepEqual(cut(sizes), want, `chunks of ${step}`);
+  }
+});
+check('PDU framer: a PDU over the limit stops it with an error', () => {
+  const got: number[] = [];
+  const f = new PduFramer((bhs) => got.push(bhs[0]!), 1024);
+  f.push(pdu(0x25, 0, Buffer.alloc(2000)));
+  assert.match(f.error ?? '', /over the limit/);
+  assert.deepEqual(got, []);
+  const g = new PduFramer(() => undefined, 1024);
+  const big = pdu(0x25, 0, Buffer.alloc(2000));
+  g.push(big.subarray(0, 20));
+  g.push(big.subarray(20, 60));
+  assert.match(g.error ?? '', /over the limit/);
+});
+
+check('client answers: JSON lines, split anywhere', () => {
+  const s = new LineSplitter();
+  assert.deepEqual(s.push('{"event":"rea'), []);
+  assert.deepEqual(s.push('dy"}\n{"event":"x"}\npartial'), ['{"event":"ready"}', '{"event":"x"}']);
+  assert.deepEqual(parseAnswer('{"event":"ready"}'), { event: 'ready' });
+  for (const bad of ['', 'not json', '[1]', 'null', '{"event":3}', '{"x":1}']) assert.equal(parseAnswer(bad), null, bad);
+});
+check('latency-client result: figures or null', () => {
+  assert.deepEqual(latencyOf({ event: 'result', count: 10, p50Us: 50, p99Us: 90, maxUs: 120, stopped: false }), { count: 10, p50: 50, p99: 90, max: 120, stopped: false });
+  assert.equal(latencyOf({ event: 'result', count: 0, p50Us: 50, p99Us: 90, maxUs: 120 }), null);
+  assert.equal(latencyOf({ event: 'result', count: 5, p50Us: '50', p99Us: 90, maxUs: 120 }), null);
+  assert.equal(latencyOf({ event: 'result', count: 5, p50Us: 1, p99Us: null, maxUs: 120 }), null);
+  assert.equal(latencyOf({ event: 'result', count: 5, p50Us: 1, p99Us: 2, maxUs: 3, stopped: true })?.stopped, true);
+});
+check('writer sizing: enough 1 MiB writes to cover the window with margin, bounded', () => {
+  // 1000 MiB/s = 1048576 bytes/ms; 3 s with margin 3: 9000 writes.
+  assert.equal(writerCount(1048576, 3000), 9000);
+  assert.equal(writerCount(0, 3000), 256);
+  assert.equal(writerCount(NaN, 3000), 256);
+  assert.equal(writerCount(1, 1), 256, 'never fewer than the sizing run');
+  assert.equal(writerCount(1e12, 1e6), 1_000_000, 'never more than the bound');
+});
+check('writer note: only when the writers differ by more than a tenth', () => {
+  const rows = (r: number | null): CaseResult[] => [{ id: 'fair-writer', ratio: r } as CaseResult];
+  assert.equal(writerNote(rows(1)), null);
+  assert.equal(writerNote(rows(0.95)), null);
+  assert.equal(writerNote(rows(1.1)), null);
+  assert.equal(writerNote(rows(null)), null);
+  assert.equal(writerNote([]), null);
+  assert.match(writerNote(rows(0.5)) ?? '', /starving the writer/);
+  assert.match(writerNote(rows(2)) ?? '', /heavier load/);
+});
+check('storm answers, per-session RSS, open-file limits', () => {
+  assert.deepEqual(stormOf({ event: 'loggedIn', ms: 12.5, ok: 3, failed: 1, firstError: 'refused' }), { ms: 12.5, ok: 3, failed: 1, firstError: 'refused' });
+  assert.equal(stormOf({ event: 'loggedIn', ms: '1', ok: 3, failed: 0 }), null);
+  assert.equal(stormOf({ event: 'loggedIn', ms: 1, ok: 3 }), null);
+  assert.equal(stormOf({ event: 'loggedIn', ms: 1, ok: 3, failed: 0 })?.firstError, null);
+  assert.equal(perSessionKiB(1000, 11000, 1000), 10);
+  assert.equal(perSessionKiB(1000, 900, 100), -1, 'a shrinking RSS is reported, not hidden');
+  assert.equal(perSessionKiB(null, 900, 100), null);
+  assert.equal(perSessionKiB(1000, 2000, 0), null);
+  const limits = 'Limit                     Soft Limit           Hard Limit           Units     \nMax processes             95733                95733                processes \nMax open files            1024                 524288               files     \n';
+  assert.deepEqual(openFilesLimit(limits), { soft: 1024, hard: 524288 });
+  assert.deepEqual(openFilesLimit('Max open files            unlimited            unlimited            files'), { soft: Infinity, hard: Infinity });
+  assert.equal(openFilesLimit('Max processes 1 1'), null);
+});
+check('netstat counters', () => {
+  const text = 'TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops\nTcpExt: 0 0 354 354\nIpExt: InOctets\nIpExt: 123\nBroken: a b\nBroken: 1\n';
+  const m = parseNetstat(text);
+  assert.equal(m.get('TcpExt.ListenOverflows'), 354);
+  assert.equal(m.get('IpExt.InOctets'), 123);
+  assert.equal(m.has('Broken.a'), false);
+  assert.equal(parseNetstat('').size, 0);
 });
 
 check('cpuprofile: self time per function and file, idle left out of the percentages', () => {

@@ -4,7 +4,7 @@
 import { randomInt } from 'node:crypto';
 import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lunUrl, OutputTail, type BenchDaemon, type LunMap, type LunRole } from './daemon.js';
+import { OutputTail, roleUrl, type BenchDaemon, type LunMap, type LunRole } from './daemon.js';
 import { placed } from './pinning.js';
 import { describeRun, freePort, isRunning, onPath, pollUntil, run, spawnTracked, waitExit, type RunResult } from './proc.js';
 
@@ -125,17 +125,22 @@ export async function launchTgtd(luns: TgtdLun[], targetName: string): Promise<T
   }
 }
 
-/** tgtd with the benchmark's two LUNs: the null backing store at LUN 1, the image at LUN 2. */
-export async function startTgtdBench(imagePath: string, targetName = 'iqn.2026-11.org.scst-usermode.bench:tgtd'): Promise<BenchDaemon> {
-  const p = await launchTgtd([{ kind: 'null' }, { kind: 'file', path: imagePath }], targetName);
-  const luns: LunMap = { nullio: p.luns[0]!, fileio: p.luns[1]! };
+/**
+ * tgtd with the benchmark's LUNs: the null backing store at LUN 1, the image at LUN 2, and a
+ * second image (when given) at LUN 3.
+ */
+export async function startTgtdBench(imagePath: string, image2Path?: string, targetName = 'iqn.2026-11.org.scst-usermode.bench:tgtd'): Promise<BenchDaemon> {
+  const lunList: TgtdLun[] = [{ kind: 'null' }, { kind: 'file', path: imagePath }];
+  if (image2Path !== undefined) lunList.push({ kind: 'file', path: image2Path });
+  const p = await launchTgtd(lunList, targetName);
+  const luns: LunMap = { nullio: p.luns[0]!, fileio: p.luns[1]!, ...(image2Path !== undefined ? { fileio2: p.luns[2]! } : {}) };
   return {
     name: 'tgtd',
     pid: p.pid,
     port: p.port,
     targetName,
     luns,
-    url: (role: LunRole) => lunUrl(p.port, targetName, luns[role]),
+    url: (role: LunRole) => roleUrl(p.port, targetName, luns, role),
     alive: p.alive,
     output: p.output,
     stop: p.stop,
