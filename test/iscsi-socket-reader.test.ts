@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readSocket, READ_BUFFER_BYTES } from '../src/engine/iscsi/socket-reader.js';
+import { acceptConnections, readSocket, READ_BUFFER_BYTES, type Accepted as AcceptedConnection } from '../src/engine/iscsi/socket-reader.js';
 
 // Real TCP on 127.0.0.1: the point is how Node's accepted sockets behave once their handle moves.
 
@@ -123,5 +123,55 @@ describe('readSocket', () => {
     c.write(data);
     await until(() => total(a) === data.length, 'all bytes');
     expect(Buffer.concat(a.chunks).equals(data)).toBe(true);
+  });
+});
+
+describe('acceptConnections', () => {
+  async function acceptServer(decide: (a: AcceptedConnection) => boolean) {
+    const got: Array<{ sock: net.Socket; chunks: Buffer[]; buffers: ArrayBufferLike[] }> = [];
+    const refused: string[] = [];
+    const srv = net.createServer({ pauseOnConnect: true });
+    servers.push(srv);
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    acceptConnections(srv, (a) => {
+      if (!decide(a)) {
+        refused.push(a.remoteAddress);
+        return a.refuse();
+      }
+      const e = { sock: null as unknown as net.Socket, chunks: [] as Buffer[], buffers: [] as ArrayBufferLike[] };
+      e.sock = a.open((chunk) => {
+        e.buffers.push(chunk.buffer);
+        e.chunks.push(Buffer.from(chunk));
+      });
+      got.push(e);
+    });
+    return { port: (srv.address() as net.AddressInfo).port, got, refused };
+  }
+
+  it('opens accepted connections as sockets reading into the shared buffer, from their handle', async () => {
+    const s = await acceptServer(() => true);
+    const c = await connect(s.port);
+    await until(() => s.got.length === 1, 'the connection');
+    const data = randomBytes(2 << 20);
+    c.write(data);
+    await until(() => s.got[0]!.chunks.reduce((n, b) => n + b.length, 0) === data.length, 'all bytes');
+    expect(Buffer.concat(s.got[0]!.chunks).equals(data)).toBe(true);
+    expect(new Set(s.got[0]!.buffers).size).toBe(1);
+    expect(s.got[0]!.sock.remotePort).toBe(c.localPort);
+    const replies: Buffer[] = [];
+    c.on('data', (b: Buffer) => replies.push(b));
+    s.got[0]!.sock.write('reply');
+    await until(() => Buffer.concat(replies).toString() === 'reply', 'the reply');
+  });
+
+  it('a refused connection is closed before any socket is made for it, and knows its peer address', async () => {
+    const s = await acceptServer(() => false);
+    const c = await connect(s.port);
+    const closed = once(c, 'close');
+    c.on('error', () => {});
+    await closed;
+    expect(s.refused).toEqual(['127.0.0.1']);
+    expect(s.got).toHaveLength(0);
   });
 });

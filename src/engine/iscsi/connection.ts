@@ -43,7 +43,7 @@ let nextConnId = 1;
 export class IscsiConnection implements SessionTransport {
   readonly id = nextConnId++;
   phase: Phase = 'login';
-  readonly log: Logger;
+  private logger: Logger | null = null;
   private readonly rx: PduReceiver;
   private statSN = 0;
   private headerDigest = false;
@@ -73,23 +73,32 @@ export class IscsiConnection implements SessionTransport {
   private nopOutstanding: { ttt: number; sentAt: number } | null = null;
   private textContinuation: { ttt: number; rest: Buffer } | null = null;
   private closed: Promise<void> | null = null;
+  /** "address:port" of the initiator. */
   readonly peer: string;
-  readonly remoteAddress: string;
-  readonly local: { address: string; port: number };
 
   constructor(
     readonly socket: Socket,
     readonly ctx: IscsiContext,
+    /** The initiator's address, as accept saw it (asking the socket costs a system call). */
+    readonly remoteAddress: string,
+    remotePort: number,
   ) {
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.peer = `${this.remoteAddress}:${socket.remotePort}`;
-    this.local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
-    this.log = ctx.log.child({ conn: this.id, peer: this.peer });
-    this.login = new LoginPhase(ctx, this.log, socket.remoteAddress ?? '');
+    this.peer = `${remoteAddress}:${remotePort}`;
+    this.login = new LoginPhase(ctx, () => this.log, remoteAddress);
     this.rx = new PduReceiver({ onPdu: (p) => this.onPdu(p), onError: (e) => this.onProtocolError(e), placeData: (bhs) => this.placeData(bhs) });
     socket.setNoDelay(true);
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));
     socket.on('close', () => this.teardown('connection closed'));
+  }
+
+  /** This connection's logger, made when first needed: most connections never log. */
+  get log(): Logger {
+    return (this.logger ??= this.ctx.log.child({ conn: this.id, peer: this.peer }));
+  }
+
+  /** The portal address this connection came in on (SendTargets answers with it). */
+  get local(): { address: string; port: number } {
+    return { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 };
   }
 
   /**

@@ -8,7 +8,7 @@ export function sendTargetsReply(conn: IscsiConnection, value: string): Array<[s
   const sess = conn.session!;
   const discovery = sess.scst === null;
   const out: Array<[string, string]> = [];
-  const peer = conn.socket.remoteAddress ?? '';
+  const peer = conn.remoteAddress;
   let targets = [...conn.ctx.scst.targets.values()].filter((t) => t.enabled && t.admits(sess.initiatorName) && conn.ctx.addressAllowed(t.name, peer));
   if (value === 'All') {
     if (!discovery) targets = targets.filter((t) => t === sess.target);

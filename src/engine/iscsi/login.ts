@@ -59,7 +59,8 @@ export class LoginPhase {
 
   constructor(
     private readonly ctx: IscsiContext,
-    private readonly log: Logger,
+    /** The connection's logger (made on first use). */
+    private readonly logger: () => Logger,
     /** The initiator's TCP peer address (address-based access control). */
     private readonly peer = '',
   ) {}
@@ -69,7 +70,7 @@ export class LoginPhase {
   }
 
   private fail(status: number, why: string): LoginReply {
-    this.log.warn({ initiator: this.initiatorName, target: this.target?.name, statusClass: loginStatusClass(status), statusDetail: loginStatusDetail(status) }, `login refused: ${why}`);
+    this.logger().warn({ initiator: this.initiatorName, target: this.target?.name, statusClass: loginStatusClass(status), statusDetail: loginStatusDetail(status) }, `login refused: ${why}`);
     return { transit: false, csg: this.stage, nsg: 0, status, data: Buffer.alloc(0) };
   }
 
@@ -255,7 +256,7 @@ export class LoginPhase {
       reply.push(...r.reply);
       if (r.done) {
         this.authDone = true;
-        this.log.info({ initiator: this.initiatorName }, 'CHAP authentication succeeded');
+        this.logger().info({ initiator: this.initiatorName }, 'CHAP authentication succeeded');
       }
     }
     if (!am && !chapKeys.length && !this.authDone && !this.chap) {

@@ -7,7 +7,10 @@ import { IscsiSessionTable } from './session.js';
 import type { ChapUser } from '../target.js';
 import { AddressAcl } from './address-acl.js';
 import { BusyPoll } from './busy-poll.js';
-import { readSocket } from './socket-reader.js';
+import { acceptConnections, type Accepted } from './socket-reader.js';
+
+/** Pending connections the kernel may queue for accept (Node's default is 511). */
+const LISTEN_BACKLOG = 4096;
 
 /** The iSCSI target driver: its listening portals, connections and sessions. */
 export class IscsiDriver implements IscsiContext {
@@ -93,16 +96,12 @@ export class IscsiDriver implements IscsiContext {
     return true;
   }
 
-  private accept(raw: net.Socket): void {
-    const address = raw.remoteAddress ?? '';
-    if (!this.admit(address)) {
-      raw.destroy();
-      return;
-    }
+  private accept(a: Accepted): void {
+    if (!this.admit(a.remoteAddress)) return a.refuse();
     // The reader needs c and c needs the reader's socket; no chunk arrives before c is set.
     let c: IscsiConnection;
-    const sock = readSocket(raw, (chunk) => c.receive(chunk));
-    c = new IscsiConnection(sock, this);
+    const sock = a.open((chunk) => c.receive(chunk));
+    c = new IscsiConnection(sock, this, a.remoteAddress, a.remotePort);
     this.connections.add(c);
     this.inLogin.add(c);
     let same = this.inLoginByAddress.get(c.remoteAddress);
@@ -122,11 +121,16 @@ export class IscsiDriver implements IscsiContext {
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
-      // Paused, so that no read happens before readSocket has chosen the buffer.
-      const srv = net.createServer({ pauseOnConnect: true }, (raw) => this.accept(raw));
+      // Paused, so that where acceptConnections falls back to Node's sockets, nothing is read
+      // before readSocket has chosen the buffer.
+      const srv = net.createServer({ pauseOnConnect: true });
       srv.once('error', reject);
-      srv.listen({ host, port }, () => {
+      // A login storm (every initiator back at once after a network blip) must not overflow the
+      // accept queue: each overflow costs that initiator a SYN retry, a second or more. Linux
+      // clamps the backlog to net.core.somaxconn.
+      srv.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
         srv.off('error', reject);
+        acceptConnections(srv, (a) => this.accept(a));
         // Out of descriptors (EMFILE/ENFILE on accept): libuv has already closed the waiting
         // connection; the daemon keeps serving everyone it has.
         srv.on('error', (e: NodeJS.ErrnoException) => this.scst.bounds.hit('descriptors', `${host}:${port}`, `accept failed: ${e.code ?? e.message}`));

@@ -46,7 +46,7 @@ export function renderIscsiSessions(iscsi: IscsiDriver, targets: Iterable<{ tid:
       if (s.target!.name !== t.name) continue;
       out += `\tsid:${procSid(s.isid, s.tsih)} initiator:${s.initiatorName} (reinstating no)\n`;
       const c = s.conn;
-      if (c) out += `\t\tcid:${c.cid} ip:${procIp(c.socket.remoteAddress)} state:${connState(c)} hd:${digest(s.params.HeaderDigest)} dd:${digest(s.params.DataDigest)}\n`;
+      if (c) out += `\t\tcid:${c.cid} ip:${procIp(c.remoteAddress)} state:${connState(c)} hd:${digest(s.params.HeaderDigest)} dd:${digest(s.params.DataDigest)}\n`;
     }
   }
   return out;

@@ -381,7 +381,7 @@ function sessionDir(ctx: SysfsContext, s: ScstSession): PdeNode {
     const sess = is();
     const c = sess?.conn;
     if (sess && c) {
-      const ip = procIp(c.socket.remoteAddress);
+      const ip = procIp(c.remoteAddress);
       out.push([
         ip,
         sdir(() => [
