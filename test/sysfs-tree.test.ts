@@ -14,6 +14,7 @@ import { NullBackstore } from '../src/engine/backstore/null.js';
 import type { SessionTransport } from '../src/engine/session.js';
 import { createTrees } from '../src/pde-fuse/index.js';
 import type { PdeFs } from '../src/pde-fuse/pdefs.js';
+import { now } from './helpers/procfs.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), 'golden', 'sysfs');
 const R = '/sys/kernel/scst_tgt';
@@ -29,7 +30,7 @@ function makeTree(waitMs = 15_000) {
   const iscsi = new IscsiDriver(scst, log);
   const fs = createTrees(scst, iscsi, log, { sysfs: { asyncWaitMs: waitMs } });
   const w = (p: string, d: string) => fs.writePath(`${R}/${p}`, d);
-  const r = (p: string): string | number => fs.readPath(`${R}/${p}`);
+  const r = (p: string): string | number => now(fs.readPath(`${R}/${p}`));
   return { scst, iscsi, fs, w, r };
 }
 
@@ -153,7 +154,7 @@ describe('asynchronous commands (§3)', () => {
     let res: Buffer | number = E.EAGAIN;
     for (let i = 0; i < 100 && res === E.EAGAIN; i++) {
       await new Promise((r) => setTimeout(r, 20));
-      res = t.fs.read(fh, 8, 0); // the same descriptor, offset 0 again: re-evaluated
+      res = now(t.fs.read(fh, 8, 0)); // the same descriptor, offset 0 again: re-evaluated
     }
     expect(res.toString()).toBe('0\n');
     expect(t.scst.devices.has('n1')).toBe(true);

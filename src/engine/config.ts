@@ -290,11 +290,14 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
     }
     iscsi.enabled = driverEnabled;
   }
+  const used = new Set<number>();
+  for (const t of scst.targets.values()) used.add(t.relTgtId);
   let rel = 1;
   for (const t of scst.targets.values()) {
     if (t.relTgtId === 0) {
-      while ([...scst.targets.values()].some((o) => o.relTgtId === rel)) rel++;
+      while (used.has(rel)) rel++;
       t.relTgtId = rel;
+      used.add(rel);
     }
   }
 }

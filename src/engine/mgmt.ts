@@ -46,7 +46,8 @@ export const isCdrom = (d: Device) => d.handler === 'vcdrom';
 
 /** Size in MiB as SCST prints it: `(uint32)(bytes >> 20)` read as a signed int. */
 export function sizeMb(bytes: number): number {
-  return Number(BigInt.asIntN(32, BigInt(Math.floor(bytes)) >> 20n));
+  // ToInt32 (`| 0`) is exactly "modulo 2^32, read as signed" for any integer a number holds.
+  return Math.floor(bytes / 1048576) | 0;
 }
 
 function predefined(): MgmtError {
@@ -89,10 +90,8 @@ export interface DeviceAttrs {
   async: boolean;
   scsiDeviceName: string;
   inqVendSpecific: string;
-  /** exportN numbering: never reused (sysfs.md §6.1). */
-  nextExport: number;
-  /** By LUN mapping (the LunSet entry object): its export number. */
-  readonly exports: Map<object, number>;
+  /** The `block` attribute's count (sysfs.md §6.1): kept, not acted on. */
+  blockCount: number;
 }
 
 /** Target attributes only the management trees show (sysfs.md §7.2). */
@@ -159,8 +158,7 @@ export function deviceAttrs(dev: Device): DeviceAttrs {
       async: false,
       scsiDeviceName: '',
       inqVendSpecific: '',
-      nextExport: 0,
-      exports: new Map(),
+      blockCount: 0,
     };
     deviceAttrsMap.set(dev, a);
   }
@@ -310,7 +308,13 @@ export class ScstMgmt {
   /** Unmap the first mapping of the device (list order); a device not mapped here is not an error. */
   delLunOfDevice(g: IniGroup, devName: string): void {
     const dev = this.device(devName);
-    const e = [...g.luns.luns.values()].find((x) => x.device === dev);
+    // The device's mappings are in creation order, which within one set is the set's list order.
+    let e = null;
+    for (const x of dev.mappings) {
+      if (x.set !== g.luns) continue;
+      e = x;
+      break;
+    }
     if (!e) {
       this.log.warn({ group: g.name, device: devName }, `Device is not found in group ${g.name}`);
       return;
@@ -334,7 +338,7 @@ export class ScstMgmt {
       const beforeSet = s.luns;
       s.evaluateLuns(false, 'none');
       if (s.group !== before) this.log.info({ initiator: s.initiatorName, target: s.target.name, group: s.group?.name ?? DEFAULT_GROUP }, `Using security group "${s.group?.name ?? DEFAULT_GROUP}" for initiator "${s.initiatorName}" (target ${s.target.name})`);
-      if (s.luns !== beforeSet) for (const td of s.tgtDevs.values()) td.queueUA(Sense.REPORTED_LUNS_DATA_CHANGED);
+      if (s.luns !== beforeSet) s.sessionUA(Sense.REPORTED_LUNS_DATA_CHANGED);
     }
   }
 
@@ -421,12 +425,10 @@ export class ScstMgmt {
     const dev = this.scst.devices.get(name);
     // SCST accepted a disk name on the vcdrom file and vice versa; the type is checked here.
     if (!dev || (kind === 'disk') !== isDisk(dev)) throw einval(kind === 'disk' ? `Device ${name} not found` : `Virtual device with name ${name} not found`);
-    const sets: Array<[string, IniGroup['luns']]> = this.scst.globalGroups.list.map((g) => [g.name, g.luns]);
-    for (const t of this.scst.targets.values()) {
-      sets.push([`(target ${t.name})`, t.defaultLuns]);
-      for (const g of t.groups) sets.push([g.name, g.luns]);
+    for (const e of dev.mappings) {
+      const gname = e.set.group?.name ?? `(target ${e.set.target?.name ?? '?'})`;
+      this.log.info({ group: gname, lun: e.lun }, `Removed LUN ${e.lun} from group ${gname} (target ?)`);
     }
-    for (const [gname, set] of sets) for (const e of set.luns.values()) if (e.device === dev) this.log.info({ group: gname, lun: e.lun }, `Removed LUN ${e.lun} from group ${gname} (target ?)`);
     const file = dev.filename ?? '';
     await this.scst.delDevice(name);
     this.log.info({ device: name }, `Detached virtual device ${name} ("${file}")`);

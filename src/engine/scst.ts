@@ -4,6 +4,7 @@ import { createDevice } from './handlers.js';
 import { MgmtError, einval } from './errors.js';
 import { SgvPool } from './sgv.js';
 import { GlobalGroups, IniGroup, Target, type LunSet } from './target.js';
+import { DeviceRegistry } from './device-registry.js';
 import { ScstSession, type SessionTransport } from './session.js';
 
 export const SCST_VERSION = '3.10.0-usermode';
@@ -15,7 +16,7 @@ export const SCST_VERSION = '3.10.0-usermode';
  */
 export class Scst {
   readonly pool = new SgvPool();
-  readonly devices = new Map<string, Device>();
+  readonly devices = new DeviceRegistry();
   readonly targets = new Map<string, Target>();
   readonly sessions = new Set<ScstSession>();
   setupId = 0n;
@@ -33,8 +34,8 @@ export class Scst {
 
   /** A global group's LUN set changed: every session using it, on any target, re-evaluates. */
   watchGlobalGroup(g: IniGroup): void {
-    g.luns.onChange = (kind) => {
-      for (const s of this.sessions) if (s.luns === g.luns) s.evaluateLuns(false, kind);
+    g.luns.onChange = (kind, change) => {
+      for (const s of this.sessions) if (s.luns === g.luns) s.lunsChanged(kind, change);
     };
   }
 
@@ -43,7 +44,7 @@ export class Scst {
     const dev = await createDevice(handler, name, params, {
       setupId: this.setupId,
       stateDir: this.stateDir,
-      usnInUse: (usn) => [...this.devices.values()].some((d) => d.usn === usn),
+      usnInUse: (usn) => this.devices.usnInUse(usn),
     });
     // Re-check: another add of the same name may have completed while we were opening files.
     if (this.devices.has(name)) {
@@ -61,11 +62,7 @@ export class Scst {
     if (!dev) throw einval(`device ${name} not found`);
     this.devices.delete(name);
     dev.closing = true;
-    for (const t of this.targets.values()) {
-      t.defaultLuns.dropDevice(dev);
-      for (const g of t.groups) g.luns.dropDevice(dev);
-    }
-    for (const g of this.globalGroups.list) g.luns.dropDevice(dev);
+    for (const set of new Set([...dev.mappings].map((e) => e.set))) set.dropDevice(dev);
     const deadline = Date.now() + timeoutMs;
     while (dev.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (dev.inflight > 0) this.log.error({ device: name, inflight: dev.inflight }, `device ${name}: ${dev.inflight} backstore operations still running at close; closing anyway`);
@@ -100,8 +97,8 @@ export class Scst {
   }
 
   private watchLunSet(t: Target, set: LunSet): void {
-    set.onChange = (kind) => {
-      for (const s of t.sessions) if (s.luns === set) s.evaluateLuns(false, kind);
+    set.onChange = (kind, change) => {
+      for (const s of t.sessions) if (s.luns === set) s.lunsChanged(kind, change);
     };
   }
 
