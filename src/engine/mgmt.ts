@@ -7,6 +7,7 @@ import { Sense } from './scsi/constants.js';
 import type { Scst } from './scst.js';
 import { IniGroup, MAX_LUN, type AddrMethod, type LunSet, type Target } from './target.js';
 import { Alua } from './alua.js';
+import { checkDeviceName, checkGroupName, checkTargetName, MAX_VDISK_NAME } from './names.js';
 
 // Management operations on the core, shared by the management trees (procfs and sysfs). Each
 // operation checks everything first and changes nothing when it refuses; a refusal is a
@@ -16,8 +17,7 @@ import { Alua } from './alua.js';
 // every ScstMgmt over the same core see the same values.
 
 export const DEFAULT_GROUP = 'Default';
-/** vdisk: longest device name accepted by open. */
-export const MAX_VDISK_NAME = 64;
+export { MAX_VDISK_NAME };
 /** T10 vendor-specific device identifiers are cut to this many bytes. */
 export const MAX_T10_DEV_ID = 25;
 
@@ -52,12 +52,6 @@ export function sizeMb(bytes: number): number {
 
 function predefined(): MgmtError {
   return einval(`Attempt to add/delete/rename predefined group "${DEFAULT_GROUP}"`);
-}
-
-/** SCST accepted any token; a name that cannot be a directory entry is refused instead (procfs.md §9.12). */
-function checkGroupName(name: string): void {
-  if (name === '') throw einval('Group name required');
-  if (name.includes('/') || name === '.' || name === '..') throw einval(`Group name ${name} contains illegal character '/' or is "." or ".."`);
 }
 
 // ---- per-object management state ------------------------------------------------------------
@@ -344,9 +338,8 @@ export class ScstMgmt {
 
   // ---- virtual devices (vdisk/vcdrom) -------------------------------------------------------
 
-  private checkDevName(name: string): void {
-    if (name.includes('/')) throw einval(`Dev name ${name} contains illegal character '/'`);
-    if (name.includes('.')) throw einval(`Dev name ${name} contains illegal character '.'`);
+  private checkDevName(name: string, handler: HandlerName): void {
+    checkDeviceName(name, handler);
     if (this.scst.devices.has(name)) throw new MgmtError('EEXIST', `Device ${name} already exists`);
   }
 
@@ -361,7 +354,7 @@ export class ScstMgmt {
     const pow2 = 2 ** Math.floor(Math.log2(bs));
     if (pow2 !== bs) this.log.warn({ device: o.name, blockSize: bs }, `Block size ${bs} is not a power of two, using ${pow2}`);
     bs = pow2;
-    this.checkDevName(o.name);
+    this.checkDevName(o.name, o.handler);
     const handler: HandlerName = o.handler;
     if (f.oDirect) this.log.warn({ device: o.name }, "O_DIRECT flag doesn't currently work, ignoring it, use fileio_tgt in O_DIRECT mode instead");
     if (handler === 'vdisk_blockio') {
@@ -393,7 +386,7 @@ export class ScstMgmt {
 
   async openVcdrom(name: string, filename: string | null): Promise<Device> {
     if (filename !== null && !filename.startsWith('/')) throw einval(`File path "${filename}" is not absolute`);
-    this.checkDevName(name);
+    this.checkDevName(name, 'vcdrom');
     const dev = await this.scst.addDevice('vcdrom', name, []);
     this.log.info({ device: name }, `Registering virtual CDROM ${name}`);
     if (filename !== null) {
@@ -479,6 +472,8 @@ export class ScstMgmt {
       if (k === 'async') a.async = Number(v) !== 0;
     }
     this.log.info({ device: name, handler }, `Attached SCSI target virtual ${handler === 'vcdrom' ? 'cdrom' : 'disk'} ${name}`);
+    // SCST opens an empty file too (resync_size picks up a size given later); say so.
+    if (isDisk(dev) && dev.backstore && dev.nblocks === 0) this.log.warn({ device: name, filename: dev.filename }, `Device ${name} has no blocks (its file is empty): initiators see no usable capacity until resync_size`);
     return dev;
   }
 
@@ -500,8 +495,7 @@ export class ScstMgmt {
   }
 
   addTarget(name: string): Target {
-    if (name === '') throw einval('Target name required');
-    if (name.includes('/') || name === '.' || name === '..') throw einval(`Invalid target name ${name}`);
+    checkTargetName(name);
     if (this.scst.targets.has(name)) throw new MgmtError('EEXIST', `Target ${name} already exists`);
     const t = this.scst.addTarget(name);
     this.log.info({ target: name, tid: t.tid }, `Target ${name} (tid ${t.tid}) added`);
@@ -550,7 +544,7 @@ export class ScstMgmt {
   }
 
   createIniGroup(t: Target, name: string): IniGroup {
-    checkGroupName(name);
+    checkGroupName(name, true);
     if (t.group(name)) throw new MgmtError('EEXIST', `acg name ${name} exist`);
     const g = this.scst.addGroup(t, name);
     this.log.info({ target: t.name, group: name }, `Added group ${name} to target ${t.name}`);

@@ -5,6 +5,7 @@ import { MgmtError, einval } from './errors.js';
 import { SgvPool } from './sgv.js';
 import { GlobalGroups, IniGroup, Target, type LunSet } from './target.js';
 import { DeviceRegistry } from './device-registry.js';
+import { checkGroupName, checkTargetName } from './names.js';
 import { ScstSession, type SessionTransport } from './session.js';
 
 export const SCST_VERSION = '3.10.0-usermode';
@@ -72,7 +73,7 @@ export class Scst {
   }
 
   addTarget(name: string): Target {
-    if (!name) throw einval('target name required');
+    checkTargetName(name);
     if (this.targets.has(name)) throw new MgmtError('EEXIST', `target ${name} already exists`);
     const t = new Target(name, this.nextTid++);
     t.globalGroups = this.globalGroups;
@@ -82,7 +83,7 @@ export class Scst {
   }
 
   addGroup(t: Target, name: string) {
-    if (!name) throw einval('group name required');
+    checkGroupName(name, true);
     if (t.group(name)) throw new MgmtError('EEXIST', `group ${name} already exists`);
     const g = new IniGroup(name, t);
     this.watchLunSet(t, g.luns);

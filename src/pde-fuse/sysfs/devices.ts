@@ -106,6 +106,7 @@ async function activate(dev: Device): Promise<void> {
 
 /** nullio: a new size (bytes, a multiple of the block size). */
 function resizeNull(dev: Device, bytes: number): void {
+  if (bytes === 0) throw einval(`${dev.name}: a vdisk_nullio device needs at least one block, size 0 refused`);
   if (bytes % dev.blockSize !== 0) throw einval(`${dev.name}: size ${bytes} is not a multiple of the block size ${dev.blockSize}`);
   const bs = dev.backstore;
   if (!(bs instanceof NullBackstore)) throw new MgmtError('EMEDIUMTYPE', `${dev.name}: no backing store`);
