@@ -23,8 +23,19 @@ const SLICE = Math.min(1_000, Math.max(1, Math.floor(N / 10)));
 const IN_FLIGHT = 8;
 /** Generous bounds: "seconds", not a benchmark. */
 const PHASE_MS = 60_000;
+/**
+ * scstadmin -list_device reads the whole configuration first, as the original does: for 10,000
+ * devices and 10,000 LUNs some 90,000 tree accesses, each a FUSE request per directory on its
+ * path (the kernel checks each one's mode). Linear (about 5 s per 1,000 on a loaded 2-CPU VM),
+ * but a round trip each: its own bound.
+ */
+const CLI_LIST_MS = 150_000;
 const GROWTH = 3;
-const TUR_MAX_MS = 100;
+/**
+ * Well below the 213 ms issue 14 measured at 9,100 devices (a listing stalled for seconds); a
+ * 2-CPU VM shared with other work adds tens of ms of scheduling delay to any one command.
+ */
+const TUR_MAX_MS = 150;
 
 const T = 'iqn.2026-11.test:scale';
 const INI = 'iqn.2026-11.test:scale-ini';
@@ -183,15 +194,15 @@ describe(`management of ${N} devices and ${N} LUNs`, () => {
     console.log(report(map));
 
     // Listings: each one child process over the mount, timed as a whole.
-    const timed = async (what: string, cmd: string, args: string[], check: (out: string) => void): Promise<void> => {
+    const timed = async (what: string, cmd: string, args: string[], check: (out: string) => void, bound = PHASE_MS): Promise<void> => {
       tur.phase = what;
       const t0 = performance.now();
-      const r = await run(cmd, args, { timeoutMs: PHASE_MS });
+      const r = await run(cmd, args, { timeoutMs: bound });
       const took = performance.now() - t0;
       console.log(`list: ${what}: ${ms(took)}`);
       expect(r.code, describeRun(what, r)).toBe(0);
       check(r.stdout);
-      expect(took, what).toBeLessThan(PHASE_MS);
+      expect(took, what).toBeLessThan(bound);
     };
     const lines = (s: string) => s.split('\n').filter((l) => l !== '');
     await timed('ls devices', 'ls', ['-f', join(tree, 'devices')], (out) => expect(lines(out).length).toBe(N + 1 + 2));
@@ -200,7 +211,7 @@ describe(`management of ${N} devices and ${N} LUNs`, () => {
     await timed('ls luns', 'ls', ['-f', luns], (out) => expect(lines(out).length).toBe(N + 1 + 1 + 2));
     await timed('cat proc vdisk', 'cat', [join(proc, 'vdisk', 'vdisk')], (out) => expect(lines(out).length).toBe(N + 1 + 1));
     await timed('cat a LUN of the last device', 'cat', [join(luns, String(N), 'read_only')], (out) => expect(out).toBe('0\n'));
-    await timed('scstadmin -list_device', process.execPath, [ADMIN, '--root', mnt, '-list_device'], (out) => expect(out).toMatch(new RegExp(`\\bd${N - 1}\\b`)));
+    await timed('scstadmin -list_device', process.execPath, [ADMIN, '--root', mnt, '-list_device'], (out) => expect(out).toMatch(new RegExp(`\\bd${N - 1}\\b`)), CLI_LIST_MS);
     // What the initiator sees: every LUN.
     tur.phase = 'REPORT LUNS';
     const t0 = performance.now();
@@ -231,5 +242,5 @@ describe(`management of ${N} devices and ${N} LUNs`, () => {
     for (const r of results) expectBounded(r);
     expect(s.max, `TEST UNIT READY waited ${ms(s.max)}`).toBeLessThan(TUR_MAX_MS);
     expect((await client.scsi({ cdb: Cdb.testUnitReady() })).status).toBe(0);
-  }, 10 * PHASE_MS);
+  }, 8 * PHASE_MS + CLI_LIST_MS);
 });
