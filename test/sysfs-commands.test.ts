@@ -12,6 +12,7 @@ import type { SessionTransport } from '../src/engine/session.js';
 import { aluaOf } from '../src/engine/mgmt.js';
 import { createTrees } from '../src/pde-fuse/index.js';
 import type { PdeFs } from '../src/pde-fuse/pdefs.js';
+import { now } from './helpers/procfs.js';
 
 const E: Record<string, number> = { EPERM: -1, ENOENT: -2, EAGAIN: -11, EACCES: -13, EBUSY: -16, EEXIST: -17, EINVAL: -22, EBADSLT: -57, EMEDIUMTYPE: -124 };
 const R = '/sys/kernel/scst_tgt';
@@ -56,7 +57,7 @@ function makeTree(waitMs = 15_000): Tree {
     fs,
     w: (p, d) => fs.writePath(`${R}/${p}`, d),
     r: (p) => {
-      const v = fs.readPath(`${R}/${p}`);
+      const v = now(fs.readPath(`${R}/${p}`));
       if (typeof v === 'number') throw new Error(`read ${p}: ${v}`);
       return v;
     },
@@ -73,7 +74,7 @@ function snapshot(fs: PdeFs): Map<string, string> {
     if (kind === 0o040000) for (const n of fs.readdir(p) as string[]) walk(`${p}/${n}`);
     else if (kind === 0o120000) out.set(p, `-> ${fs.readlink(p) as string}`);
     else if (!p.endsWith('/last_sysfs_mgmt_res')) {
-      const v = fs.readPath(p);
+      const v = now(fs.readPath(p));
       out.set(p, typeof v === 'number' ? `<errno ${-v}>` : v);
     }
   };

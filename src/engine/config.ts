@@ -5,7 +5,8 @@ import { MgmtError } from './errors.js';
 import { declareUserDevice } from './user/server.js';
 import type { Scst } from './scst.js';
 import type { IscsiDriver } from './iscsi/portal.js';
-import type { AddrMethod, ChapUser, LunSet, Target } from './target.js';
+import type { AddrMethod, ChapUser, IniGroup, LunSet, Target } from './target.js';
+import { shownName } from './names.js';
 
 // Applies a parsed scst.conf to an empty core at start-up. Everything is validated and any
 // problem is reported as file:line: what was wrong; the daemon then refuses to start.
@@ -248,7 +249,7 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
           dev.explicit.add(a.name);
         }
       } catch (e) {
-        if (e instanceof MgmtError) err(file, d.line, `device ${d.name}: ${e.message}`);
+        if (e instanceof MgmtError) err(file, d.line, `device ${shownName(d.name)}: ${e.message}`);
         throw e;
       }
     }
@@ -275,7 +276,13 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
       applyLuns(file, scst, t.defaultLuns, tc.luns);
       for (const gc of tc.groups) {
         if (t.group(gc.name)) err(file, gc.line, `group ${gc.name} defined twice`);
-        const g = scst.addGroup(t, gc.name);
+        let g: IniGroup;
+        try {
+          g = scst.addGroup(t, gc.name);
+        } catch (e) {
+          if (e instanceof MgmtError) err(file, gc.line, e.message);
+          throw e;
+        }
         applyLuns(file, scst, g.luns, gc.luns);
         for (const i of gc.initiators) {
           for (const other of t.groups) if (other.initiators.includes(i.name)) err(file, i.line, `initiator ${i.name} is already in group ${other.name}`);
@@ -290,11 +297,14 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
     }
     iscsi.enabled = driverEnabled;
   }
+  const used = new Set<number>();
+  for (const t of scst.targets.values()) used.add(t.relTgtId);
   let rel = 1;
   for (const t of scst.targets.values()) {
     if (t.relTgtId === 0) {
-      while ([...scst.targets.values()].some((o) => o.relTgtId === rel)) rel++;
+      while (used.has(rel)) rel++;
       t.relTgtId = rel;
+      used.add(rel);
     }
   }
 }

@@ -3,6 +3,7 @@ import type { Backstore } from './backstore/backstore.js';
 import { DeviceType, Sense, type Asc } from './scsi/constants.js';
 import type { TgtDev } from './tgtdev.js';
 import type { ScsiCmd } from './cmd.js';
+import type { LunEntry } from './target.js';
 
 export type HandlerName = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom' | 'scst_user';
 
@@ -55,13 +56,19 @@ export class Device {
   prodId: string;
   prodRevLvl = '3110';
   t10DevId: string;
-  usn: string;
+  private _usn: string;
+  /** Told when the USN changes: the registry holding the device keeps an index of them. */
+  usnWatcher: ((dev: Device, old: string) => void) | null = null;
   vendSpecificId: string;
   naaId: string | null = null;
   eui64Id: string | null = null;
   /** 64-bit identifier used for the NAA designator (stable per setup_id and name). */
   readonly devId: bigint;
   readonly explicit: Set<string>;
+  /** The LUN mappings of this device in creation order, in every LUN set (SCST's dev_acg_dev_list). */
+  readonly mappings = new Set<LunEntry>();
+  /** Next N of an exported/exportN link (SCST's dev_exported_lun_num): never goes back. */
+  exportedLunNum = 0;
   /** Every I_T_L nexus that currently maps this device. */
   readonly tgtDevs: Set<TgtDev> = new NexusSet(this);
   /** Told when a nexus starts or stops mapping this device (user-space handlers want to know). */
@@ -119,8 +126,19 @@ export class Device {
     this.devId = (init.setupId << 32n) | BigInt(crc32c(nameZ) >>> 0);
     const hex = this.devId.toString(16);
     this.t10DevId = init.t10DevId ?? `${hex}-${init.name}`.slice(0, 25);
-    this.usn = init.usn ?? hex;
+    this._usn = init.usn ?? hex;
     this.vendSpecificId = this.t10DevId;
+  }
+
+  /** Unit serial number (VPD page 0x80). */
+  get usn(): string {
+    return this._usn;
+  }
+
+  set usn(v: string) {
+    const old = this._usn;
+    this._usn = v;
+    if (old !== v) this.usnWatcher?.(this, old);
   }
 
   get size(): number {

@@ -3,6 +3,7 @@ import { Device, type HandlerName } from './device.js';
 import { FileBackstore } from './backstore/file.js';
 import { NullBackstore } from './backstore/null.js';
 import { einval, MgmtError } from './errors.js';
+import { checkDeviceName } from './names.js';
 import { restorePr } from './scsi/pr.js';
 
 // The vdisk device handlers: parameter validation for add_device (sysfs.md §11.1), and opening
@@ -80,9 +81,7 @@ export interface CreateContext {
 
 /** Validate add_device parameters and open the device's backing store. */
 export async function createDevice(handler: HandlerName, name: string, params: Array<[string, string]>, ctx: CreateContext): Promise<Device> {
-  if (!name) throw einval('Device name required');
-  if (name.length > 64) throw einval(`device name '${name}' longer than 64 characters`);
-  if (/[/.]/.test(name)) throw einval(`device name '${name}' contains '/' or '.'`);
+  checkDeviceName(name, handler);
   const ok = accepted(handler);
   const p = new Map<string, string>();
   for (const [k, v] of params) {
@@ -115,6 +114,8 @@ export async function createDevice(handler: HandlerName, name: string, params: A
   if (p.has('size_mb')) size = num('size_mb', 0) * 1024 * 1024;
   if (p.has('size')) size = num('size', 0);
   if (size !== undefined && size % blockSize !== 0) throw einval(`size ${size} is not a multiple of the block size ${blockSize}`);
+  // SCST takes 0 and then serves a disk of no blocks, which READ CAPACITY cannot describe.
+  if (size === 0 && handler === 'vdisk_nullio') throw einval(`${p.has('size') ? 'size' : 'size_mb'}=0: a vdisk_nullio device needs at least one block`);
   const lbPerPbExp = p.has('lb_per_pb_exp') ? num('lb_per_pb_exp', 1) : 1;
   if (lbPerPbExp > 1) throw einval('lb_per_pb_exp must be 0 or 1');
 

@@ -7,6 +7,7 @@ import { Sense } from './scsi/constants.js';
 import type { Scst } from './scst.js';
 import { IniGroup, MAX_LUN, type AddrMethod, type LunSet, type Target } from './target.js';
 import { Alua } from './alua.js';
+import { checkDeviceName, checkGroupName, checkTargetName, MAX_VDISK_NAME } from './names.js';
 
 // Management operations on the core, shared by the management trees (procfs and sysfs). Each
 // operation checks everything first and changes nothing when it refuses; a refusal is a
@@ -16,8 +17,7 @@ import { Alua } from './alua.js';
 // every ScstMgmt over the same core see the same values.
 
 export const DEFAULT_GROUP = 'Default';
-/** vdisk: longest device name accepted by open. */
-export const MAX_VDISK_NAME = 64;
+export { MAX_VDISK_NAME };
 /** T10 vendor-specific device identifiers are cut to this many bytes. */
 export const MAX_T10_DEV_ID = 25;
 
@@ -46,17 +46,12 @@ export const isCdrom = (d: Device) => d.handler === 'vcdrom';
 
 /** Size in MiB as SCST prints it: `(uint32)(bytes >> 20)` read as a signed int. */
 export function sizeMb(bytes: number): number {
-  return Number(BigInt.asIntN(32, BigInt(Math.floor(bytes)) >> 20n));
+  // ToInt32 (`| 0`) is exactly "modulo 2^32, read as signed" for any integer a number holds.
+  return Math.floor(bytes / 1048576) | 0;
 }
 
 function predefined(): MgmtError {
   return einval(`Attempt to add/delete/rename predefined group "${DEFAULT_GROUP}"`);
-}
-
-/** SCST accepted any token; a name that cannot be a directory entry is refused instead (procfs.md §9.12). */
-function checkGroupName(name: string): void {
-  if (name === '') throw einval('Group name required');
-  if (name.includes('/') || name === '.' || name === '..') throw einval(`Group name ${name} contains illegal character '/' or is "." or ".."`);
 }
 
 // ---- per-object management state ------------------------------------------------------------
@@ -89,10 +84,8 @@ export interface DeviceAttrs {
   async: boolean;
   scsiDeviceName: string;
   inqVendSpecific: string;
-  /** exportN numbering: never reused (sysfs.md §6.1). */
-  nextExport: number;
-  /** By LUN mapping (the LunSet entry object): its export number. */
-  readonly exports: Map<object, number>;
+  /** The `block` attribute's count (sysfs.md §6.1): kept, not acted on. */
+  blockCount: number;
 }
 
 /** Target attributes only the management trees show (sysfs.md §7.2). */
@@ -159,8 +152,7 @@ export function deviceAttrs(dev: Device): DeviceAttrs {
       async: false,
       scsiDeviceName: '',
       inqVendSpecific: '',
-      nextExport: 0,
-      exports: new Map(),
+      blockCount: 0,
     };
     deviceAttrsMap.set(dev, a);
   }
@@ -310,7 +302,13 @@ export class ScstMgmt {
   /** Unmap the first mapping of the device (list order); a device not mapped here is not an error. */
   delLunOfDevice(g: IniGroup, devName: string): void {
     const dev = this.device(devName);
-    const e = [...g.luns.luns.values()].find((x) => x.device === dev);
+    // The device's mappings are in creation order, which within one set is the set's list order.
+    let e = null;
+    for (const x of dev.mappings) {
+      if (x.set !== g.luns) continue;
+      e = x;
+      break;
+    }
     if (!e) {
       this.log.warn({ group: g.name, device: devName }, `Device is not found in group ${g.name}`);
       return;
@@ -334,15 +332,14 @@ export class ScstMgmt {
       const beforeSet = s.luns;
       s.evaluateLuns(false, 'none');
       if (s.group !== before) this.log.info({ initiator: s.initiatorName, target: s.target.name, group: s.group?.name ?? DEFAULT_GROUP }, `Using security group "${s.group?.name ?? DEFAULT_GROUP}" for initiator "${s.initiatorName}" (target ${s.target.name})`);
-      if (s.luns !== beforeSet) for (const td of s.tgtDevs.values()) td.queueUA(Sense.REPORTED_LUNS_DATA_CHANGED);
+      if (s.luns !== beforeSet) s.sessionUA(Sense.REPORTED_LUNS_DATA_CHANGED);
     }
   }
 
   // ---- virtual devices (vdisk/vcdrom) -------------------------------------------------------
 
-  private checkDevName(name: string): void {
-    if (name.includes('/')) throw einval(`Dev name ${name} contains illegal character '/'`);
-    if (name.includes('.')) throw einval(`Dev name ${name} contains illegal character '.'`);
+  private checkDevName(name: string, handler: HandlerName): void {
+    checkDeviceName(name, handler);
     if (this.scst.devices.has(name)) throw new MgmtError('EEXIST', `Device ${name} already exists`);
   }
 
@@ -357,7 +354,7 @@ export class ScstMgmt {
     const pow2 = 2 ** Math.floor(Math.log2(bs));
     if (pow2 !== bs) this.log.warn({ device: o.name, blockSize: bs }, `Block size ${bs} is not a power of two, using ${pow2}`);
     bs = pow2;
-    this.checkDevName(o.name);
+    this.checkDevName(o.name, o.handler);
     const handler: HandlerName = o.handler;
     if (f.oDirect) this.log.warn({ device: o.name }, "O_DIRECT flag doesn't currently work, ignoring it, use fileio_tgt in O_DIRECT mode instead");
     if (handler === 'vdisk_blockio') {
@@ -389,7 +386,7 @@ export class ScstMgmt {
 
   async openVcdrom(name: string, filename: string | null): Promise<Device> {
     if (filename !== null && !filename.startsWith('/')) throw einval(`File path "${filename}" is not absolute`);
-    this.checkDevName(name);
+    this.checkDevName(name, 'vcdrom');
     const dev = await this.scst.addDevice('vcdrom', name, []);
     this.log.info({ device: name }, `Registering virtual CDROM ${name}`);
     if (filename !== null) {
@@ -421,12 +418,10 @@ export class ScstMgmt {
     const dev = this.scst.devices.get(name);
     // SCST accepted a disk name on the vcdrom file and vice versa; the type is checked here.
     if (!dev || (kind === 'disk') !== isDisk(dev)) throw einval(kind === 'disk' ? `Device ${name} not found` : `Virtual device with name ${name} not found`);
-    const sets: Array<[string, IniGroup['luns']]> = this.scst.globalGroups.list.map((g) => [g.name, g.luns]);
-    for (const t of this.scst.targets.values()) {
-      sets.push([`(target ${t.name})`, t.defaultLuns]);
-      for (const g of t.groups) sets.push([g.name, g.luns]);
+    for (const e of dev.mappings) {
+      const gname = e.set.group?.name ?? `(target ${e.set.target?.name ?? '?'})`;
+      this.log.info({ group: gname, lun: e.lun }, `Removed LUN ${e.lun} from group ${gname} (target ?)`);
     }
-    for (const [gname, set] of sets) for (const e of set.luns.values()) if (e.device === dev) this.log.info({ group: gname, lun: e.lun }, `Removed LUN ${e.lun} from group ${gname} (target ?)`);
     const file = dev.filename ?? '';
     await this.scst.delDevice(name);
     this.log.info({ device: name }, `Detached virtual device ${name} ("${file}")`);
@@ -477,6 +472,8 @@ export class ScstMgmt {
       if (k === 'async') a.async = Number(v) !== 0;
     }
     this.log.info({ device: name, handler }, `Attached SCSI target virtual ${handler === 'vcdrom' ? 'cdrom' : 'disk'} ${name}`);
+    // SCST opens an empty file too (resync_size picks up a size given later); say so.
+    if (isDisk(dev) && dev.backstore && dev.nblocks === 0) this.log.warn({ device: name, filename: dev.filename }, `Device ${name} has no blocks (its file is empty): initiators see no usable capacity until resync_size`);
     return dev;
   }
 
@@ -498,8 +495,7 @@ export class ScstMgmt {
   }
 
   addTarget(name: string): Target {
-    if (name === '') throw einval('Target name required');
-    if (name.includes('/') || name === '.' || name === '..') throw einval(`Invalid target name ${name}`);
+    checkTargetName(name);
     if (this.scst.targets.has(name)) throw new MgmtError('EEXIST', `Target ${name} already exists`);
     const t = this.scst.addTarget(name);
     this.log.info({ target: name, tid: t.tid }, `Target ${name} (tid ${t.tid}) added`);
@@ -548,7 +544,7 @@ export class ScstMgmt {
   }
 
   createIniGroup(t: Target, name: string): IniGroup {
-    checkGroupName(name);
+    checkGroupName(name, true);
     if (t.group(name)) throw new MgmtError('EEXIST', `acg name ${name} exist`);
     const g = this.scst.addGroup(t, name);
     this.log.info({ target: t.name, group: name }, `Added group ${name} to target ${t.name}`);

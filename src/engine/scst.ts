@@ -4,6 +4,8 @@ import { createDevice } from './handlers.js';
 import { MgmtError, einval } from './errors.js';
 import { SgvPool } from './sgv.js';
 import { GlobalGroups, IniGroup, Target, type LunSet } from './target.js';
+import { DeviceRegistry } from './device-registry.js';
+import { checkGroupName, checkTargetName } from './names.js';
 import { ScstSession, type SessionCore, type SessionTransport } from './session.js';
 import { BoundHits, DEFAULT_LIMITS, type Limits } from './limits.js';
 
@@ -19,7 +21,7 @@ export class Scst implements SessionCore {
   /** Resource bounds (scstd options); read where they apply, so a change takes effect at once. */
   readonly limits: Limits = { ...DEFAULT_LIMITS };
   readonly bounds: BoundHits;
-  readonly devices = new Map<string, Device>();
+  readonly devices = new DeviceRegistry();
   readonly targets = new Map<string, Target>();
   readonly sessions = new Set<ScstSession>();
   setupId = 0n;
@@ -38,8 +40,8 @@ export class Scst implements SessionCore {
 
   /** A global group's LUN set changed: every session using it, on any target, re-evaluates. */
   watchGlobalGroup(g: IniGroup): void {
-    g.luns.onChange = (kind) => {
-      for (const s of this.sessions) if (s.luns === g.luns) s.evaluateLuns(false, kind);
+    g.luns.onChange = (kind, change) => {
+      for (const s of this.sessions) if (s.luns === g.luns) s.lunsChanged(kind, change);
     };
   }
 
@@ -48,7 +50,7 @@ export class Scst implements SessionCore {
     const dev = await createDevice(handler, name, params, {
       setupId: this.setupId,
       stateDir: this.stateDir,
-      usnInUse: (usn) => [...this.devices.values()].some((d) => d.usn === usn),
+      usnInUse: (usn) => this.devices.usnInUse(usn),
     });
     // Re-check: another add of the same name may have completed while we were opening files.
     if (this.devices.has(name)) {
@@ -66,11 +68,7 @@ export class Scst implements SessionCore {
     if (!dev) throw einval(`device ${name} not found`);
     this.devices.delete(name);
     dev.closing = true;
-    for (const t of this.targets.values()) {
-      t.defaultLuns.dropDevice(dev);
-      for (const g of t.groups) g.luns.dropDevice(dev);
-    }
-    for (const g of this.globalGroups.list) g.luns.dropDevice(dev);
+    for (const set of new Set([...dev.mappings].map((e) => e.set))) set.dropDevice(dev);
     const deadline = Date.now() + timeoutMs;
     while (dev.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (dev.inflight > 0) this.log.error({ device: name, inflight: dev.inflight }, `device ${name}: ${dev.inflight} backstore operations still running at close; closing anyway`);
@@ -80,7 +78,7 @@ export class Scst implements SessionCore {
   }
 
   addTarget(name: string): Target {
-    if (!name) throw einval('target name required');
+    checkTargetName(name);
     if (this.targets.has(name)) throw new MgmtError('EEXIST', `target ${name} already exists`);
     const t = new Target(name, this.nextTid++);
     t.globalGroups = this.globalGroups;
@@ -90,7 +88,7 @@ export class Scst implements SessionCore {
   }
 
   addGroup(t: Target, name: string) {
-    if (!name) throw einval('group name required');
+    checkGroupName(name, true);
     if (t.group(name)) throw new MgmtError('EEXIST', `group ${name} already exists`);
     const g = new IniGroup(name, t);
     this.watchLunSet(t, g.luns);
@@ -105,8 +103,8 @@ export class Scst implements SessionCore {
   }
 
   private watchLunSet(t: Target, set: LunSet): void {
-    set.onChange = (kind) => {
-      for (const s of t.sessions) if (s.luns === set) s.evaluateLuns(false, kind);
+    set.onChange = (kind, change) => {
+      for (const s of t.sessions) if (s.luns === set) s.lunsChanged(kind, change);
     };
   }
 

@@ -3,7 +3,8 @@ import { CmdTable, ScsiCmd } from './cmd.js';
 import { Sense, Status } from './scsi/constants.js';
 import type { SgvPool } from './sgv.js';
 import type { BoundHits, Limits } from './limits.js';
-import type { IniGroup, LunSet, Target } from './target.js';
+import type { IniGroup, LunChange, LunSet, Target } from './target.js';
+import type { Asc } from './scsi/constants.js';
 import { TgtDev } from './tgtdev.js';
 import type { Device } from './device.js';
 
@@ -50,6 +51,14 @@ export class ScstSession {
   sysfsName: string;
   /** Bytes of pool buffers this session's commands hold (bounded by limits.maxSessionBufferBytes). */
   bufferBytes = 0;
+  /**
+   * Unit attentions for every nexus of the session, newest last, one per condition: each nexus
+   * takes over those newer than it has seen when it next looks at its own (TgtDev). So REPORTED
+   * LUNS DATA HAS CHANGED after a LUN change costs the same beside 10,000 LUNs as beside one.
+   */
+  readonly sessionUAs: Array<{ readonly asc: Asc; readonly seq: number }> = [];
+  /** Sequence number of the newest entry of sessionUAs. */
+  uaSeq = 0;
 
   constructor(
     readonly target: Target,
@@ -93,9 +102,46 @@ export class ScstSession {
       changed = true;
     }
     if (initial) return;
-    if ((changed && kind !== 'none') || kind === 'inventory') {
-      for (const td of this.tgtDevs.values()) td.queueUA(kind === 'inquiry' ? Sense.INQUIRY_DATA_CHANGED : Sense.REPORTED_LUNS_DATA_CHANGED);
+    this.lunsChangedUA(kind, changed);
+  }
+
+  /**
+   * The set in use changed: one LUN (`change`), or anything (null). Only that LUN's nexus is
+   * redone, unless the change moves the session to another group (a target's default set that
+   * became empty gives way to the procfs-era Default group).
+   */
+  lunsChanged(kind: 'inventory' | 'inquiry' | 'none', change: LunChange | null): void {
+    const one = change?.added ?? change?.removed;
+    if (!one || this.lunSet === null || this.target.groupFor(this.initiatorName) !== this.group) return this.evaluateLuns(false, kind);
+    const lun = one.lun;
+    const e = this.lunSet.luns.get(lun);
+    let td = this.tgtDevs.get(lun);
+    let changed = false;
+    if (td && (!e || e.device !== td.device || e.readOnly !== td.readOnly)) {
+      this.detach(td);
+      this.tgtDevs.delete(lun);
+      td = undefined;
+      changed = true;
     }
+    if (e && !td) {
+      const n = new TgtDev(this, e.lun, e.device, e.readOnly);
+      this.tgtDevs.set(e.lun, n);
+      e.device.tgtDevs.add(n);
+      n.queueUA(Sense.POWER_ON_RESET);
+      changed = true;
+    }
+    this.lunsChangedUA(kind, changed);
+  }
+
+  private lunsChangedUA(kind: 'inventory' | 'inquiry' | 'none', changed: boolean): void {
+    if ((changed && kind !== 'none') || kind === 'inventory') this.sessionUA(kind === 'inquiry' ? Sense.INQUIRY_DATA_CHANGED : Sense.REPORTED_LUNS_DATA_CHANGED);
+  }
+
+  /** A unit attention for every nexus of this session (see sessionUAs). */
+  sessionUA(asc: Asc): void {
+    const i = this.sessionUAs.findIndex((u) => u.asc.asc === asc.asc && u.asc.ascq === asc.ascq);
+    if (i >= 0) this.sessionUAs.splice(i, 1);
+    this.sessionUAs.push({ asc, seq: ++this.uaSeq });
   }
 
   private detach(td: TgtDev): void {

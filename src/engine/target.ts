@@ -9,47 +9,102 @@ export interface LunEntry {
   readonly lun: number;
   readonly device: Device;
   readonly readOnly: boolean;
+  /** The set holding this mapping. */
+  readonly set: LunSet;
+  /**
+   * N of the device's exported/exportN link: numbered per device as mappings are created, never
+   * reused (SCST's dev_exported_lun_num); -1 in a procfs-era group, which sysfs does not show.
+   */
+  readonly exportNo: number;
 }
 
 export type AddrMethod = 'PERIPHERAL' | 'FLAT' | 'LUN';
 
-/** A LUN set: the target's default set or a security group's (sysfs luns/, procfs devices). */
+/** One LUN of a set changed: the mapping that went and the one that came (either may be null). */
+export interface LunChange {
+  readonly removed: LunEntry | null;
+  readonly added: LunEntry | null;
+}
+
+/**
+ * A LUN set: the target's default set or a security group's (sysfs luns/, procfs devices). Each
+ * mapping is also listed by its device (Device.mappings), so a device finds its mappings without
+ * visiting every set.
+ */
 export class LunSet {
   readonly luns = new Map<number, LunEntry>();
-  /** Called after every change with the kind of unit attention it causes. */
-  onChange: ((kind: 'inventory' | 'inquiry' | 'none') => void) | null = null;
+  /** Changes whenever a mapping comes or goes (listings keep their order until it does). */
+  version = 0;
+  /**
+   * Called after every change with the kind of unit attention it causes and, when one LUN
+   * changed, what changed (null: anything may have, e.g. clear).
+   */
+  onChange: ((kind: 'inventory' | 'inquiry' | 'none', change: LunChange | null) => void) | null = null;
+
+  /** `target` is null for a procfs-era group's set; `group` is null for a target's default set. */
+  constructor(
+    readonly target: Target | null,
+    readonly group: IniGroup | null,
+  ) {}
+
+  private checkLun(lun: number): void {
+    if (!Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) throw einval(`LUN ${lun} out of range 0..${MAX_LUN}`);
+  }
+
+  private map(device: Device, lun: number, readOnly: boolean): LunEntry {
+    const e: LunEntry = { lun, device, readOnly, set: this, exportNo: this.target ? device.exportedLunNum++ : -1 };
+    this.luns.set(lun, e);
+    device.mappings.add(e);
+    this.version++;
+    return e;
+  }
+
+  private unmap(e: LunEntry): void {
+    this.luns.delete(e.lun);
+    e.device.mappings.delete(e);
+    this.version++;
+  }
 
   add(device: Device, lun: number, readOnly: boolean): void {
-    if (!Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) throw einval(`LUN ${lun} out of range 0..${MAX_LUN}`);
+    this.checkLun(lun);
     if (this.luns.has(lun)) throw new MgmtError('EEXIST', `LUN ${lun} already exists`);
-    this.luns.set(lun, { lun, device, readOnly });
-    this.onChange?.('inventory');
+    const e = this.map(device, lun, readOnly);
+    this.onChange?.('inventory', { removed: null, added: e });
   }
 
   replace(device: Device, lun: number, readOnly: boolean, ua: boolean): void {
-    if (!Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) throw einval(`LUN ${lun} out of range 0..${MAX_LUN}`);
-    // Deleting first moves the mapping to the end of the insertion order, as SCST's list does.
-    const existed = this.luns.delete(lun);
-    this.luns.set(lun, { lun, device, readOnly });
-    this.onChange?.(existed ? (ua ? 'inquiry' : 'none') : 'inventory');
+    this.checkLun(lun);
+    // Unmapping first moves the mapping to the end of the insertion order, as SCST's list does.
+    const old = this.luns.get(lun) ?? null;
+    if (old) this.unmap(old);
+    const e = this.map(device, lun, readOnly);
+    this.onChange?.(old ? (ua ? 'inquiry' : 'none') : 'inventory', { removed: old, added: e });
   }
 
   del(lun: number): void {
-    if (!this.luns.delete(lun)) throw einval(`LUN ${lun} does not exist`);
-    this.onChange?.('inventory');
+    const e = this.luns.get(lun);
+    if (!e) throw einval(`LUN ${lun} does not exist`);
+    this.unmap(e);
+    this.onChange?.('inventory', { removed: e, added: null });
   }
 
   clear(): void {
     if (this.luns.size === 0) return;
+    for (const e of this.luns.values()) e.device.mappings.delete(e);
     this.luns.clear();
-    this.onChange?.('inventory');
+    this.version++;
+    this.onChange?.('inventory', null);
   }
 
-  /** Remove every LUN that maps `device` (device deletion). */
+  /** Remove every LUN that maps `device` (device deletion): visits the device's mappings only. */
   dropDevice(device: Device): boolean {
     let any = false;
-    for (const [n, e] of this.luns) if (e.device === device) (this.luns.delete(n), (any = true));
-    if (any) this.onChange?.('inventory');
+    for (const e of [...device.mappings]) {
+      if (e.set !== this) continue;
+      this.unmap(e);
+      any = true;
+      this.onChange?.('inventory', { removed: e, added: null });
+    }
     return any;
   }
 
@@ -73,14 +128,16 @@ export function initiatorMatches(pattern: string, name: string): boolean {
 /** A security group (SCST acg): initiator name patterns and the LUNs they see. */
 export class IniGroup {
   readonly initiators: string[] = [];
-  readonly luns = new LunSet();
+  readonly luns: LunSet;
   addrMethod: AddrMethod = 'PERIPHERAL';
 
   /** `target` is null for the procfs-era groups, which are shared by every target. */
   constructor(
     public name: string,
     readonly target: Target | null,
-  ) {}
+  ) {
+    this.luns = new LunSet(target, this);
+  }
 
   matches(initiator: string): boolean {
     return this.initiators.some((p) => initiatorMatches(p, initiator));
@@ -96,7 +153,7 @@ export interface ChapUser {
 export class Target {
   enabled = false;
   relTgtId = 0;
-  readonly defaultLuns = new LunSet();
+  readonly defaultLuns: LunSet;
   readonly groups: IniGroup[] = [];
   readonly sessions = new Set<ScstSession>();
   /** Sysfs names of its sessions (initiator name, _N for a second session of it). */
@@ -143,7 +200,9 @@ export class Target {
   constructor(
     readonly name: string,
     readonly tid: number,
-  ) {}
+  ) {
+    this.defaultLuns = new LunSet(this, null);
+  }
 
   group(name: string): IniGroup | undefined {
     return this.groups.find((g) => g.name === name);

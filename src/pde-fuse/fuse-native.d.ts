@@ -35,7 +35,8 @@ declare module 'fuse-native' {
     interface Options {
       force?: boolean;
       mkdir?: boolean;
-      timeout?: number | false;
+      /** ms before fuse-native answers a request itself; per operation name, `default` for the rest. */
+      timeout?: number | false | Record<string, number | false>;
       debug?: boolean;
     }
   }

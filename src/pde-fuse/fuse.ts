@@ -13,11 +13,16 @@ import { fuseMountsAt } from './mountinfo.js';
 
 /**
  * libfuse options (procfs.md §1.1, §1.4): content is produced per read, so the kernel must not use
- * sizes or caches (direct_io, zero timeouts); shell redirection's O_TRUNC comes with open
- * (atomic_o_trunc); the kernel checks the procfs modes (default_permissions) for every user
- * (allow_other); auto_unmount removes the mount when this process dies, even by SIGKILL.
+ * sizes or cached attributes (direct_io, attr_timeout=0: a stat of an object just deleted asks us,
+ * and scstadmin confirms a deletion that way). Names found are kept for a second
+ * (entry_timeout=1): a path walk then asks only for each directory's attributes (the permission
+ * check), not also for each name, which halves the requests of a scan of 10,000 devices; an
+ * object deleted meanwhile still fails that attribute request, and a new name is never cached as
+ * missing (negative_timeout=0). Shell redirection's O_TRUNC comes with open (atomic_o_trunc); the
+ * kernel checks the procfs modes (default_permissions) for every user (allow_other); auto_unmount
+ * removes the mount when this process dies, even by SIGKILL.
  */
-export const FUSE_MOUNT_OPTIONS = 'direct_io,entry_timeout=0,attr_timeout=0,negative_timeout=0,atomic_o_trunc,default_permissions,allow_other,auto_unmount,subtype=pde,fsname=scstd';
+export const FUSE_MOUNT_OPTIONS = 'direct_io,entry_timeout=1,attr_timeout=0,negative_timeout=0,atomic_o_trunc,default_permissions,allow_other,auto_unmount,subtype=pde,fsname=scstd';
 
 const EPERM = -ERRNO.EPERM;
 const EACCES = -ERRNO.EACCES;
@@ -37,6 +42,18 @@ function fuseBinding(): FuseBinding {
   const main = req.resolve('fuse-native');
   return (createRequire(main)('node-gyp-build') as (dir: string) => FuseBinding)(path.dirname(main));
 }
+
+/**
+ * fuse-native answers a request itself after this long. Only a write (its command, bounded by
+ * the write queue and the sysfs wait) and a read (a long listing renders in slices) wait for
+ * anything; every other operation here answers before its callback returns, so it goes without
+ * the timer fuse-native would otherwise arm and clear for each request (one per stat of a
+ * 10,000-entry scan).
+ */
+const FUSE_TIMEOUTS: Record<string, number | false> = {
+  default: 120_000,
+  ...Object.fromEntries(['getattr', 'fgetattr', 'access', 'statfs', 'readdir', 'opendir', 'releasedir', 'readlink', 'open', 'release', 'flush', 'truncate', 'ftruncate', 'utimens', 'create', 'chmod', 'chown', 'unlink', 'rename', 'mkdir', 'rmdir'].map((op) => [op, false])),
+};
 
 class PdeFuse extends Fuse {
   /** Options added to FUSE_MOUNT_OPTIONS for this mount. */
@@ -170,9 +187,15 @@ function operations(pfs: PdeFs, log: Logger, pending: Set<PendingWrite>): Fuse.O
     read: guard(
       'read',
       (_p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (r: number) => void) => {
+        const answer = (r: Buffer | number): void => cb(typeof r === 'number' ? r : r.copy(buf, 0));
         const r = pfs.read(fd, len, pos);
-        if (typeof r === 'number') return cb(r);
-        cb(r.copy(buf, 0));
+        if (r instanceof Promise) {
+          // The buffer is libfuse's and stays valid until we answer.
+          r.then(answer, (e: unknown) => {
+            log.error({ err: e }, 'FUSE read failed');
+            cb(EIO);
+          });
+        } else answer(r);
       },
       (_p, _fd, _b, _l, _pos, cb) => cb(EIO),
     ),
@@ -221,6 +244,7 @@ export class PdeMount {
     readonly mountPoint: string,
     private readonly log: Logger,
     private readonly pending: Set<PendingWrite>,
+    private readonly pfs: PdeFs,
   ) {}
 
   static async mount(dir: string, pfs: PdeFs, log: Logger, sub = 'proc'): Promise<PdeMount> {
@@ -229,7 +253,7 @@ export class PdeMount {
     await cleanStaleMount(mountPoint, log);
     await fsp.mkdir(mountPoint, { recursive: true });
     const pending = new Set<PendingWrite>();
-    const fuse = new PdeFuse(mountPoint, operations(pfs, log, pending), { timeout: 60_000 });
+    const fuse = new PdeFuse(mountPoint, operations(pfs, log, pending), { timeout: FUSE_TIMEOUTS });
     // Mounted on the --mount directory itself, the tree covers whatever is there (an empty proc/
     // left by an older daemon, say); libfuse 2 refuses a non-empty mount point without this.
     if (!sub) fuse.extraOptions = 'nonempty';
@@ -242,7 +266,7 @@ export class PdeMount {
       });
     });
     log.info({ mountPoint }, `management tree mounted at ${mountPoint}`);
-    return new PdeMount(fuse, mountPoint, log, pending);
+    return new PdeMount(fuse, mountPoint, log, pending, pfs);
   }
 
   /**
@@ -252,6 +276,7 @@ export class PdeMount {
    * false when the mount could not be removed (logged).
    */
   async unmount(boundMs = EXTERNAL_TIMEOUT_MS): Promise<boolean> {
+    this.pfs.opTimes.logLongest();
     const r = await run('fusermount', ['-uz', this.mountPoint], Math.max(100, boundMs));
     this.fuse.releaseSession();
     let ok = r.ok;

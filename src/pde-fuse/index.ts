@@ -5,10 +5,10 @@ import type { Scst } from '../engine/scst.js';
 import type { PdeMount } from './fuse.js';
 import { kdir } from './node.js';
 import { PdeFs } from './pdefs.js';
+import { slowOpMsFromEnv } from './optimes.js';
 import { makeContext, type ProcfsBuild } from './procfs/context.js';
 import { procRoot } from './procfs/tree.js';
 import { makeSysfsContext, type SysfsOptions } from './sysfs/context.js';
-import { reconcileExports } from './sysfs/exports.js';
 import { sysRoot } from './sysfs/tree.js';
 
 export { PdeFs } from './pdefs.js';
@@ -27,6 +27,8 @@ export function createProcfs(scst: Scst, iscsi: IscsiDriver | null, log: Logger,
 export interface TreesOptions {
   procfs?: Partial<ProcfsBuild>;
   sysfs?: SysfsOptions;
+  /** Commands slower than this (ms) are logged; default SCSTD_MGMT_SLOW_MS, else 20. */
+  slowOpMs?: number;
 }
 
 /**
@@ -39,15 +41,13 @@ export function createTrees(scst: Scst, iscsi: IscsiDriver | null, log: Logger, 
   const pctx = makeContext(scst, new ScstMgmt(scst, log.child({ tree: 'procfs' })), iscsi, log.child({ tree: 'procfs' }), o.procfs ?? {});
   const slog = log.child({ tree: 'sysfs' });
   const sctx = makeSysfsContext(scst, new ScstMgmt(scst, slog), iscsi, slog, { trace: pctx.trace, ...o.sysfs });
-  const root = kdir(() => [
+  // Built once: every node below keeps its own state (and its per-device nodes) for the mount's life.
+  const top = [
     ['proc', procRoot(pctx)],
     ['sys', sysRoot(sctx)],
-  ]);
-  const pfs = new PdeFs(root, tlog);
-  // exportN numbers follow creation order: hand them out after every command, whichever tree.
-  reconcileExports(scst);
-  pfs.afterCommand.push(() => reconcileExports(scst));
-  return pfs;
+  ] as const;
+  const root = kdir(() => top);
+  return new PdeFs(root, tlog, o.slowOpMs ?? slowOpMsFromEnv());
 }
 
 /**

@@ -21,9 +21,11 @@ export interface PdeFile {
   readonly mode: number;
   /**
    * The file's whole current text. Must not block. A procfs file never throws; a kernfs file may
-   * throw MgmtError, and read(2) then fails with its errno (sysfs.md §2.1, EAGAIN in §3).
+   * throw MgmtError, and read(2) then fails with its errno (sysfs.md §2.1, EAGAIN in §3). A
+   * listing that can be long (one line per device or LUN) may come as a promise, rendered a
+   * slice per event-loop turn so that I/O is served in between.
    */
-  read(): string;
+  read(): string | Promise<string>;
   /**
    * One command: the bytes of one write(2). Throws MgmtError on a refused command, having changed
    * nothing. Absent for read-only files.
@@ -42,6 +44,16 @@ export interface PdeDir {
   readonly mode: number;
   /** Current entries in listing order; computed on each call (groups come and go). */
   entries(): ReadonlyArray<readonly [string, PdeNode]>;
+  /**
+   * The entry called `name`, found without listing: a directory of one entry per device or LUN
+   * answers from the engine's own index, so a path walk costs the same with 10 entries or 10,000.
+   * Absent: the entry is searched in entries().
+   */
+  child?(name: string): PdeNode | undefined;
+  /** How many entries are directories (nlink - 2), counted without listing; absent: from entries(). */
+  subdirs?(): number;
+  /** The names of entries(), without making their nodes (readdir of a large directory). */
+  names?(): readonly string[];
 }
 
 export interface PdeLink {
@@ -52,7 +64,7 @@ export interface PdeLink {
 
 export type PdeNode = PdeFile | PdeDir | PdeLink;
 
-export function file(read: () => string, write?: (data: Buffer) => void | Promise<void>): PdeFile {
+export function file(read: () => string | Promise<string>, write?: (data: Buffer) => void | Promise<void>): PdeFile {
   return write ? { kind: 'file', mode: MODE_RW, read, write } : { kind: 'file', mode: MODE_RO, read };
 }
 

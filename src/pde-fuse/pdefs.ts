@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { MgmtError, type Errno } from '../engine/errors.js';
 import { MAX_COMMAND_BYTES } from './procfs/cmdline.js';
 import { S_IFDIR, S_IFLNK, S_IFREG, type PdeDir, type PdeFile, type PdeNode } from './node.js';
+import { DEFAULT_SLOW_OP_MS, MgmtOpTimes } from './optimes.js';
 
 // File-system semantics of a management tree, independent of FUSE: lookup, attributes, open
 // handles with a per-handle snapshot, and writes as commands (procfs.md §1.2-§1.4; kernfs files
@@ -50,6 +51,8 @@ interface Handle {
   node: PdeFile;
   /** The text served to reads past offset 0 (a read at offset 0 renders afresh). */
   snapshot: Buffer | null;
+  /** A rendering in progress (an asynchronous listing). */
+  rendering: Promise<Buffer | number> | null;
 }
 
 /** A write that waits longer than this for the ones before it is refused with EBUSY. */
@@ -63,22 +66,25 @@ export class PdeFs {
   private readonly created = new Date();
   private readonly mtimes = new Map<string, Date>();
 
-  /** Called after every command that succeeded (sysfs keeps its export numbering with it). */
-  readonly afterCommand: Array<() => void> = [];
+  /** How long commands take: slow ones are logged, the longest is kept. */
+  readonly opTimes: MgmtOpTimes;
 
   constructor(
     readonly root: PdeDir,
     private readonly log: Logger,
-  ) {}
+    slowOpMs = DEFAULT_SLOW_OP_MS,
+  ) {
+    this.opTimes = new MgmtOpTimes(slowOpMs, log);
+  }
 
   lookup(path: string): PdeNode | null {
     let node: PdeNode = this.root;
     for (const part of path.split('/')) {
       if (part === '') continue;
       if (node.kind !== 'dir') return null;
-      const hit: readonly [string, PdeNode] | undefined = node.entries().find(([n]) => n === part);
-      if (!hit) return null;
-      node = hit[1];
+      const next: PdeNode | undefined = node.child ? node.child(part) : node.entries().find(([n]) => n === part)?.[1];
+      if (!next) return null;
+      node = next;
     }
     return node;
   }
@@ -89,7 +95,7 @@ export class PdeFs {
     const mtime = this.mtimes.get(path) ?? this.created;
     const base = { size: 0, uid: 0, gid: 0, atime: mtime, mtime, ctime: this.created };
     if (node.kind === 'dir') {
-      const subdirs = node.entries().filter(([, n]) => n.kind === 'dir').length;
+      const subdirs = node.subdirs ? node.subdirs() : node.entries().filter(([, n]) => n.kind === 'dir').length;
       return { ...base, mode: S_IFDIR | node.mode, nlink: 2 + subdirs };
     }
     if (node.kind === 'link') return { ...base, mode: S_IFLNK | 0o777, nlink: 1, size: Buffer.byteLength(node.target()) };
@@ -107,7 +113,7 @@ export class PdeFs {
     const node = this.lookup(path);
     if (!node) return -ENOENT;
     if (node.kind !== 'dir') return -ENOTDIR;
-    return node.entries().map(([n]) => n);
+    return node.names ? [...node.names()] : node.entries().map(([n]) => n);
   }
 
   /** `flags` as open(2) got them; kernfs files check their mode bits here, even for root. */
@@ -124,7 +130,7 @@ export class PdeFs {
     }
     const fh = this.nextFh;
     this.nextFh = this.nextFh >= 0x7fffffff ? 1 : this.nextFh + 1;
-    this.handles.set(fh, { path, node, snapshot: null });
+    this.handles.set(fh, { path, node, snapshot: null, rendering: null });
     return fh;
   }
 
@@ -133,33 +139,46 @@ export class PdeFs {
   }
 
   /** The text, or a negated errno when a kernfs file refuses to produce it (EAGAIN). */
-  private render(h: { path: string; node: PdeFile }): Buffer | number {
-    try {
-      return Buffer.from(h.node.read(), 'utf8');
-    } catch (e) {
+  private render(h: { path: string; node: PdeFile }): Buffer | number | Promise<Buffer | number> {
+    const failed = (e: unknown): number | Buffer => {
       if (e instanceof MgmtError) return -ERRNO[e.errno];
       this.log.error({ err: e, path: h.path }, `${h.path}: rendering failed`);
       return h.node.kernfs ? -ERRNO.EIO : Buffer.alloc(0);
+    };
+    try {
+      const text = h.node.read();
+      if (typeof text === 'string') return Buffer.from(text, 'utf8');
+      return text.then((t) => Buffer.from(t, 'utf8'), failed);
+    } catch (e) {
+      return failed(e);
     }
   }
 
   /**
    * Bytes of the file at `offset`: offset 0 takes a fresh snapshot, later offsets slice it. A
-   * failed rendering leaves no snapshot, so the next read tries again.
+   * failed rendering leaves no snapshot, so the next read tries again. A long listing may render
+   * asynchronously; reads of one handle then wait for that one rendering.
    */
-  read(fh: number, length: number, offset: number): Buffer | number {
+  read(fh: number, length: number, offset: number): Buffer | number | Promise<Buffer | number> {
     const h = this.handles.get(fh);
     if (!h) return -ERRNO.EIO;
-    if (offset === 0 || h.snapshot === null) {
-      const r = this.render(h);
+    const slice = (snapshot: Buffer): Buffer => (offset >= snapshot.length ? Buffer.alloc(0) : snapshot.subarray(offset, Math.min(snapshot.length, offset + length)));
+    const take = (r: Buffer | number): Buffer | number => {
+      h.rendering = null;
       if (typeof r === 'number') {
         h.snapshot = null;
         return r;
       }
       h.snapshot = r;
+      return slice(r);
+    };
+    if (h.rendering) return h.rendering.then(() => (h.snapshot ? slice(h.snapshot) : this.read(fh, length, offset)));
+    if (offset === 0 || h.snapshot === null) {
+      const r = this.render(h);
+      if (r instanceof Promise) return (h.rendering = r.then(take));
+      return take(r);
     }
-    if (offset >= h.snapshot.length) return Buffer.alloc(0);
-    return h.snapshot.subarray(offset, Math.min(h.snapshot.length, offset + length));
+    return slice(h.snapshot);
   }
 
   /** One command; resolves with the byte count on success or a negated errno. */
@@ -179,15 +198,16 @@ export class PdeFs {
     return this.command(path, node, Buffer.isBuffer(data) ? Buffer.from(data) : Buffer.from(data, 'utf8'));
   }
 
-  /** The whole current text of a file (tests, tools). */
-  readPath(path: string): string | number {
+  /** The whole current text of a file (tests, tools); a promise for a long listing. */
+  readPath(path: string): string | number | Promise<string | number> {
     const node = this.lookup(path);
     if (!node) return -ENOENT;
     if (node.kind === 'dir') return -EISDIR;
     if (node.kind === 'link') return -EINVAL;
     if (node.kernfs && !(node.mode & 0o400)) return -ERRNO.EACCES;
+    const text = (r: Buffer | number): string | number => (typeof r === 'number' ? r : r.toString('utf8'));
     const r = this.render({ path, node });
-    return typeof r === 'number' ? r : r.toString('utf8');
+    return r instanceof Promise ? r.then(text) : text(r);
   }
 
   private command(path: string, node: PdeFile, data: Buffer): Promise<number> {
@@ -207,21 +227,17 @@ export class PdeFs {
     const enqueued = Date.now();
     const run = async (): Promise<number> => {
       if (Date.now() - enqueued > WRITE_QUEUE_WAIT_MS) return fail('EBUSY', 'timed out waiting for earlier commands');
+      const started = performance.now();
       try {
         await write(data);
       } catch (e) {
         if (e instanceof MgmtError) return fail(e.errno, e.message);
         this.log.error({ err: e, path, command: shown }, `${path}: internal error`);
         return -ERRNO.EIO;
+      } finally {
+        this.opTimes.record(path, shown, performance.now() - started);
       }
       this.mtimes.set(path, new Date());
-      for (const f of this.afterCommand) {
-        try {
-          f();
-        } catch (e) {
-          this.log.error({ err: e, path }, 'after-command hook failed');
-        }
-      }
       return data.length;
     };
     const p = this.tail.then(run, run);

@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Backstore, IoCallback } from '../backstore/backstore.js';
 import { Device } from '../device.js';
+import { checkDeviceName } from '../names.js';
 import { MgmtError } from '../errors.js';
 import { Sense } from '../scsi/constants.js';
 import type { Scst } from '../scst.js';
@@ -52,7 +53,7 @@ const NO_HANDLER = Sense.NOT_READY_MANUAL_INTERVENTION;
  */
 export function declareUserDevice(scst: Scst, name: string, blockSize = 512): Device {
   if (scst.devices.has(name)) throw new MgmtError('EEXIST', `device ${name} already exists`);
-  if (!name || /[/.]/.test(name) || name.length > 64) throw new MgmtError('EINVAL', `invalid device name '${name}'`);
+  checkDeviceName(name, 'scst_user');
   const dev = new Device({
     name,
     handler: 'scst_user',

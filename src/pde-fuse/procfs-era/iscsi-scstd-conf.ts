@@ -4,6 +4,7 @@ import type { Digest, TargetParams } from '../../engine/iscsi/params.js';
 import { MAX_DATA_SEGMENT_LENGTH } from '../../engine/iscsi/constants.js';
 import type { IscsiDriver } from '../../engine/iscsi/portal.js';
 import type { Scst } from '../../engine/scst.js';
+import { MgmtError } from '../../engine/errors.js';
 
 // /etc/iscsi-scstd.conf of the procfs era (procfs.md §6.3), as iscsi-scstd reads it: lines end at
 // '\n' and at ';', tokens are separated by blanks or '=', '#' starts a comment only as the first
@@ -243,7 +244,14 @@ export function applyIscsiScstdConf(conf: IscsiScstdConf, file: string, scst: Sc
       log.error({ file, line: c.line }, `${file}:${c.line}: duplicated target ${c.name}`);
       continue;
     }
-    const t = scst.addTarget(c.name);
+    let t: Target;
+    try {
+      t = scst.addTarget(c.name);
+    } catch (e) {
+      if (!(e instanceof MgmtError)) throw e;
+      log.error({ file, line: c.line }, `${file}:${c.line}: ${e.message}`);
+      continue;
+    }
     const p = { ...c.params };
     // The engine places Data-Out as it arrives, which needs the in-order answers (Yes wins under OR).
     for (const k of ['DataPDUInOrder', 'DataSequenceInOrder'] as const) {

@@ -4,6 +4,7 @@ import type { ScstSession } from '../../engine/session.js';
 import { DEFAULT_GROUP } from '../../engine/mgmt.js';
 import { Cursor, commandText, pad, startsWithKeyword, toInt32, tooManyArguments, unknownAction } from './cmdline.js';
 import type { ProcfsContext } from './context.js';
+import { renderRows } from '../rows.js';
 
 // The core files of /proc/scsi_tgt (procfs.md §3): scsi_tgt, version, help, sessions, threads.
 
@@ -45,10 +46,8 @@ export function renderVersion(ctx: ProcfsContext): string {
 
 // ---- scsi_tgt ---------------------------------------------------------------------------------
 
-export function renderScsiTgt(ctx: ProcfsContext): string {
-  let out = `${pad('Device (host:ch:id:lun or name)', 60)}Device handler\n`;
-  for (const d of ctx.scst.devices.values()) out += `${pad(d.name, 60)}${d.handler}\n`;
-  return out;
+export function renderScsiTgt(ctx: ProcfsContext): string | Promise<string> {
+  return renderRows(`${pad('Device (host:ch:id:lun or name)', 60)}Device handler\n`, ctx.scst.devices.values(), (d) => `${pad(d.name, 60)}${d.handler}\n`);
 }
 
 /** add_group | del_group | rename_group | assign (keywords case-insensitive, with their space). */

@@ -3,6 +3,7 @@ import type { IniGroup } from '../../engine/target.js';
 import { dir, file, type PdeDir } from '../node.js';
 import { Cursor, commandText, pad, startsWithKeyword, toNumber, tooManyArguments, unknownAction } from './cmdline.js';
 import type { ProcfsContext } from './context.js';
+import { renderRows } from '../rows.js';
 
 // groups/<G>/{addr_method,devices,names} (procfs.md §3.8). Keywords are case-insensitive and
 // `clear` is a bare 5-character prefix.
@@ -11,10 +12,8 @@ export function renderAddrMethod(g: IniGroup): string {
   return `${g.addrMethod}\n`;
 }
 
-export function renderDevices(g: IniGroup): string {
-  let out = `${pad('Device (host:ch:id:lun or name)', 60)}${pad('LUN', 13)}Options\n`;
-  for (const e of g.luns.luns.values()) out += `${pad(e.device.name, 60)}${pad(e.lun, 13)}${e.readOnly ? 'RO' : ''}\n`;
-  return out;
+export function renderDevices(g: IniGroup): string | Promise<string> {
+  return renderRows(`${pad('Device (host:ch:id:lun or name)', 60)}${pad('LUN', 13)}Options\n`, g.luns.luns.values(), (e) => `${pad(e.device.name, 60)}${pad(e.lun, 13)}${e.readOnly ? 'RO' : ''}\n`);
 }
 
 export function renderNames(g: IniGroup): string {

@@ -1,6 +1,7 @@
 import { MgmtError, einval } from '../../engine/errors.js';
 import { MAX_VDISK_NAME, isCdrom, isDisk, sizeMb, type VdiskFlags, type VdiskOpen } from '../../engine/mgmt.js';
 import { file, staticDir, type PdeDir } from '../node.js';
+import { filtered, renderRows } from '../rows.js';
 import { Cursor, commandText, isSpace, pad, startsWithKeyword, toNumber, unknownAction } from './cmdline.js';
 import type { ProcfsContext } from './context.js';
 
@@ -15,10 +16,9 @@ export const VDISK_HELP =
   'echo "set_t10_dev_id NAME t10_dev_id" >/proc/scsi_tgt/vdisk/vdisk\n';
 export const VCDROM_HELP = 'echo "open|change|close NAME [FILE_NAME]" >/proc/scsi_tgt/vcdrom/vcdrom\n';
 
-export function renderVdisk(ctx: ProcfsContext): string {
-  let out = `${pad('Name', 17)} ${pad('Size(MB)', 11)} ${pad('Block size', 11)} ${pad('Options', 15)} ${pad('File name', 45)} ${pad('T10 device id', 16)}\n`;
-  for (const d of ctx.scst.devices.values()) {
-    if (!isDisk(d)) continue;
+export function renderVdisk(ctx: ProcfsContext): string | Promise<string> {
+  const head = `${pad('Name', 17)} ${pad('Size(MB)', 11)} ${pad('Block size', 11)} ${pad('Options', 15)} ${pad('File name', 45)} ${pad('T10 device id', 16)}\n`;
+  return renderRows(head, filtered(ctx.scst.devices.values(), isDisk), (d) => {
     let opts = '';
     if (d.writeThrough) opts += 'WT ';
     if (d.nvCache) opts += 'NV ';
@@ -26,15 +26,13 @@ export function renderVdisk(ctx: ProcfsContext): string {
     if (d.handler === 'vdisk_nullio') opts += 'NIO ';
     if (d.handler === 'vdisk_blockio') opts += 'BIO ';
     if (d.removable) opts += 'RM ';
-    out += `${pad(d.name, 17)} ${pad(sizeMb(d.size), 11)} ${pad(d.blockSize, 12)}${pad(opts, 16)}${pad(d.filename ?? 'none', 45)} ${pad(d.t10DevId, 16)}\n`;
-  }
-  return out;
+    return `${pad(d.name, 17)} ${pad(sizeMb(d.size), 11)} ${pad(d.blockSize, 12)}${pad(opts, 16)}${pad(d.filename ?? 'none', 45)} ${pad(d.t10DevId, 16)}\n`;
+  });
 }
 
-export function renderVcdrom(ctx: ProcfsContext): string {
-  let out = `${pad('Name', 17)} ${pad('Size(MB)', 9)} File name\n`;
-  for (const d of ctx.scst.devices.values()) if (isCdrom(d)) out += `${pad(d.name, 17)} ${pad(sizeMb(d.size), 9)} ${d.filename ?? 'none'}\n`;
-  return out;
+export function renderVcdrom(ctx: ProcfsContext): string | Promise<string> {
+  const head = `${pad('Name', 17)} ${pad('Size(MB)', 9)} File name\n`;
+  return renderRows(head, filtered(ctx.scst.devices.values(), isCdrom), (d) => `${pad(d.name, 17)} ${pad(sizeMb(d.size), 9)} ${d.filename ?? 'none'}\n`);
 }
 
 /** The command text, refusing an empty one (SCST returned a 0-byte "success", procfs.md §9.17). */

@@ -8,7 +8,7 @@ import { DEFAULT_MAX_TGT_DEV_COMMANDS, defaultThreadsNum, deviceAttrs } from '..
 import { prState } from '../../engine/scsi/pr.js';
 import { Sense, type Asc } from '../../engine/scsi/constants.js';
 import { link, type PdeNode } from '../node.js';
-import { keyed, parse01, ro, rw, sdir, wo } from './attr.js';
+import { keyed, membersDir, parse01, ro, rw, sdir, wo } from './attr.js';
 import type { SysfsContext } from './context.js';
 import { exportLinks } from './exports.js';
 import { chomp, firstLine, kstrtol, kstrtoul, trimBlanks } from './lexer.js';
@@ -106,6 +106,7 @@ async function activate(dev: Device): Promise<void> {
 
 /** nullio: a new size (bytes, a multiple of the block size). */
 function resizeNull(dev: Device, bytes: number): void {
+  if (bytes === 0) throw einval(`${dev.name}: a vdisk_nullio device needs at least one block, size 0 refused`);
   if (bytes % dev.blockSize !== 0) throw einval(`${dev.name}: size ${bytes} is not a multiple of the block size ${dev.blockSize}`);
   const bs = dev.backstore;
   if (!(bs instanceof NullBackstore)) throw new MgmtError('EMEDIUMTYPE', `${dev.name}: no backing store`);
@@ -128,7 +129,6 @@ function renderPrState(dev: Device): string {
 /** The core entries of every device (sysfs.md §6.1). */
 function coreEntries(ctx: SysfsContext, dev: Device): Array<readonly [string, PdeNode]> {
   const a = () => deviceAttrs(dev);
-  const blocks = { count: 0 };
   const defThreads = defaultThreadsNum(dev.handler);
   const out: Array<readonly [string, PdeNode]> = [
     ['type', ro(() => typeText(dev.type))],
@@ -157,12 +157,12 @@ function coreEntries(ctx: SysfsContext, dev: Device): Array<readonly [string, Pd
     [
       'block',
       rw(
-        () => `${blocks.count} 0\n`,
+        () => `${a().blockCount} 0\n`,
         (text) => {
           const t = chomp(text);
           if (t === '0') {
-            if (blocks.count > 0) blocks.count--;
-          } else if (t === '1' || /^1 1( .*)?$/s.test(t)) blocks.count++;
+            if (a().blockCount > 0) a().blockCount--;
+          } else if (t === '1' || /^1 1( .*)?$/s.test(t)) a().blockCount++;
           else throw einval(`block: '${t}' not understood (0, 1 or "1 1 [data]")`);
         },
       ),
@@ -179,7 +179,7 @@ function coreEntries(ctx: SysfsContext, dev: Device): Array<readonly [string, Pd
       ),
     ],
     ['dump_prs', wo(() => void ctx.log.info({ device: dev.name, pr: renderPrState(dev) }, `Persistent reservations of device ${dev.name}`))],
-    ['exported', sdir(() => exportLinks(ctx.scst, dev).map(([n, l]) => [n, link(() => l)] as const))],
+    ['exported', sdir(() => exportLinks(dev).map(([n, l]) => [n, link(() => l)] as const))],
     ['handler', link(() => `../../handlers/${dev.handler}`)],
   ];
   if (dev.handler !== 'scst_user') {
@@ -483,22 +483,43 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
   return out;
 }
 
-export function deviceDir(ctx: SysfsContext, dev: Device): PdeNode {
-  const f = flavour(dev);
-  // Thin provisioning is fixed at creation, so the set of entries (gen_tp_... included) is too.
-  const entries = [...coreEntries(ctx, dev), ...(f ? vdiskEntries(ctx, dev, f) : [])];
-  return sdir(() => entries);
+type Entries = ReadonlyArray<readonly [string, PdeNode]>;
+
+/** How many device directories keep their entries (see devicesDir). */
+const RECENT_DEVICE_DIRS = 64;
+
+function deviceDir(ctx: SysfsContext, dev: Device, recent: Map<Device, Entries>): PdeNode {
+  const entries = (): Entries => {
+    let e = recent.get(dev);
+    if (e) recent.delete(dev);
+    else {
+      const f = flavour(dev);
+      // Thin provisioning is fixed at creation, so the set of entries (gen_tp_... included) is too.
+      e = [...coreEntries(ctx, dev), ...(f ? vdiskEntries(ctx, dev, f) : [])];
+      if (recent.size >= RECENT_DEVICE_DIRS) recent.delete(recent.keys().next().value!);
+    }
+    recent.set(dev, e);
+    return e;
+  };
+  return sdir(entries);
 }
 
 /** R/devices/: one directory per device, nodes kept per device object. */
 export function devicesDir(ctx: SysfsContext): PdeNode {
-  const nodes = new WeakMap<Device, PdeNode>();
-  return sdir(() =>
-    [...ctx.scst.devices.values()].map((d) => {
-      let n = nodes.get(d);
-      if (!n) nodes.set(d, (n = deviceDir(ctx, d)));
-      return [d.name, n] as const;
-    }),
-  );
+  const devices = ctx.scst.devices;
+  // A device directory holds about 45 attribute nodes (some 10 KB). A scan of 10,000 devices
+  // (scstadmin reads every one) keeping all of them would grow the heap by 100 MB, and the
+  // collector's pauses with it: only the directories used last keep their entries, newest last;
+  // any other makes them again on its next use (the state they show lives in the engine).
+  const recent = new Map<Device, Entries>();
+  return membersDir(() => [], {
+    list: () => devices.values(),
+    get: (name) => devices.get(name),
+    count: () => devices.size,
+    version: () => devices.version,
+    name: (d) => d.name,
+    make: (d) => deviceDir(ctx, d, recent),
+    dirs: true,
+  });
 }
 

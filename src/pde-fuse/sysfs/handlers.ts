@@ -2,7 +2,7 @@ import type { HandlerName } from '../../engine/device.js';
 import { einval } from '../../engine/errors.js';
 import { CREATE_PARAMS, HANDLERS } from '../../engine/handlers.js';
 import { link, type PdeNode } from '../node.js';
-import { ro, rw, sdir } from './attr.js';
+import { membersDir, ro, rw, sdir } from './attr.js';
 import type { SysfsContext } from './context.js';
 import { typeText } from './devices.js';
 import { Lexer, paramTokens, unknownAction } from './lexer.js';
@@ -56,17 +56,21 @@ function handlerDir(ctx: SysfsContext, h: HandlerName): PdeNode {
     fixed.push(['mgmt', rw(() => handlerMgmtHelp(h), (text) => ctx.works.run(`handlers/${h}/mgmt`, () => writeHandlerMgmt(ctx, h, text)))]);
     if (ctx.build.tracing) fixed.push(['trace_level', traceFile(ctx, ctx.trace.vdisk, h, TRACE_HELP.vdisk)]);
   }
-  const links = new Map<string, PdeNode>();
-  return sdir(() => [
-    ...fixed,
-    ...[...ctx.scst.devices.values()]
-      .filter((d) => d.handler === h)
-      .map((d) => {
-        let l = links.get(d.name);
-        if (!l) links.set(d.name, (l = link(() => `../../devices/${d.name}`)));
-        return [d.name, l] as const;
-      }),
-  ]);
+  const devices = ctx.scst.devices;
+  return membersDir(() => fixed, {
+    *list() {
+      for (const d of devices.values()) if (d.handler === h) yield d;
+    },
+    get: (name) => {
+      const d = devices.get(name);
+      return d?.handler === h ? d : undefined;
+    },
+    count: () => 0,
+    version: () => devices.version,
+    name: (d) => d.name,
+    make: (d) => link(() => `../../devices/${d.name}`),
+    dirs: false,
+  });
 }
 
 export function handlersDir(ctx: SysfsContext): PdeNode {

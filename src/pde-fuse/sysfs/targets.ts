@@ -7,7 +7,7 @@ import type { ScstSession } from '../../engine/session.js';
 import type { AddrMethod, IniGroup, LunSet, Target } from '../../engine/target.js';
 import { MODE_RO, attr, link, type PdeNode } from '../node.js';
 import { procIp, procSid } from '../procfs/iscsi.js';
-import { firstChar01, keyed, ro, rw, sdir, wo } from './attr.js';
+import { firstChar01, keyed, lunOfName, membersDir, ro, rw, sdir, wo } from './attr.js';
 import type { SysfsContext } from './context.js';
 import { DRIVER } from './exports.js';
 import { iscsiDriverAttrs, iscsiTargetAttrs, ISCSI_MGMT_HELP, writeIscsiMgmt } from './iscsi.js';
@@ -179,25 +179,31 @@ export function writeLunsMgmt(ctx: SysfsContext, set: LunSet, where: string, tex
 }
 
 /** luns/: mgmt and one directory per LUN with read_only and the device link. */
-function lunsDir(ctx: SysfsContext, set: () => LunSet, where: () => string, depth: number): PdeNode {
+function lunsDir(ctx: SysfsContext, set: LunSet, where: () => string, depth: number): PdeNode {
   const mgmt = rw(
     () => LUNS_MGMT_HELP,
-    (text) => ctx.works.run(`${where()}/luns/mgmt`, () => writeLunsMgmt(ctx, set(), where(), text)),
+    (text) => ctx.works.run(`${where()}/luns/mgmt`, () => writeLunsMgmt(ctx, set, where(), text)),
   );
+  const fixed = [['mgmt', mgmt] as const];
   const up = '../'.repeat(depth);
-  return sdir(() => [
-    ['mgmt', mgmt] as const,
-    ...[...set().luns.values()].map((e) => {
-      const roFlag = e.readOnly || e.device.readOnly;
-      return [
-        String(e.lun),
-        sdir(() => [
-          ['read_only', ro(() => keyed(roFlag ? 1 : 0, roFlag))],
-          ['device', link(() => `${up}devices/${e.device.name}`)],
-        ]),
+  return membersDir(() => fixed, {
+    list: () => set.luns.values(),
+    get: (name) => {
+      const lun = lunOfName(name);
+      return lun === undefined ? undefined : set.luns.get(lun);
+    },
+    count: () => set.luns.size,
+    version: () => set.version,
+    name: (e) => String(e.lun),
+    make: (e) => {
+      const entries = [
+        ['read_only', ro(() => keyed(e.readOnly || e.device.readOnly ? 1 : 0, e.readOnly || e.device.readOnly))],
+        ['device', link(() => `${up}devices/${e.device.name}`)],
       ] as const;
-    }),
-  ]);
+      return sdir(() => entries);
+    },
+    dirs: true,
+  });
 }
 
 // ---- security groups -----------------------------------------------------------------------------
@@ -265,7 +271,7 @@ function groupDir(ctx: SysfsContext, t: Target, g: IniGroup): PdeNode {
       ),
     ],
     ['initiators', sdir(() => [['mgmt', initMgmt] as const, ...g.initiators.map((n) => [n, attr(MODE_RO, () => `${n}\n`)] as const)])],
-    ['luns', lunsDir(ctx, () => g.luns, () => g.name, 7)],
+    ['luns', lunsDir(ctx, g.luns, () => g.name, 7)],
   ];
   return sdir(() => entries);
 }
@@ -361,28 +367,20 @@ function sessionDir(ctx: SysfsContext, s: ScstSession): PdeNode {
     ['reinstating', ro(() => '0\n')],
     ['thread_pid', ro(() => `${process.pid}\n`)],
   ];
-  return sdir(() => {
-    const out: Array<readonly [string, PdeNode]> = [...fixed];
-    // The LUN set in use: the target's own, or one of its groups' (a procfs-era group has no place here).
+  // The LUN set in use: the target's own, or one of its groups' (a procfs-era group has no place here).
+  const lunsLink = (): Array<readonly [string, PdeNode]> => {
     const g = s.group;
-    if (g === null) out.push(['luns', link(() => '../../luns')]);
-    else if (g.target === s.target) out.push(['luns', link(() => `../../ini_groups/${g.name}/luns`)]);
-    for (const td of s.tgtDevs.values()) {
-      const lun = td.lun;
-      out.push([
-        `lun${lun}`,
-        sdir(() => [
-          ['active_commands', ro(() => `${[...s.cmds.values()].filter((c) => c.lun === lun && !c.isDone).length}\n`)],
-          ['thread_pid', ro(() => `${process.pid}\n`)],
-          ['thread_index', ro(() => '0\n')],
-        ]),
-      ]);
-    }
+    if (g === null) return [['luns', link(() => '../../luns')]];
+    if (g.target === s.target) return [['luns', link(() => `../../ini_groups/${g.name}/luns`)]];
+    return [];
+  };
+  const connDir = (): Array<readonly [string, PdeNode]> => {
     const sess = is();
     const c = sess?.conn;
-    if (sess && c) {
-      const ip = procIp(c.remoteAddress);
-      out.push([
+    if (!sess || !c) return [];
+    const ip = procIp(c.remoteAddress);
+    return [
+      [
         ip,
         sdir(() => [
           ['cid', ro(() => `${c.cid}`)],
@@ -391,10 +389,36 @@ function sessionDir(ctx: SysfsContext, s: ScstSession): PdeNode {
           ['target_ip', ro(() => procIp(c.socket.localAddress))],
           ['transport', ro(() => 'iSCSI-TCP\n')],
         ]),
-      ]);
-    }
-    return out;
+      ],
+    ];
+  };
+  // One lunN directory per nexus: a session may see thousands, so they are members, not a list.
+  const nexuses = membersDir(() => [...fixed, ...lunsLink(), ...connDir()], {
+    list: () => s.tgtDevs.values(),
+    get: (name) => {
+      const lun = name.startsWith('lun') ? lunOfName(name.slice(3)) : undefined;
+      return lun === undefined ? undefined : s.tgtDevs.get(lun);
+    },
+    count: () => s.tgtDevs.size,
+    name: (td) => `lun${td.lun}`,
+    make: (td) => {
+      const entries = [
+        [
+          'active_commands',
+          ro(() => {
+            let n = 0;
+            for (const c of s.cmds.values()) if (c.lun === td.lun && !c.isDone) n++;
+            return `${n}\n`;
+          }),
+        ],
+        ['thread_pid', ro(() => `${process.pid}\n`)],
+        ['thread_index', ro(() => '0\n')],
+      ] as const;
+      return sdir(() => entries);
+    },
+    dirs: true,
   });
+  return nexuses;
 }
 
 function sessionsDir(ctx: SysfsContext, t: Target): PdeNode {
@@ -485,12 +509,14 @@ function targetDir(ctx: SysfsContext, t: Target): PdeNode {
       ),
     ],
     ...STAT_NAMES.map((n) => [n, counter(n)] as const),
-    ['luns', lunsDir(ctx, () => t.defaultLuns, () => t.name, 5)],
+    ['luns', lunsDir(ctx, t.defaultLuns, () => t.name, 5)],
     ['ini_groups', iniGroupsDir(ctx, t)],
     ['sessions', sessionsDir(ctx, t)],
   ];
-  // iSCSI attributes come and go (accounts, allowed_portal): listed afresh each time.
-  return sdir(() => [...fixed, ...iscsiTargetAttrs(ctx, t)]);
+  // iSCSI attributes come and go (accounts, allowed_portal): listed afresh each time; a path
+  // through luns/, ini_groups/ or sessions/ does not make them.
+  const dir = sdir(() => [...fixed, ...iscsiTargetAttrs(ctx, t)]);
+  return { ...dir, child: (name: string) => fixed.find(([n]) => n === name)?.[1] ?? dir.child!(name) };
 }
 
 /** R/targets/: the iscsi driver (when the daemon has one). */
@@ -501,17 +527,18 @@ export function targetsDir(ctx: SysfsContext): PdeNode {
     () => ISCSI_MGMT_HELP,
     (text) => ctx.works.run('targets/iscsi/mgmt', () => writeIscsiMgmt(ctx, iscsi, text)),
   );
-  const nodes = new WeakMap<Target, PdeNode>();
-  const driver = sdir(() => [
-    ['mgmt', mgmt] as const,
-    ...(ctx.build.tracing ? ([['trace_level', traceFile(ctx, ctx.trace.iscsi, 'iscsi', TRACE_HELP.iscsi)]] as const) : []),
-    ...iscsiDriverAttrs(ctx, iscsi),
-    ...[...ctx.scst.targets.values()].map((t) => {
-      let n = nodes.get(t);
-      if (!n) nodes.set(t, (n = targetDir(ctx, t)));
-      return [t.name, n] as const;
-    }),
-  ]);
+  const targets = ctx.scst.targets;
+  const driver = membersDir(
+    () => [['mgmt', mgmt] as const, ...(ctx.build.tracing ? ([['trace_level', traceFile(ctx, ctx.trace.iscsi, 'iscsi', TRACE_HELP.iscsi)]] as const) : []), ...iscsiDriverAttrs(ctx, iscsi)],
+    {
+      list: () => targets.values(),
+      get: (name) => targets.get(name),
+      count: () => targets.size,
+      name: (t) => t.name,
+      make: (t) => targetDir(ctx, t),
+      dirs: true,
+    },
+  );
   return sdir(() => [[DRIVER, driver]]);
 }
 

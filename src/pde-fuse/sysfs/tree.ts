@@ -23,6 +23,7 @@ export function scstTgtDir(ctx: SysfsContext): PdeDir {
 
 /** The directory mounted as `sys`: it holds kernel/scst_tgt. */
 export function sysRoot(ctx: SysfsContext): PdeDir {
-  const kernel = kdir(() => [['scst_tgt', scstTgtDir(ctx)]]);
-  return kdir(() => [['kernel', kernel]]);
+  const scstTgt = [['scst_tgt', scstTgtDir(ctx)]] as const;
+  const kernel = [['kernel', kdir(() => scstTgt)]] as const;
+  return kdir(() => kernel);
 }

@@ -47,6 +47,32 @@ export const sortNames = (names: string[]): string[] => names.sort(compareBytes)
 /** Last path component of a link text. */
 const basename = (link: string): string => link.replace(/.*\//s, '');
 
+/**
+ * How many tree accesses a scan keeps in flight. A listing of 10,000 devices is 20,000 stat and
+ * readlink calls; on a FUSE tree each waits for the daemon, so they overlap instead of queueing.
+ */
+const SCAN_IN_FLIGHT = 16;
+
+/** fn over every item, at most SCAN_IN_FLIGHT at once; the results in the items' order. */
+async function mapInOrder<T, R>(items: readonly T[], fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SCAN_IN_FLIGHT, items.length) }, worker));
+  return out;
+}
+
+/** The items `keep` accepts, in their order; at most SCAN_IN_FLIGHT checks run at once. */
+async function filterInOrder<T>(items: readonly T[], keep: (x: T) => Promise<boolean>): Promise<T[]> {
+  const ok = await mapInOrder(items, keep);
+  return items.filter((_, i) => ok[i]);
+}
+
 export class ScstReader {
   readonly fs: TreeFs;
   readonly root: string;
@@ -114,11 +140,8 @@ export class ScstReader {
     } catch (e) {
       return [undefined, strerror(e)];
     }
-    const out: string[] = [];
-    for (const n of names) {
-      if (n === '.' || n === '..' || skip.has(n)) continue;
-      if (await this.isDir(`${dir}/${n}`)) out.push(n);
-    }
+    const candidates = names.filter((n) => n !== '.' && n !== '..' && !skip.has(n));
+    const out = await filterInOrder(candidates, (n) => this.isDir(`${dir}/${n}`));
     return [sorted ? sortNames(out) : out, undefined];
   }
 
@@ -167,12 +190,7 @@ export class ScstReader {
     } catch (e) {
       return [undefined, `devices(): Unable to read directory '${dir}': ${strerror(e)}`];
     }
-    const out: string[] = [];
-    for (const n of names) {
-      if (!(await this.isDir(this.path('devices', n)))) continue;
-      if (handler && (await this.deviceHandler(n)) !== handler) continue;
-      out.push(n);
-    }
+    const out = await filterInOrder(names, async (n) => (await this.isDir(this.path('devices', n))) && (!handler || (await this.deviceHandler(n)) === handler));
     return [out, undefined];
   }
 
@@ -508,25 +526,34 @@ export class ScstReader {
       if (!(await this.targetExists(driver, target))) return [undefined, `luns(): Target '${target}' is not available`];
       return [undefined, `luns(): Unable to read directory '${dir}': ${strerror(e)}`];
     }
-    const luns = new Map<string, string>();
-    for (const lun of names) {
+    // Each LUN directory is read on its own (several at once); the outcome is taken in listing order.
+    type LunRead = { skip: true } | { error: string } | { device: string | undefined };
+    const reads = await mapInOrder(names, async (lun): Promise<LunRead> => {
       const lpath = `${dir}/${lun}`;
-      if (!(await this.isDir(lpath))) continue;
+      if (!(await this.isDir(lpath))) return { skip: true };
       let entries: string[];
       try {
         entries = await this.fs.readdir(lpath);
       } catch (e) {
-        return [undefined, `luns(): Unable to read directory '${lpath}': ${strerror(e)}`];
+        return { error: `luns(): Unable to read directory '${lpath}': ${strerror(e)}` };
       }
+      let device: string | undefined;
       for (const entry of entries) {
         if (await this.isLink(`${lpath}/${entry}`)) {
           try {
-            luns.set(lun, basename(await this.fs.readlink(`${lpath}/${entry}`)));
+            device = basename(await this.fs.readlink(`${lpath}/${entry}`));
           } catch {
             // vanished between listing and reading
           }
         }
       }
+      return { device };
+    });
+    const luns = new Map<string, string>();
+    for (let i = 0; i < names.length; i++) {
+      const r = reads[i]!;
+      if ('error' in r) return [undefined, r.error];
+      if ('device' in r && r.device !== undefined) luns.set(names[i]!, r.device);
     }
     return [luns, undefined];
   }

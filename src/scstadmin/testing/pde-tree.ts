@@ -140,7 +140,7 @@ export class PdeTreeFs implements TreeFs {
     if (fh < 0) throw new TreeError(errName(fh), `${path}: ${errName(fh)}`, 'open');
     return {
       read: async (max: number) => {
-        const b = this.pde.read(fh, max, 0);
+        const b = await this.pde.read(fh, max, 0);
         if (typeof b === 'number') throw new TreeError(errName(b), `${path}: ${errName(b)}`);
         return b.toString('utf8');
       },
