@@ -35,7 +35,7 @@ async function seedTree() {
   const tgt1 = t.scst.targets.get(targets[0]!)!;
   const s = t.scst.createSession(tgt1, DEBIAN, nullTransport);
   const sock = { remoteAddress: '10.42.0.95', destroyed: false, writableLength: 0 };
-  isessions.set(1, { tsih: 1, isid: Buffer.from([0x00, 0x02, 0x3d, 0x04, 0x00, 0x00]), initiatorName: DEBIAN, target: tgt1, params: { HeaderDigest: 'None', DataDigest: 'None' }, scst: s, createdAt: 1, conn: { cid: 0, phase: 'ffp', socket: sock } });
+  isessions.set(1, { tsih: 1, isid: Buffer.from([0x00, 0x02, 0x3d, 0x04, 0x00, 0x00]), initiatorName: DEBIAN, target: tgt1, params: { HeaderDigest: 'None', DataDigest: 'None' }, scst: s, createdAt: 1, conn: { cid: 0, phase: 'ffp', socket: sock, remoteAddress: sock.remoteAddress } });
   return t;
 }
 
