@@ -31,6 +31,7 @@ interface Options {
   bytes: number;
   warmupOps: number;
   seed: number;
+  intervalUs: number;
 }
 
 function int(min: number, max: number) {
@@ -58,8 +59,9 @@ function parseOptions(argv: string[]): Options {
     .option('--bytes <n>', 'bytes per read (a multiple of the block size)', int(512, 1024 * 1024), 4096)
     .option('--warmup-ops <n>', 'reads before the window, not timed', int(0, 1_000_000), 200)
     .option('--seed <n>', 'seed of the offsets (same seed, same offsets)', int(1, 0xffffffff), 0x5eed)
+    .option('--interval-us <n>', 'start timed reads at most this often (0: back to back)', int(0, 1_000_000), 0)
     .parse(argv)
-    .opts<{ port: number; target: string; lun: number; initiator: string; isid: string; seconds: number; bytes: number; warmupOps: number; seed: number }>();
+    .opts<{ port: number; target: string; lun: number; initiator: string; isid: string; seconds: number; bytes: number; warmupOps: number; seed: number; intervalUs: number }>();
   if (!/^[0-9a-fA-F]{12}$/.test(o.isid)) throw new InvalidArgumentError('--isid: expected 12 hex digits');
   return { ...o, isid: Buffer.from(o.isid, 'hex') };
 }
@@ -237,7 +239,11 @@ async function main(): Promise<void> {
           return;
         }
       }
-      reader.issue(readCdb, o.bytes, onDone);
+      // Paced: a reader that loops flat out is a CPU hog of its own on the client CPU, which
+      // the writer it is measured beside shares; one read per interval measures the target.
+      const wait = warm === 0 && o.intervalUs > 0 ? o.intervalUs / 1000 - (now - reader.startedAt) : 0;
+      if (wait >= 1) setTimeout(() => reader.issue(readCdb, o.bytes, onDone), wait);
+      else reader.issue(readCdb, o.bytes, onDone);
     };
     if (warm === 0) {
       say({ event: 'measuring' });

@@ -74,8 +74,13 @@ export class LineChild {
    * Starts dist/bench/<script>.js under node, on the clients' CPUs, at the clients' priority: a
    * reader given a real-time priority would take the CPU from the writer it shares it with.
    */
-  static start(script: string, args: string[]): LineChild {
-    const child = spawnTracked(...placed('client', process.execPath, [join(HERE, `${script}.js`), ...args]), { stdio: ['pipe', 'pipe', 'pipe'] });
+  /**
+   * `nice`: run it at that niceness (through nice(1); lowering it needs root, and without it
+   * nice says so on stderr and runs the client at its usual priority).
+   */
+  static start(script: string, args: string[], o: { nice?: number } = {}): LineChild {
+    const [cmd, argv] = placed('client', process.execPath, [join(HERE, `${script}.js`), ...args]);
+    const child = o.nice === undefined ? spawnTracked(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] }) : spawnTracked('nice', ['-n', String(o.nice), cmd, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
     return new LineChild(script, child);
   }
 

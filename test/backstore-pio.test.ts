@@ -301,6 +301,26 @@ describe('writer threads', () => {
     expect(d[5]).toBe(-EBADF);
   });
 
+  it('write large buffers whole although a writer yields the CPU every 128 KiB (the result counts every byte)', async () => {
+    const path = join(await tmpDir('pio-'), 'big');
+    await writeFile(path, Buffer.alloc(0));
+    const fd = openFd(path, constants.O_RDWR);
+    const w = io().createWriter!();
+    // Two writes that straddle the yield points at odd offsets, then a small one between them.
+    const a = Buffer.alloc(1_000_003);
+    for (let i = 0; i < a.length; i++) a[i] = (i * 7 + 1) & 0xff;
+    const b = Buffer.alloc(300_001, 0x5c);
+    const d = new Float64Array(3 * PIO_STRIDE);
+    d.set([PIO_WRITE, fd, 0, a.length, 5, 0, PIO_WRITE, fd, 0, 3, 1_000_008, 0, PIO_WRITE, fd, 0, b.length, 1_000_011, 0]);
+    await new Promise<void>((resolve) => io().submit(d, 3, [a, Buffer.from('xyz'), b], resolve, w));
+    expect([d[5], d[11], d[17]]).toEqual([a.length, 3, b.length]);
+    const got = await readFile(path);
+    expect(got.length).toBe(1_000_011 + b.length);
+    expect(got.subarray(5, 5 + a.length).equals(a)).toBe(true);
+    expect(got.subarray(1_000_008, 1_000_011).toString()).toBe('xyz');
+    expect(got.subarray(1_000_011).equals(b)).toBe(true);
+  });
+
   it('refuse anything but a writer; an idle writer does not keep the process alive, and a collected one ends its thread', async () => {
     expect(() => io().submit(new Float64Array(PIO_STRIDE), 1, [Buffer.alloc(8)], () => {}, {} as NativeWriter)).toThrow(TypeError);
     const file = join(await tmpDir('pio-'), 'child');

@@ -49,6 +49,7 @@
 
 #include <node_api.h>
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #ifndef RWF_NOWAIT
@@ -203,11 +204,23 @@ static double read_full(const pio_op *op) {
   return (double)done;
 }
 
-static double write_full(const pio_op *op) {
+/*
+ * A writer thread that shares a CPU with the event loop (a daemon confined to one CPU) would hold
+ * it for a whole batch: a batch of 1 MiB writes is milliseconds, during which a small command
+ * waits. So a writer gives the CPU back after each PIO_YIELD_BYTES it writes: sched_yield() lets
+ * a waiting event loop run first and costs a system call when nobody waits. Batches of small
+ * writes yield as rarely as one large write does.
+ */
+#define PIO_YIELD_BYTES (128 * 1024)
+
+/* `budget`: bytes left before the next yield, or NULL where nothing should yield (the pool). */
+static double write_full(const pio_op *op, size_t *budget) {
   size_t done = 0;
   int tries = 0;
   while (done < op->len) {
-    ssize_t r = pwrite(op->fd, op->p + done, op->len - done, op->pos + (off_t)done);
+    size_t want = op->len - done;
+    if (budget && want > *budget) want = *budget;
+    ssize_t r = pwrite(op->fd, op->p + done, want, op->pos + (off_t)done);
     if (r < 0) {
       if (errno == EINTR && tries++ < PIO_EINTR_RETRIES) continue;
       return -errno;
@@ -215,16 +228,27 @@ static double write_full(const pio_op *op) {
     /* No progress on a non-empty write would spin forever; the device is not taking data. */
     if (r == 0) return -EIO;
     done += (size_t)r;
+    if (budget) {
+      *budget -= (size_t)r < *budget ? (size_t)r : *budget;
+      if (*budget == 0) {
+        sched_yield();
+        *budget = PIO_YIELD_BYTES;
+      }
+    }
   }
   return (double)done;
 }
 
 static void batch_execute(napi_env env, void *data) {
-  (void)env; /* worker thread: no JS here */
+  /* Worker thread: no JS here; env only tells a pool job from a writer thread's batch. */
   pio_batch *b = data;
+  /* Only a writer thread (no env) yields: pool jobs are reads from disk and syncs, which wait on
+   * the device rather than hold a CPU. */
+  size_t left = PIO_YIELD_BYTES;
+  size_t *budget = env ? NULL : &left;
   for (uint32_t i = 0; i < b->count; i++) {
     pio_op *op = &b->ops[i];
-    double r = op->kind == PIO_READ ? read_full(op) : op->kind == PIO_WRITE ? write_full(op) : sync_fd(op->fd);
+    double r = op->kind == PIO_READ ? read_full(op) : op->kind == PIO_WRITE ? write_full(op, budget) : sync_fd(op->fd);
     if (r >= 0 && op->sync_after && op->kind != PIO_FDATASYNC) {
       double s = sync_fd(op->fd);
       if (s < 0) r = s;
