@@ -14,7 +14,7 @@ import { LoginPhase } from './login.js';
 import { IscsiSession } from './session.js';
 import { IscsiTask, type R2tState } from './task.js';
 import { DataSequence } from './data-seq.js';
-import { OutQueue } from './outq.js';
+import { LOGIN_SLAB_SIZE, OutQueue } from './outq.js';
 import { READ_BUFFER_BYTES } from './socket-reader.js';
 import type { IscsiContext } from './context.js';
 import { snAdd, snLe, snLt } from './serial.js';
@@ -57,7 +57,7 @@ export class IscsiConnection implements SessionTransport {
   private readonly held = new Map<number, Pdu>();
   private nextTtt = 1;
   private readonly r2tByTtt = new Map<number, { task: IscsiTask; r2t: R2tState }>();
-  private readonly out = new OutQueue();
+  private readonly out = new OutQueue(LOGIN_SLAB_SIZE);
   /** Commands whose buffers are queued for the socket: returned to the pool once written. */
   private writeHolds: ScsiCmd[] = [];
   private flushScheduled = false;
@@ -86,7 +86,6 @@ export class IscsiConnection implements SessionTransport {
     this.peer = `${remoteAddress}:${remotePort}`;
     this.login = new LoginPhase(ctx, () => this.log, remoteAddress);
     this.rx = new PduReceiver({ onPdu: (p) => this.onPdu(p), onError: (e) => this.onProtocolError(e), placeData: (bhs) => this.placeData(bhs) });
-    socket.setNoDelay(true);
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));
     socket.on('close', () => this.teardown('connection closed'));
   }
@@ -347,10 +346,12 @@ export class IscsiConnection implements SessionTransport {
       this.rx.dataDigest = this.dataDigest;
       this.rx.maxRecvDataSegmentLength = p.MaxRecvDataSegmentLength;
       this.maxXmit = p.MaxXmitDataSegmentLength;
-      this.log.info(
-        { tsih, initiator: this.session!.initiatorName, target: this.session!.target?.name ?? '(discovery)', params: p },
-        `session ${tsih} logged in: ${this.session!.initiatorName} -> ${this.session!.target?.name ?? 'discovery'}`,
-      );
+      // Only when it is written: the line and this connection's logger would cost every login.
+      if (this.ctx.log.isLevelEnabled('info'))
+        this.log.info(
+          { tsih, initiator: this.session!.initiatorName, target: this.session!.target?.name ?? '(discovery)', params: p },
+          `session ${tsih} logged in: ${this.session!.initiatorName} -> ${this.session!.target?.name ?? 'discovery'}`,
+        );
     }
   }
 

@@ -11,15 +11,40 @@
 //
 // An idle connection holds no slab: the first one after idleness is small, each next one twice
 // the size up to SLAB_SIZE, so a busy connection writes from large slabs while a thousand idle
-// sessions do not each keep 128 KiB (release()).
+// sessions do not each keep 128 KiB (release()). Slabs are regions of larger blocks shared by all
+// connections (never rewritten either, and no two regions overlap): a login's one small answer
+// then costs a view, not a zero-filled allocation of its own for the collector to sweep.
 
 import { BHS_LENGTH, DIGEST_LENGTH } from './constants.js';
 import { crc32cDigest, paddingLength, writeDigest } from './digest.js';
 import { writeDataSegmentLength } from './pdu.js';
 
 const SLAB_SIZE = 128 * 1024;
+/** The first slab after idleness: the replies of a turn at queue depth 32 fit. */
 const FIRST_SLAB_SIZE = 4 * 1024;
+/**
+ * The first slab of a connection in login: one answer fits. Fresh memory is touched a page at a
+ * time, each touch a page fault, so a login storm pays one per four logins instead of one each.
+ */
+export const LOGIN_SLAB_SIZE = 1024;
 const EMPTY = Buffer.alloc(0);
+/** The shared blocks slabs are carved from; a larger slab is allocated on its own. */
+const BLOCK_SIZE = 1024 * 1024;
+
+let block = EMPTY;
+let blockPos = 0;
+
+/** A zero-filled region of `n` bytes that nothing else will ever write. */
+function takeSlab(n: number): Buffer {
+  if (n > BLOCK_SIZE / 4) return Buffer.alloc(n);
+  if (blockPos + n > block.length) {
+    block = Buffer.alloc(BLOCK_SIZE);
+    blockPos = 0;
+  }
+  const slab = block.subarray(blockPos, blockPos + n);
+  blockPos += n;
+  return slab;
+}
 /** Data segments up to this size are copied into the slab; larger ones are referenced. */
 export const COPY_MAX = 16 * 1024;
 
@@ -27,7 +52,11 @@ export class OutQueue {
   /** The slab the next header goes into (valid only until the next begin()). */
   buf: Buffer = EMPTY;
   /** Size of the next slab: doubles while the connection keeps filling them. */
-  private nextSlab = FIRST_SLAB_SIZE;
+  private nextSlab: number;
+
+  constructor(firstSlab = FIRST_SLAB_SIZE) {
+    this.nextSlab = firstSlab;
+  }
   private pos = 0;
   /** First byte of the slab not yet handed to a chunk. */
   private start = 0;
@@ -129,7 +158,7 @@ export class OutQueue {
   private room(n: number): number {
     if (this.pos + n > this.buf.length) {
       this.seal();
-      this.buf = Buffer.alloc(Math.max(this.nextSlab, n));
+      this.buf = takeSlab(Math.max(this.nextSlab, n));
       this.nextSlab = Math.min(this.nextSlab * 2, SLAB_SIZE);
       this.pos = 0;
       this.start = 0;

@@ -37,18 +37,22 @@ interface ClientHandle {
 }
 interface ServerHandle {
   onconnection?: (err: number, client?: ClientHandle) => void;
+  setNoDelay?: (on: boolean) => number;
 }
 
 /**
- * Hands every connection `srv` (listening) accepts to `onAccept` as an Accepted. An accept error
- * (EMFILE: out of descriptors) is emitted as the server's 'error', as Node does.
+ * Hands every connection `srv` (listening) accepts to `onAccept` as an Accepted, with Nagle's
+ * algorithm off (every reply leaves at once; the daemon gathers a turn's replies itself). An
+ * accept error (EMFILE: out of descriptors) is emitted as the server's 'error', as Node does.
  */
 export function acceptConnections(srv: net.Server, onAccept: (a: Accepted) => void): void {
   const handle = (srv as unknown as { _handle?: ServerHandle | null })._handle;
-  if (!handle || typeof handle.onconnection !== 'function') {
-    srv.on('connection', (raw: net.Socket) => onAccept({ remoteAddress: raw.remoteAddress ?? '', remotePort: raw.remotePort ?? 0, open: (onChunk) => readSocket(raw, onChunk), refuse: () => raw.destroy() }));
+  if (!handle || typeof handle.onconnection !== 'function' || handle.setNoDelay?.(true) !== 0) {
+    const open = (raw: net.Socket, onChunk: (chunk: Buffer) => void): net.Socket => readSocket(raw, onChunk).setNoDelay(true);
+    srv.on('connection', (raw: net.Socket) => onAccept({ remoteAddress: raw.remoteAddress ?? '', remotePort: raw.remotePort ?? 0, open: (onChunk) => open(raw, onChunk), refuse: () => raw.destroy() }));
     return;
   }
+  // Linux gives accepted sockets the listener's TCP_NODELAY: one system call, not one a login.
   handle.onconnection = (err, client) => {
     if (err || !client) {
       const code = err ? getSystemErrorName(err) : 'EINVAL';

@@ -52,7 +52,8 @@ export function parseTextKeys(data: Buffer): { pairs: TextPairs } | { error: str
 
 /** Encodes pairs as "key=value\0" each, UTF-8. */
 export function encodeTextKeys(pairs: ReadonlyArray<readonly [string, string]>): Buffer {
-  const parts: Buffer[] = [];
-  for (const [k, v] of pairs) parts.push(Buffer.from(`${k}=${v}\0`, 'utf8'));
-  return Buffer.concat(parts);
+  // One string, one encoding: a login answer has some twenty pairs.
+  let text = '';
+  for (const [k, v] of pairs) text += `${k}=${v}\0`;
+  return Buffer.from(text, 'utf8');
 }
