@@ -3,6 +3,7 @@
 // one bounded run; prints a table of medians and writes it as JSON. A program that prints, not a
 // test: nothing here asserts on a time.
 import { Command, InvalidArgumentError } from 'commander';
+import { intIn } from './options.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -52,17 +53,10 @@ interface Options {
   fairSameLun: boolean;
 }
 
-function positiveInt(min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    return n;
-  };
-}
 
 /** A power of two from 4 KiB to 1 MiB: the image's writes must tile each 1 MiB chunk. */
 function imageWriteKiB(v: string): number {
-  const n = positiveInt(4, 1024)(v);
+  const n = intIn(4, 1024)(v);
   if ((n & (n - 1)) !== 0) throw new InvalidArgumentError('expected a power of two from 4 to 1024');
   return n;
 }
@@ -73,22 +67,22 @@ function parseOptions(argv: string[]): Options {
     .description('scstd vs tgtd side by side: iscsi-perf and qemu-img bench in alternation, medians, scstd/tgtd ratios')
     .option('--quick', 'about a minute: QD 1 and 32 only, 1 s runs, fewer sessions')
     .option('--out <file>', 'where to write the JSON results', join(REPO_ROOT, 'bench', 'results.json'))
-    .option('--rounds <n>', `rounds per case (at least ${MIN_ROUNDS})`, positiveInt(MIN_ROUNDS, 50))
-    .option('--seconds <n>', 'iscsi-perf run time per run (default 5, quick 1)', positiveInt(1, 600))
-    .option('--qemu-seconds <n>', 'aim of each qemu-img bench run, seconds (default 3, quick 1)', positiveInt(1, 600))
-    .option('--image-mb <n>', 'size of each fileio image, MiB', positiveInt(16, 16384), 256)
+    .option('--rounds <n>', `rounds per case (at least ${MIN_ROUNDS})`, intIn(MIN_ROUNDS, 50))
+    .option('--seconds <n>', 'iscsi-perf run time per run (default 5, quick 1)', intIn(1, 600))
+    .option('--qemu-seconds <n>', 'aim of each qemu-img bench run, seconds (default 3, quick 1)', intIn(1, 600))
+    .option('--image-mb <n>', 'size of each fileio image, MiB', intIn(16, 16384), 256)
     .option('--image-write <KiB>', 'size of the writes that fill each image (the page cache keeps their folio size)', imageWriteKiB, 4)
-    .option('--luns <n>', 'LUNs of the start-up scale line', positiveInt(1, 16384), 1000)
-    .option('--sessions <n>', 'idle sessions of the memory scale line (default 200, quick 50)', positiveInt(1, 2000))
+    .option('--luns <n>', 'LUNs of the start-up scale line', intIn(1, 16384), 1000)
+    .option('--sessions <n>', 'idle sessions of the memory scale line (default 200, quick 50)', intIn(1, 2000))
     .option('--pin', 'daemons on the last CPU, clients on the others (taskset); default: the scheduler places them')
     .option('--no-tgtd', 'scstd alone, even when tgtd is installed')
     .option('--no-scale', 'skip the scale lines')
     .option('--profile', 'also run scstd under node --cpu-prof with 512 B QD32 nullio load and summarise it')
-    .option('--profile-seconds <n>', 'length of the profiled load (default 10, quick 3)', positiveInt(1, 600))
+    .option('--profile-seconds <n>', 'length of the profiled load (default 10, quick 3)', intIn(1, 600))
     .option('--profile-out <file>', 'keep the .cpuprofile here')
     .option('--cases <regexp>', 'only the cases whose id (or group id: fair-read-4k-fileio, login-storm) matches (ids are in the JSON)')
-    .option('--latency-seconds <n>', 'each timed window of the fair-service rows, seconds (default 3, quick 1)', positiveInt(1, 600))
-    .option('--storm-sessions <n>', 'initiators of the login storm (default 1000, quick 250)', positiveInt(1, 10_000))
+    .option('--latency-seconds <n>', 'each timed window of the fair-service rows, seconds (default 3, quick 1)', intIn(1, 600))
+    .option('--storm-sessions <n>', 'initiators of the login storm (default 1000, quick 250)', intIn(1, 10_000))
     .option('--fair-same-lun', "fair service: the 1 MiB writer writes the reader's own LUN, not another one of the same size")
     .parse(argv);
   const o = program.opts<{

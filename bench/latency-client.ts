@@ -9,6 +9,7 @@
 // The hot path allocates nothing per command: one command PDU rewritten in place, reads into one
 // shared buffer, latencies into a preallocated array.
 import { Command, InvalidArgumentError } from 'commander';
+import { intIn } from './options.js';
 import { FIRST_COMMAND_ITT, InitiatorSession } from './login-client.js';
 import { DATA_IN_STATUS, Op, opcodeOf, readCommand } from './pdu.js';
 import { summarizeLatencies } from './stats.js';
@@ -34,21 +35,14 @@ interface Options {
   intervalUs: number;
 }
 
-function int(min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    return n;
-  };
-}
 
 function parseOptions(argv: string[]): Options {
   const o = new Command()
     .name('latency-client')
     .description('QD1 random reads over one iSCSI session; per-command latency percentiles as JSON')
-    .requiredOption('--port <n>', 'target portal port on 127.0.0.1', int(1, 65535))
+    .requiredOption('--port <n>', 'target portal port on 127.0.0.1', intIn(1, 65535))
     .requiredOption('--target <iqn>', 'target name')
-    .requiredOption('--lun <n>', 'LUN', int(0, 16383))
+    .requiredOption('--lun <n>', 'LUN', intIn(0, 16383))
     .option('--initiator <iqn>', 'initiator name', 'iqn.2026-11.org.scst-usermode.bench:latency')
     .option('--isid <hex>', '6-byte ISID, 12 hex digits', '80b1a7000001')
     .option('--seconds <s>', 'length of the timed window', (v) => {
@@ -56,10 +50,10 @@ function parseOptions(argv: string[]): Options {
       if (!(n > 0 && n <= 600)) throw new InvalidArgumentError('expected seconds from 0 to 600');
       return n;
     }, 3)
-    .option('--bytes <n>', 'bytes per read (a multiple of the block size)', int(512, 1024 * 1024), 4096)
-    .option('--warmup-ops <n>', 'reads before the window, not timed', int(0, 1_000_000), 200)
-    .option('--seed <n>', 'seed of the offsets (same seed, same offsets)', int(1, 0xffffffff), 0x5eed)
-    .option('--interval-us <n>', 'start timed reads at most this often (0: back to back)', int(0, 1_000_000), 0)
+    .option('--bytes <n>', 'bytes per read (a multiple of the block size)', intIn(512, 1024 * 1024), 4096)
+    .option('--warmup-ops <n>', 'reads before the window, not timed', intIn(0, 1_000_000), 200)
+    .option('--seed <n>', 'seed of the offsets (same seed, same offsets)', intIn(1, 0xffffffff), 0x5eed)
+    .option('--interval-us <n>', 'start timed reads at most this often (0: back to back)', intIn(0, 1_000_000), 0)
     .parse(argv)
     .opts<{ port: number; target: string; lun: number; initiator: string; isid: string; seconds: number; bytes: number; warmupOps: number; seed: number; intervalUs: number }>();
   if (!/^[0-9a-fA-F]{12}$/.test(o.isid)) throw new InvalidArgumentError('--isid: expected 12 hex digits');

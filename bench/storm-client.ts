@@ -9,6 +9,7 @@
 // ok,failed,firstError}; `ms` runs from just before the first connect (or logout) to the moment the
 // last one finished.
 import { Command, InvalidArgumentError } from 'commander';
+import { intIn } from './options.js';
 import { createInterface } from 'node:readline';
 import { InitiatorSession } from './login-client.js';
 
@@ -21,24 +22,17 @@ interface Options {
   timeoutMs: number;
 }
 
-function int(min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    return n;
-  };
-}
 
 function parseOptions(argv: string[]): Options {
   return new Command()
     .name('storm-client')
     .description('many iSCSI logins at once, held until told to log out')
-    .requiredOption('--port <n>', 'target portal port on 127.0.0.1', int(1, 65535))
+    .requiredOption('--port <n>', 'target portal port on 127.0.0.1', intIn(1, 65535))
     .requiredOption('--target <iqn>', 'target name')
-    .requiredOption('--count <n>', 'sessions', int(1, 65535))
+    .requiredOption('--count <n>', 'sessions', intIn(1, 65535))
     .option('--prefix <iqn>', 'initiator names are PREFIX-0, PREFIX-1, ...', 'iqn.2026-11.org.scst-usermode.bench:storm')
-    .option('--tag <n>', 'second byte of every ISID (runs that must not reinstate each other use distinct tags)', int(0, 255), 0x57)
-    .option('--timeout-ms <n>', 'bound of each connect+login and each logout', int(100, 600_000), 60_000)
+    .option('--tag <n>', 'second byte of every ISID (runs that must not reinstate each other use distinct tags)', intIn(0, 255), 0x57)
+    .option('--timeout-ms <n>', 'bound of each connect+login and each logout', intIn(100, 600_000), 60_000)
     .parse(argv)
     .opts<Options>();
 }
