@@ -8,7 +8,7 @@
 // {"event":"ready"}, {"event":"loggedIn",ms,ok,failed,firstError}, {"event":"loggedOut",ms,alive,
 // ok,failed,firstError}; `ms` runs from just before the first connect (or logout) to the moment the
 // last one finished.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { intIn } from './options.js';
 import { createInterface } from 'node:readline';
 import { InitiatorSession } from './login-client.js';
