@@ -382,16 +382,20 @@ export class Negotiator {
       if (def.leadingOnly && !this.opts.leading && key !== 'SessionType') return fail(LoginStatus.INITIATOR_ERROR, `leading-only key ${key} on a non-leading connection`);
     }
 
-    const get = (key: string): string | undefined => pairs.find(([k2]) => k2 === key)?.[1];
-    const sessionType = get('SessionType');
+    let sessionType: string | undefined;
+    let initiatorName: string | undefined;
+    let targetName: string | undefined;
+    for (const [key, value] of pairs) {
+      if (key === 'SessionType') sessionType = value;
+      else if (key === 'InitiatorName') initiatorName = value;
+      else if (key === 'TargetName') targetName = value;
+    }
     if (sessionType !== undefined && sessionType !== 'Normal' && sessionType !== 'Discovery') {
       return fail(LoginStatus.SESSION_TYPE_NOT_SUPPORTED, `unsupported SessionType ${sessionType}`);
     }
     if (!first && sessionType !== undefined && sessionType !== p.SessionType) {
       return fail(LoginStatus.INITIATOR_ERROR, 'SessionType must be declared in the first Login Request');
     }
-    const initiatorName = get('InitiatorName');
-    const targetName = get('TargetName');
     if (first) {
       if (!initiatorName) return fail(LoginStatus.MISSING_PARAMETER, 'InitiatorName missing from the first Login Request');
       if ((sessionType ?? 'Normal') === 'Normal' && !targetName) return fail(LoginStatus.MISSING_PARAMETER, 'TargetName missing for a Normal session');
@@ -411,18 +415,20 @@ export class Negotiator {
     if (initiatorName !== undefined) p.InitiatorName = initiatorName;
     if (targetName !== undefined) p.TargetName = targetName;
 
-    const answers = new Map<number, string | null>();
-    // MaxBurstLength before FirstBurstLength so that the latter can be capped by the former.
-    const order = pairs.map((_, i) => i).sort((a, b) => rank(pairs[a]![0]) - rank(pairs[b]![0]));
-    for (const i of order) {
-      const [key, value] = pairs[i]!;
-      answers.set(i, this.answerLoginKey(key, value));
+    // Answered in two passes, FirstBurstLength last, so that MaxBurstLength can cap it; replied
+    // in the order offered.
+    const answers = new Array<string | null>(pairs.length);
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < pairs.length; i++) {
+        const [key, value] = pairs[i]!;
+        if ((key === 'FirstBurstLength') === (pass === 1)) answers[i] = this.answerLoginKey(key, value);
+      }
     }
     const reply: Array<[string, string]> = [];
-    pairs.forEach(([key], i) => {
-      const a = answers.get(i);
-      if (a !== null && a !== undefined) reply.push([key, a]);
-    });
+    for (let i = 0; i < pairs.length; i++) {
+      const a = answers[i];
+      if (a !== null && a !== undefined) reply.push([pairs[i]![0], a]);
+    }
     if (pairs.some(([key]) => key === 'MaxRecvDataSegmentLength')) this.declareMrdsl(reply);
     if (first && targetName !== undefined) this.declareTpgt(reply);
     return { reply };
@@ -589,10 +595,6 @@ export class Negotiator {
 }
 
 /** Processing order inside one request: values others depend on come first. */
-function rank(key: string): number {
-  return key === 'FirstBurstLength' ? 1 : 0;
-}
-
 /** RFC 7143 6.2.1: the first value in the offer's list that we accept; unknown values are ignored. */
 function selectFromList(offer: string, accepted: readonly string[]): string | null {
   for (const v of offer.split(',')) if (accepted.includes(v)) return v;

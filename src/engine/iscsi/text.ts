@@ -38,11 +38,15 @@ export function parseTextKeys(data: Buffer): { pairs: TextPairs } | { error: str
     if (eq - start > MAX_KEY_LENGTH) return { error: `key longer than ${MAX_KEY_LENGTH} bytes at offset ${start}` };
     const key = data.toString('latin1', start, eq);
     if (!KEY_RE.test(key)) return { error: `invalid key name ${JSON.stringify(key)}` };
-    let value: string;
-    try {
-      value = utf8.decode(data.subarray(eq + 1, nul));
-    } catch {
-      return { error: `value of ${key} is not valid UTF-8` };
+    // Decoded without a view of its own (a login has some twenty values); only a value that
+    // decodes to a replacement character is checked strictly, where it may be invalid UTF-8.
+    let value = data.toString('utf8', eq + 1, nul);
+    if (value.includes('\ufffd')) {
+      try {
+        value = utf8.decode(data.subarray(eq + 1, nul));
+      } catch {
+        return { error: `value of ${key} is not valid UTF-8` };
+      }
     }
     pairs.push([key, value]);
     start = nul + 1;
