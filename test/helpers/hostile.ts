@@ -192,14 +192,15 @@ export class HostileInitiator {
   readonly unsolicited: RawPdu[] = [];
   private paused = false;
 
-  private constructor(raw: RawIscsiClient, login: RawLoginResult, offered: HostileKeys) {
+  private constructor(raw: RawIscsiClient, login: RawLoginResult | null, offered: HostileKeys) {
     this.raw = raw;
-    this.login = login;
+    this.login = login ?? { ok: false, statusClass: -1, statusDetail: -1, keys: [], key: () => undefined, closed: false, timedOut: false, tsih: 0 };
     raw.keepReceived = false;
-    const n = raw.negotiated!;
-    const yes = (k: keyof HostileKeys, dflt: 'Yes' | 'No'): boolean => (login.key(k) ?? String(offered[k] ?? dflt)) === 'Yes';
+    // RFC 7143 §13 defaults where the login did not say (a login the test drove by hand).
+    const n = raw.negotiated ?? { headerDigest: false, dataDigest: false, initialR2T: true, immediateData: true, firstBurstLength: 65536, maxBurstLength: 262144, maxXmitDataSegmentLength: 8192 };
+    const yes = (k: keyof HostileKeys, dflt: 'Yes' | 'No'): boolean => (this.login.key(k) ?? String(offered[k] ?? dflt)) === 'Yes';
     const num = (k: keyof HostileKeys & keyof typeof KEY_DEFAULTS): number => {
-      const v = Number(login.key(k) ?? offered[k] ?? KEY_DEFAULTS[k]);
+      const v = Number(this.login.key(k) ?? offered[k] ?? KEY_DEFAULTS[k]);
       return Number.isFinite(v) && v > 0 ? v : KEY_DEFAULTS[k];
     };
     this.params = {
@@ -212,6 +213,14 @@ export class HostileInitiator {
       maxOutstandingR2T: num('MaxOutstandingR2T'),
       maxXmit: n.maxXmitDataSegmentLength,
     };
+  }
+
+  /**
+   * Wraps a connection whose login the caller drove (or did not drive) itself; parameters not
+   * learnt from a rawclient login take RFC 7143's defaults.
+   */
+  static adopt(raw: RawIscsiClient, login: RawLoginResult | null = null, offered: HostileKeys = {}): HostileInitiator {
+    return new HostileInitiator(raw, login, offered);
   }
 
   /** Connects and logs in; throws (with the target's answer) when the login does not succeed. */
