@@ -9,7 +9,9 @@
 // the daemon stops with `exit balance: commands 0, pool buffers 0`.
 //
 // CI runs a fixed seed and a few dozen sequences; `npm run fuzz` runs FUZZ_RUNS sequences (seed
-// FUZZ_SEED), at most FUZZ_SECONDS seconds (default 3300, under the fuzz script's test timeout).
+// FUZZ_SEED), at most FUZZ_SECONDS seconds (default 3300, under the fuzz script's test timeout);
+// FUZZ_PATH replays one case fast-check reported; FUZZ_VERBOSE=1 prints every sequence and what
+// the daemon logged for it.
 import fc from 'fast-check';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +29,8 @@ const FUZZ_SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefi
 const FUZZ_SECONDS = process.env.FUZZ_SECONDS ? Number(process.env.FUZZ_SECONDS) : FUZZ_RUNS ? 3300 : 45;
 const RUNS = FUZZ_RUNS ?? 30;
 const SEED = FUZZ_SEED ?? 1402;
+/** Replays one failing case (fast-check prints its seed and path) without the runs before it. */
+const FUZZ_PATH = process.env.FUZZ_PATH;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -248,10 +252,24 @@ interface FCmd {
   cmdSN: number;
   /** The command went with F=1 (no unsolicited Data-Out may follow). */
   final: boolean;
+  /** Bytes of the transfer the fuzzer sent (immediate data and Data-Out), when EDTL is small enough to track. */
+  coverage: Uint8Array | null;
+  /** Bytes a GOOD status vouches for: min(EDTL, the CDB's transfer length). */
+  dataBytes: number;
+  /** TTTs whose sequence the fuzzer closed with F=1 (early or not). */
+  finalSent: Set<number>;
+  /** The unsolicited burst was closed with F=1 (or there was none to send). */
+  unsolicitedClosed: boolean;
+  /** CmdSN inside the window the target last announced (or an immediate command). */
+  inWindow: boolean;
+  /** A TMF or a logout went out after this command: it may end without a response of its own. */
+  afterTmf: boolean;
 }
 
 interface Actor {
   h: HostileInitiator;
+  /** The target its login named: only TARGET shares sessions with the control initiator. */
+  sharesControlTarget: boolean;
   cmds: FCmd[];
   tmfs: number[];
   lastTsih: number;
@@ -266,6 +284,9 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
   /** What the sequences reached, printed at the end (a fuzzer that never logs in tests little). */
   const stats = { sequences: 0, logins: 0, ffp: 0, commands: 0, dataOuts: 0, r2ts: 0, good: 0, checkCondition: 0, otherStatus: 0, rejects: 0, tmfResponses: 0, closedByTarget: 0 };
   const crashes: string[] = [];
+  /** A TARGET COLD RESET went out on a live connection in this sequence (or the one before). */
+  let coldResetSent = false;
+  let prevColdResetSent = false;
   /** LBA ranges of the fuzzed disk that writes of the current sequence named. */
   let written: Array<[number, number]> = [];
   let confText = '';
@@ -396,7 +417,8 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
       // writes would end there, before any R2T.
       if (plan.kind !== 'discovery') await h.clearUnitAttention([0, 1], 1_000).catch(() => undefined);
     }
-    return { h, cmds: [], tmfs: [], lastTsih };
+    const sharesControlTarget = plan.kind === 'raw' || (plan.kind === 'full' && plan.target === 'open');
+    return { h, sharesControlTarget, cmds: [], tmfs: [], lastTsih };
   };
 
   /** A hand-driven login reached the full feature phase: its last Login Response said T=1, NSG=3, status 0. */
@@ -486,10 +508,31 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
     const unsolicitedPlanned = write && !h.params.initialR2T && edtl > immLen;
     const final = s.final === 'auto' ? !unsolicitedPlanned : s.final;
     const cmdSN = s.cmdSN === 'ok' ? undefined : s.cmdSN === 'dup' ? (h.cmdSN - 1) >>> 0 : s.cmdSN === 'ahead' ? (h.cmdSN + 1000) >>> 0 : (h.cmdSN - 100) >>> 0;
+    const sn = cmdSN ?? h.cmdSN;
+    const w = h.window;
+    const inWindow = s.immediate || (cmdSN === undefined && ((sn - w.expCmdSN) | 0) >= 0 && ((w.maxCmdSN - sn) | 0) >= 0);
     const itt = h.command({ cdb, lun: s.lun, edtl, read, write, final, immediate: s.immediate, data: Buffer.alloc(immLen, s.fill), cmdSN });
     stats.commands++;
     if (write && s.lun === 0 && s.blocks > 0) written.push([cdb.readUInt32BE(2), s.blocks]);
-    a.cmds.push({ itt, lun: s.lun, write, edtl, unsolicitedNext: immLen, unsolicitedSN: 0, r2tNext: new Map(), cmdSN: cmdSN ?? h.cmdSN, final });
+    const coverage = write && edtl <= 4 * MiB ? new Uint8Array(edtl) : null;
+    coverage?.fill(1, 0, Math.min(immLen, edtl));
+    a.cmds.push({
+      itt,
+      lun: s.lun,
+      write,
+      edtl,
+      unsolicitedNext: immLen,
+      unsolicitedSN: 0,
+      r2tNext: new Map(),
+      cmdSN: sn,
+      final,
+      coverage,
+      dataBytes: Math.min(edtl, bytes),
+      finalSent: new Set(),
+      unsolicitedClosed: final || h.params.initialR2T,
+      inWindow,
+      afterTmf: false,
+    });
     if (a.cmds.length > 64) a.cmds.shift();
   };
 
@@ -506,6 +549,13 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
     const seen = rec.r2ts.length;
     const allFinished = rec.r2ts.every((r) => (c.r2tNext.get(r.ttt)?.offset ?? r.offset) >= r.offset + r.length);
     if (allFinished) await a.h.waitR2t(c.itt, seen + 1, STEP_WAIT_MS);
+  };
+
+  const sentData = (c: FCmd, offset: number, len: number, ttt: number, final: boolean): void => {
+    if (c.coverage && offset < c.coverage.length) c.coverage.fill(1, offset, Math.min(offset + len, c.coverage.length));
+    if (!final) return;
+    if (ttt === RESERVED_TAG) c.unsolicitedClosed = true;
+    else c.finalSent.add(ttt);
   };
 
   /** A Data-Out step with every field as the protocol wants it (mutations are the exceptions). */
@@ -556,6 +606,7 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
     stats.dataOuts++;
     // Remember where this sequence stands (as the fuzzer sees it).
     if (c) {
+      sentData(c, offset, len, ttt, final);
       if (ttt === RESERVED_TAG) {
         c.unsolicitedNext = offset + len;
         c.unsolicitedSN = sn + 1;
@@ -582,6 +633,7 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
       for (; off < end; off += seg) {
         const len = Math.min(seg, end - off);
         h.dataOut({ itt: c.itt, lun: c.lun, ttt: r2t.ttt, offset: off, data: Buffer.alloc(len, s.fill), dataSN: sn++, final: off + len >= st.end });
+        sentData(c, off, len, r2t.ttt, off + len >= st.end);
         stats.dataOuts++;
       }
       c.r2tNext.set(r2t.ttt, { offset: Math.max(off, st.offset), sn, end: st.end });
@@ -594,6 +646,8 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
     const open = a.cmds.filter((c) => !h.record(c.itt).done);
     const done = a.cmds.filter((c) => h.record(c.itt).done);
     const ref = s.ref === 'open' ? open[s.cmd % Math.max(1, open.length)] : s.ref === 'done' ? done[s.cmd % Math.max(1, done.length)] : undefined;
+    if (s.func === 7 && a.sharesControlTarget) coldResetSent = true;
+    for (const c of a.cmds) c.afterTmf = true;
     a.tmfs.push(h.tmf({ func: s.func, lun: ref?.lun ?? s.lun, refTaskTag: ref?.itt ?? 0x0badf00d, refCmdSN: ref?.cmdSN ?? h.cmdSN, immediate: s.immediate }));
   };
 
@@ -622,6 +676,8 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
       case 'nop': {
         const itt = h.raw.allocItt();
         h.raw.sendPdu(nopOutBhs({ immediate: s.immediate, itt, ttt: s.ttt === 'reserved' ? RESERVED_TAG : 0x2468, cmdSN: h.cmdSN, expStatSN: h.raw.expStatSN, dataSegmentLength: s.len }), Buffer.alloc(s.len, 0xf1));
+        // A non-immediate NOP-Out with a task tag takes a CmdSN (RFC 7143 §11.18).
+        if (!s.immediate) h.raw.cmdSN = (h.raw.cmdSN + 1) >>> 0;
         return;
       }
       case 'text': {
@@ -630,6 +686,7 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
         return;
       }
       case 'logout':
+        for (const c of a.cmds) c.afterTmf = true;
         h.logout(s.reason);
         return;
       case 'pauseReading':
@@ -647,13 +704,48 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
     }
   };
 
+  /**
+   * A command the target owes an answer: in the window (or immediate), no TMF or logout after
+   * it, and for a write every sequence the target opened (each R2T, the unsolicited burst) closed
+   * by an F=1 Data-Out from us - early or not, valid or not. Then RFC 7143 leaves the target a
+   * status, a Reject, or dropping the connection; never silence.
+   */
+  const owed = (a: Actor, c: FCmd): boolean => {
+    const r = a.h.record(c.itt);
+    if (r.done || r.rejects.length > 0 || !c.inWindow || c.afterTmf) return false;
+    if (!c.write || c.edtl === 0) return true;
+    return c.unsolicitedClosed && r.r2ts.every((x) => c.finalSent.has(x.ttt));
+  };
+
+  const OWED_WAIT_MS = 3_000;
+
+  const collectViolations = async (a: Actor, out: string[]): Promise<void> => {
+    const h = a.h;
+    if (!h.readingPaused) {
+      const deadline = Date.now() + OWED_WAIT_MS;
+      while (!h.closed && Date.now() < deadline && a.cmds.some((c) => owed(a, c))) await h.settle(50);
+      if (!h.closed) {
+        for (const c of a.cmds) if (owed(a, c)) out.push(`ITT 0x${c.itt.toString(16)} (${c.write ? `write, EDTL ${c.edtl}` : 'no data out'}) left without an answer for ${OWED_WAIT_MS} ms: ${JSON.stringify({ r2ts: h.record(c.itt).r2ts, finalSent: [...c.finalSent] })}`);
+      }
+    }
+    h.pump();
+    for (const c of a.cmds) {
+      const r = h.record(c.itt);
+      if (!c.coverage || r.status !== 0 || r.response !== 0) continue;
+      const hole = c.coverage.subarray(0, c.dataBytes).indexOf(0);
+      if (hole >= 0) out.push(`ITT 0x${c.itt.toString(16)}: WRITE completed GOOD although byte ${hole} of ${c.dataBytes} was never sent`);
+    }
+  };
+
   const runSequence = async (seq: Sequence): Promise<void> => {
     if (d.exited()) {
       crashes.push(d.recentOutput(20));
       await start();
     }
     const actors: Array<Actor | null> = [];
+    const violations: string[] = [];
     const seqStarted = Date.now();
+    coldResetSent = false;
     const closedNoted = new Set<Actor>();
     written = [];
     try {
@@ -676,8 +768,9 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
         }
         for (const a of actors) if (a && !a.h.readingPaused) a.h.pump();
       }
-      // Let the target answer what it will, briefly.
+      // Let the target answer what it will, briefly; then hold it to what it owes.
       await Promise.all(actors.map((a) => (a && !a.h.readingPaused ? a.h.settle(STEP_WAIT_MS) : undefined)));
+      await Promise.all(actors.map((a) => (a ? collectViolations(a, violations) : undefined)));
     } finally {
       for (const a of actors) {
         if (!a) continue;
@@ -700,6 +793,28 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
       for (const l of d.logs()) if (l.at >= seqStarted && !/logged (in|out)|session \d+ (closed|ended)/.test(l.msg)) console.log(`  daemon: ${l.msg}`);
     }
     expect(d.exited(), `the daemon died\n${d.recentOutput(30)}`).toBe(false);
+    expect(violations, 'RFC 7143 answers the target owed').toEqual([]);
+    // Only a TARGET COLD RESET may end other initiators' connections, and it must end them all
+    // (RFC 7143 §11.5.1), the control session's too - once its aborts are done, which the
+    // daemon bounds by its teardown timeout (5 s). What the daemon logs arrives asynchronously,
+    // so the sequence's own record of sending one decides how long to wait.
+    if (coldResetSent && control) {
+      const closed = await control.waitClosed(8_000);
+      if (!closed) {
+        await new Promise((r) => setTimeout(r, 500));
+        const processed = d.logs().some((l) => l.at >= seqStarted && /TARGET COLD RESET/.test(l.msg) && l.json?.target === TARGET);
+        expect(processed, 'TARGET COLD RESET was carried out but left the control session connected').toBe(false);
+      }
+    }
+    if (coldResetSent && checker) await checker.waitClosed(8_000);
+    if (control && (control.closed || !(await control.ping(2_000)))) {
+      expect(coldResetSent || prevColdResetSent, 'the control connection was dropped by a sequence without TARGET COLD RESET').toBe(true);
+    }
+    if (control?.closed) {
+      control.destroy();
+      control = null;
+    }
+    prevColdResetSent = coldResetSent;
     const problem = await controlIo();
     expect(problem, `control session after the sequence\n${d.recentOutput(30)}`).toBeNull();
     for (const [lba, blocks] of written.slice(0, 16)) {
@@ -722,7 +837,9 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
           runs++;
           await runSequence(seq);
         }),
-        { seed: SEED, numRuns: RUNS },
+        // Past the budget the remaining runs return at once; this backstop only stops fast-check
+        // generating them (a minute after the last sequence could have started).
+        { seed: SEED, numRuns: RUNS, interruptAfterTimeLimit: (FUZZ_SECONDS + 60) * 1000, markInterruptAsFailure: false, ...(FUZZ_PATH ? { path: FUZZ_PATH, endOnFailure: true } : {}) },
       );
       console.log(`fuzz-sequences: ${runs} sequences in ${((Date.now() - started) / 1000).toFixed(1)} s (seed ${SEED}): ${JSON.stringify(stats)}`);
       expect(crashes, crashes.join('\n----\n')).toEqual([]);
@@ -737,6 +854,6 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
       expect(stopped, d.recentOutput()).toMatchObject({ code: 0, timedOut: false });
       expect(d.exitBalance(), d.recentOutput()).toEqual({ commands: 0, poolBuffers: 0 });
     },
-    (FUZZ_SECONDS + 120) * 1000,
+    (FUZZ_SECONDS + 180) * 1000,
   );
 });
