@@ -270,6 +270,8 @@ interface Actor {
   h: HostileInitiator;
   /** The target its login named: only TARGET shares sessions with the control initiator. */
   sharesControlTarget: boolean;
+  /** Raw garbage went out: the target no longer sees PDU boundaries where we do, nothing is owed. */
+  desynced: boolean;
   cmds: FCmd[];
   tmfs: number[];
   lastTsih: number;
@@ -418,7 +420,7 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
       if (plan.kind !== 'discovery') await h.clearUnitAttention([0, 1], 1_000).catch(() => undefined);
     }
     const sharesControlTarget = plan.kind === 'raw' || (plan.kind === 'full' && plan.target === 'open');
-    return { h, sharesControlTarget, cmds: [], tmfs: [], lastTsih };
+    return { h, sharesControlTarget, desynced: false, cmds: [], tmfs: [], lastTsih };
   };
 
   /** A hand-driven login reached the full feature phase: its last Login Response said T=1, NSG=3, status 0. */
@@ -699,6 +701,7 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
         h.destroy();
         return;
       case 'garbage':
+        a.desynced = true;
         h.raw.writeRaw(Buffer.from(s.bytes));
         return;
     }
@@ -712,7 +715,7 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
    */
   const owed = (a: Actor, c: FCmd): boolean => {
     const r = a.h.record(c.itt);
-    if (r.done || r.rejects.length > 0 || !c.inWindow || c.afterTmf) return false;
+    if (a.desynced || r.done || r.rejects.length > 0 || !c.inWindow || c.afterTmf) return false;
     if (!c.write || c.edtl === 0) return true;
     return c.unsolicitedClosed && r.r2ts.every((x) => c.finalSent.has(x.ttt));
   };

@@ -186,7 +186,7 @@ describe('hostile initiator (issue 14)', () => {
    * RFC 7143's answer to a violation in a write's data: within ANSWER_MS the task ends with a
    * status other than GOOD, or the connection is dropped; a Reject naming the task must say
    * Protocol Error (or Invalid PDU Field) and carry one of the offending headers. A Reject that
-   * leaves the task waiting is not an answer (RFC 7143 §7.? "Usage of Reject PDU": a target
+   * leaves the task waiting is not an answer (RFC 7143 §11.17.1: a target
    * does not end a task by a Reject). Soft assertions: the test goes on to check the medium, so
    * a failure shows both the wrong answer and whether data leaked.
    */
