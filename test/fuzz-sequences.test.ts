@@ -286,6 +286,8 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
   /** What the sequences reached, printed at the end (a fuzzer that never logs in tests little). */
   const stats = { sequences: 0, logins: 0, ffp: 0, commands: 0, dataOuts: 0, r2ts: 0, good: 0, checkCondition: 0, otherStatus: 0, rejects: 0, tmfResponses: 0, closedByTarget: 0 };
   const crashes: string[] = [];
+  /** The actors of the sequence being played. */
+  let currentActors: Array<Actor | null> = [];
   /** A TARGET COLD RESET went out on a live connection in this sequence (or the one before). */
   let coldResetSent = false;
   let prevColdResetSent = false;
@@ -649,7 +651,10 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
     const done = a.cmds.filter((c) => h.record(c.itt).done);
     const ref = s.ref === 'open' ? open[s.cmd % Math.max(1, open.length)] : s.ref === 'done' ? done[s.cmd % Math.max(1, done.length)] : undefined;
     if (s.func === 7 && a.sharesControlTarget) coldResetSent = true;
-    for (const c of a.cmds) c.afterTmf = true;
+    // Clearing functions reach other sessions' tasks too, which SAM lets end without a
+    // response of their own (TAS=0: the other initiator gets a UNIT ATTENTION instead).
+    const clearsAll = s.func === 4 || s.func === 5 || s.func === 6 || s.func === 7;
+    for (const x of clearsAll ? currentActors : [a]) for (const c of x?.cmds ?? []) c.afterTmf = true;
     a.tmfs.push(h.tmf({ func: s.func, lun: ref?.lun ?? s.lun, refTaskTag: ref?.itt ?? 0x0badf00d, refCmdSN: ref?.cmdSN ?? h.cmdSN, immediate: s.immediate }));
   };
 
@@ -746,6 +751,7 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
       await start();
     }
     const actors: Array<Actor | null> = [];
+    currentActors = actors;
     const violations: string[] = [];
     const seqStarted = Date.now();
     coldResetSent = false;
