@@ -427,6 +427,8 @@ export class RawIscsiClient {
   private waiters: Array<() => void> = [];
   /** Answer the target's NOP-In pings (TTT != 0xffffffff) so idle sessions stay up. */
   autoAnswerPings = true;
+  /** Keep a copy of received PDUs in `received` (off for clients that move a lot of data). */
+  keepReceived = true;
 
   private constructor(socket: Socket) {
     this.socket = socket;
@@ -526,8 +528,10 @@ export class RawIscsiClient {
   }
 
   private deliver(pdu: RawPdu): void {
-    this.received.push(pdu);
-    if (this.received.length > 2000) this.received.splice(0, 1000);
+    if (this.keepReceived) {
+      this.received.push(pdu);
+      if (this.received.length > 2000) this.received.splice(0, 1000);
+    }
     this.noteSequenceNumbers(pdu);
     if (pdu.opcode === Op.NOP_IN && this.autoAnswerPings && pdu.bhs.readUInt32BE(20) !== RESERVED_TAG) {
       this.sendPdu(
