@@ -11,6 +11,7 @@ import { nativeIoDescription } from './engine/backstore/pio.js';
 import { BusyPoll } from './engine/iscsi/busy-poll.js';
 import { gcMode, gcModeHint } from './gc-mode.js';
 import { connectionsWithin, type Limits } from './engine/limits.js';
+import { openFilesLimit } from './engine/descriptors.js';
 import { fileIoInFlight } from './engine/backstore/file.js';
 import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
@@ -157,14 +158,4 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
-}
-
-/** The soft limit on open files (RLIMIT_NOFILE), from /proc; null where it cannot be read. */
-async function openFilesLimit(): Promise<number | null> {
-  try {
-    const m = /^Max open files\s+(\d+)/m.exec(await fs.readFile('/proc/self/limits', 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
 }

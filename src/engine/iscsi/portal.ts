@@ -8,6 +8,12 @@ import type { ChapUser } from '../target.js';
 import { AddressAcl } from './address-acl.js';
 import { BusyPoll } from './busy-poll.js';
 import { acceptConnections, type Accepted } from './socket-reader.js';
+import { descriptorsInUse, openFilesLimit } from '../descriptors.js';
+
+/** Descriptors are counted every this many housekeeping ticks (seconds). */
+const DESCRIPTOR_CHECK_TICKS = 2;
+/** At most this far below the limit counts as out of descriptors (libuv keeps one spare). */
+const DESCRIPTOR_MARGIN = 2;
 
 /** Pending connections the kernel may queue for accept (Node's default is 511). */
 const LISTEN_BACKLOG = 4096;
@@ -21,6 +27,8 @@ export class IscsiDriver implements IscsiContext {
   private readonly inLoginByAddress = new Map<string, Set<IscsiConnection>>();
   /** Housekeeping for every connection (login timeout, keep-alive, RspTimeout): one timer, not one each. */
   private ticker: NodeJS.Timeout | null = null;
+  private ticks = 0;
+  private checkingDescriptors = false;
   private readonly servers: net.Server[] = [];
   private readonly listening: Array<{ host: string; port: number }> = [];
   enabled = true;
@@ -111,12 +119,29 @@ export class IscsiDriver implements IscsiContext {
       this.connections.delete(c);
       this.loginEnded(c);
     });
-    this.ticker ??= setInterval(() => this.tick(), 1000).unref();
   }
 
   private tick(): void {
     const now = Date.now();
     for (const c of this.connections) c.tick(now);
+    if (++this.ticks % DESCRIPTOR_CHECK_TICKS === 0 && !this.checkingDescriptors) {
+      this.checkingDescriptors = true;
+      void this.checkDescriptors().finally(() => (this.checkingDescriptors = false));
+    }
+  }
+
+  /**
+   * Out of descriptors, libuv accepts a waiting connection onto its spare descriptor and closes
+   * it at once, without telling anyone: the daemon survives, but nobody would know initiators are
+   * being turned away. So the count is watched, and a daemon at its limit says so.
+   */
+  private async checkDescriptors(): Promise<void> {
+    const used = await descriptorsInUse();
+    const limit = used === 'exhausted' ? null : await openFilesLimit();
+    if (used === 'exhausted' || (used !== null && limit !== null && used >= limit - DESCRIPTOR_MARGIN)) {
+      const what = used === 'exhausted' ? 'no descriptor left' : `${used} of ${limit} descriptors in use`;
+      this.scst.bounds.hit('descriptors', this.listening.map((p) => `${p.host}:${p.port}`).join(' '), `${what}: new connections are closed as they arrive`);
+    }
   }
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
@@ -131,6 +156,7 @@ export class IscsiDriver implements IscsiContext {
       srv.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
         srv.off('error', reject);
         acceptConnections(srv, (a) => this.accept(a));
+        this.ticker ??= setInterval(() => this.tick(), 1000).unref();
         // Out of descriptors (EMFILE/ENFILE on accept): libuv has already closed the waiting
         // connection; the daemon keeps serving everyone it has.
         srv.on('error', (e: NodeJS.ErrnoException) => this.scst.bounds.hit('descriptors', `${host}:${port}`, `accept failed: ${e.code ?? e.message}`));
