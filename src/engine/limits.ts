@@ -4,6 +4,7 @@
 // which bound an attacker (or a misconfigured initiator) keeps running into.
 
 import type { Logger } from 'pino';
+import { heldBack, LogThrottle } from './log-throttle.js';
 
 export interface Limits {
   /** A connection not in full feature phase this long after accept is closed. */
@@ -56,25 +57,21 @@ export type BoundName =
 /** How often each bound was hit; logs at most one line per bound per interval. */
 export class BoundHits {
   readonly hits = new Map<BoundName, number>();
-  private readonly lastLog = new Map<BoundName, { at: number; suppressed: number }>();
+  private readonly throttle: LogThrottle;
 
   constructor(
     private readonly log: Logger,
-    private readonly intervalMs = 1000,
-  ) {}
+    intervalMs = 1000,
+  ) {
+    this.throttle = new LogThrottle(intervalMs);
+  }
 
   /** `peer`: who ran into it (address, initiator name); `detail`: the bound and the value asked for. */
   hit(bound: BoundName, peer: string, detail: string): void {
     this.hits.set(bound, (this.hits.get(bound) ?? 0) + 1);
-    const now = Date.now();
-    const last = this.lastLog.get(bound);
-    if (last && now - last.at < this.intervalMs) {
-      last.suppressed++;
-      return;
-    }
-    const suppressed = last?.suppressed ?? 0;
-    this.lastLog.set(bound, { at: now, suppressed: 0 });
-    this.log.warn({ bound, peer, suppressed }, `bound ${bound} reached by ${peer}: ${detail}${suppressed ? ` (${suppressed} more since the last line)` : ''}`);
+    const suppressed = this.throttle.admit(bound);
+    if (suppressed === null) return;
+    this.log.warn({ bound, peer, suppressed }, `bound ${bound} reached by ${peer}: ${detail}${heldBack(suppressed)}`);
   }
 }
 

@@ -15,6 +15,7 @@ import { IscsiSession } from './session.js';
 import { IscsiTask, type R2tState } from './task.js';
 import { DataSequence } from './data-seq.js';
 import { LOGIN_SLAB_SIZE, OutQueue } from './outq.js';
+import { heldBack, LogThrottle } from '../log-throttle.js';
 import { READ_BUFFER_BYTES } from './socket-reader.js';
 import type { IscsiContext } from './context.js';
 import { snAdd, snLe, snLt } from './serial.js';
@@ -89,6 +90,13 @@ export class IscsiConnection implements SessionTransport {
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));
     socket.on('close', () => this.teardown('connection closed'));
   }
+
+  /** Lines the peer can trigger at will (Rejects, ignored commands), once a second at most. */
+  private get logThrottle(): LogThrottle {
+    return (this.throttle ??= new LogThrottle());
+  }
+
+  private throttle: LogThrottle | null = null;
 
   /** This connection's logger, made when first needed: most connections never log. */
   get log(): Logger {
@@ -236,7 +244,8 @@ export class IscsiConnection implements SessionTransport {
   }
 
   private reject(bhs: Buffer, reason: number, why: string): void {
-    this.log.warn({ reason, opcode: bhs[0]! & 0x3f }, `reject: ${why}`);
+    const held = this.logThrottle.admit('reject');
+    if (held !== null) this.log.warn({ reason, opcode: bhs[0]! & 0x3f, suppressed: held }, `reject: ${why}${heldBack(held)}`);
     const h = S.reject({ reason, statSN: this.takeStatSN(), expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN, dataSN: 0 });
     this.send(h, Buffer.from(bhs.subarray(0, 48)));
   }
@@ -395,7 +404,8 @@ export class IscsiConnection implements SessionTransport {
     if (isImmediate(pdu.bhs) || (op === Opcode.NOP_OUT && pdu.bhs.readUInt32BE(16) === RESERVED_TAG)) return this.dispatch(pdu);
     if (snLt(cmdSN, sess.expCmdSN) || snLt(sess.maxCmdSN, cmdSN)) {
       // Outside the window or a duplicate: silently ignored, as the RFC requires.
-      this.log.warn({ cmdSN, expCmdSN: sess.expCmdSN, maxCmdSN: sess.maxCmdSN }, 'CmdSN outside the command window: ignored');
+      const held = this.logThrottle.admit('cmdsn');
+      if (held !== null) this.log.warn({ cmdSN, expCmdSN: sess.expCmdSN, maxCmdSN: sess.maxCmdSN, suppressed: held }, `CmdSN outside the command window: ignored${heldBack(held)}`);
       return;
     }
     if (cmdSN !== sess.expCmdSN) {

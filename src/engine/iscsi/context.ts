@@ -3,6 +3,7 @@ import type { Scst } from '../scst.js';
 import type { IscsiSessionTable } from './session.js';
 import type { BusyPoll } from './busy-poll.js';
 import type { IscsiConnection } from './connection.js';
+import type { LogThrottle } from '../log-throttle.js';
 
 /** What every iSCSI connection shares: the core, the portals, and the session registry. */
 export interface IscsiContext {
@@ -21,6 +22,8 @@ export interface IscsiContext {
   driverOutgoingUser(): { user: string; secret: string } | null;
   /** initiators.allow / initiators.deny (procfs era): may this peer address reach that target? */
   addressAllowed(target: string, peer: string): boolean;
+  /** Log lines peers can trigger at will, throttled per kind (and address) across connections. */
+  logThrottle: LogThrottle;
   /** The connection left login phase (full feature phase, or closed): it no longer counts there. */
   loginEnded(conn: IscsiConnection): void;
 }

@@ -6,6 +6,7 @@ import { parseTextKeys, encodeTextKeys } from './text.js';
 import { Negotiator, defaultTargetParams, type SessionParams } from './params.js';
 import { ChapTarget, negotiateAuthMethod } from './chap.js';
 import type { IscsiContext } from './context.js';
+import { heldBack } from '../log-throttle.js';
 import type { Target } from '../target.js';
 
 // The login phase of one connection (RFC 7143 §6): security negotiation (AuthMethod, CHAP),
@@ -70,7 +71,9 @@ export class LoginPhase {
   }
 
   private fail(status: number, why: string): LoginReply {
-    this.logger().warn({ initiator: this.initiatorName, target: this.target?.name, statusClass: loginStatusClass(status), statusDetail: loginStatusDetail(status) }, `login refused: ${why}`);
+    // A peer can fail logins as fast as it can connect: one line a second per address says it.
+    const held = this.ctx.logThrottle.admit(`login-refused ${this.peer}`);
+    if (held !== null) this.logger().warn({ initiator: this.initiatorName, target: this.target?.name, statusClass: loginStatusClass(status), statusDetail: loginStatusDetail(status), suppressed: held }, `login refused: ${why}${heldBack(held)}`);
     return { transit: false, csg: this.stage, nsg: 0, status, data: Buffer.alloc(0) };
   }
 

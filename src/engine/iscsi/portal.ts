@@ -9,6 +9,7 @@ import { AddressAcl } from './address-acl.js';
 import { BusyPoll } from './busy-poll.js';
 import { acceptConnections, type Accepted } from './socket-reader.js';
 import { descriptorsInUse, openFilesLimit } from '../descriptors.js';
+import { LogThrottle } from '../log-throttle.js';
 
 /** Descriptors are counted every this many housekeeping ticks (seconds). */
 const DESCRIPTOR_CHECK_TICKS = 2;
@@ -27,6 +28,7 @@ export class IscsiDriver implements IscsiContext {
   private readonly inLoginByAddress = new Map<string, Set<IscsiConnection>>();
   /** Housekeeping for every connection (login timeout, keep-alive, RspTimeout): one timer, not one each. */
   private ticker: NodeJS.Timeout | null = null;
+  readonly logThrottle = new LogThrottle();
   private ticks = 0;
   private checkingDescriptors = false;
   private readonly servers: net.Server[] = [];
