@@ -251,9 +251,12 @@ export class IscsiConnection implements SessionTransport {
   }
 
   /** Drop the connection (protocol error at ERL 0, teardown). */
-  drop(why: string): void {
+  drop(why: string, byPeer = true): void {
     if (this.phase === 'closed') return;
-    this.log.warn(`dropping connection: ${why}`);
+    // A peer that reconnects as fast as it can is dropped as often: one line a second per
+    // address for what peers cause; what an administrator or the daemon decides is always said.
+    const held = byPeer ? this.ctx.logThrottle.admit(`drop ${this.remoteAddress}`) : 0;
+    if (held !== null) this.log.warn({ suppressed: held }, `dropping connection: ${why}${heldBack(held)}`);
     this.flush();
     this.socket.end();
     this.socket.destroySoon?.();
@@ -262,7 +265,7 @@ export class IscsiConnection implements SessionTransport {
   }
 
   forceClose(reason: string): void {
-    this.drop(reason);
+    this.drop(reason, false);
   }
 
   // ---- input --------------------------------------------------------------------------------
