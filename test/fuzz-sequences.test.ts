@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installHarnessHooks } from './helpers/cleanup.js';
 import { sparseFile, tmpDir } from './helpers/files.js';
 import { HostileInitiator, hostileLoginBhs, RESERVED_TAG } from './helpers/hostile.js';
-import { Cdb, encodeTextKeys, nopOutBhs, Op, RawIscsiClient, textRequestBhs, type RawLoginResult } from './helpers/rawclient.js';
+import { Cdb, encodeTextKeys, nopOutBhs, Op, parseTextKeys, RawIscsiClient, textRequestBhs, type RawLoginResult } from './helpers/rawclient.js';
 import { scstConf } from './helpers/scstconf.js';
 import { startScstd, type ScstdHandle } from './helpers/scstd.js';
 
@@ -432,6 +432,10 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
   const rawLogin = async (raw: RawIscsiClient, plan: Extract<LoginPlan, { kind: 'raw' }>): Promise<void> => {
     raw.isid = Buffer.from(ISIDS[plan.isid]!);
     let itt = raw.allocItt();
+    // What the session negotiated, as the target answered the keys we offered (RFC 7143 §13
+    // defaults for the rest): a session that offered InitialR2T=No and got it must be modelled so.
+    const offered = new Map<string, string>();
+    const answered = new Map<string, string>();
     for (const p of plan.pdus) {
       if (raw.closed) return;
       if (p.itt === 'new') itt = raw.allocItt();
@@ -474,14 +478,27 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
         const last = i === p.pieces - 1;
         const bhs = hostileLoginBhs({ isid: raw.isid, itt, transit: last && p.transit, cont: !last, csg: p.csg, nsg: p.nsg, dataSegmentLength: chunk.length, totalAhsLength: p.ahs ? 1 : 0, tsih, expStatSN: raw.expStatSN });
         raw.sendPdu(bhs, chunk, p.ahs ? Buffer.from([0, 1, 0x3f, 0]) : Buffer.alloc(0));
+        if (last) for (const [k, v] of parseTextKeys(text)) offered.set(k, v);
         const r = await raw.waitFor((x) => x.opcode === Op.LOGIN_RSP || x.opcode === Op.REJECT, STEP_WAIT_MS);
         if (r.kind === 'pdu' && r.pdu.opcode === Op.LOGIN_RSP && r.pdu.bhs[36] === 0) {
           const t = r.pdu.bhs.readUInt16BE(14);
           if (t !== 0) lastTsih = t;
+          for (const [k, v] of parseTextKeys(r.pdu.data)) answered.set(k, v);
           if ((r.pdu.bhs[1]! & 0x83) === 0x83) ffpByRaw.add(raw);
         }
       }
     }
+    if (!ffpByRaw.has(raw)) return;
+    const v = (k: string): string | undefined => answered.get(k) ?? offered.get(k);
+    raw.negotiated = {
+      headerDigest: false,
+      dataDigest: false,
+      initialR2T: (v('InitialR2T') ?? 'Yes') === 'Yes',
+      immediateData: (v('ImmediateData') ?? 'Yes') === 'Yes',
+      firstBurstLength: Number(v('FirstBurstLength') ?? 65536) || 65536,
+      maxBurstLength: Number(v('MaxBurstLength') ?? 262144) || 262144,
+      maxXmitDataSegmentLength: Number(answered.get('MaxRecvDataSegmentLength') ?? 8192) || 8192,
+    };
   };
 
   const cdbFor = (s: Extract<Step, { op: 'cmd' }>): { cdb: Buffer; bytes: number; read: boolean; write: boolean } => {
