@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 interface ExitGuardAddon {
   arm(ms: number, code: number, message: string): void;
+  now(code: number): never;
 }
 
 function load(): ExitGuardAddon | null {
@@ -15,7 +16,7 @@ function load(): ExitGuardAddon | null {
   for (const rel of ['../native/pio/build/Release/exit_guard.node', '../../native/pio/build/Release/exit_guard.node']) {
     try {
       const m = require(fileURLToPath(new URL(rel, import.meta.url))) as Partial<ExitGuardAddon>;
-      if (typeof m.arm === 'function') return m as ExitGuardAddon;
+      if (typeof m.arm === 'function' && typeof m.now === 'function') return m as ExitGuardAddon;
     } catch {
       // not built there; the next candidate, or none
     }
@@ -41,4 +42,15 @@ export function armExitGuard(ms: number, code: number, message: string): boolean
   } catch {
     return false;
   }
+}
+
+/**
+ * Ends the process with `code` now (_exit: no 'exit' listeners, no cleanup hooks, no teardown of
+ * the isolate). Only for the very end of the daemon, after its log is flushed: Node's teardown
+ * frees buffers that native threads it does not know of still use (fuse-native's libfuse
+ * threads, never joined), and crashed a cleanly shut down daemon. Falls back to process.exit().
+ */
+export function exitImmediately(code: number): never {
+  if (addon) addon.now(code);
+  process.exit(code);
 }

@@ -1,11 +1,12 @@
 // The end of the daemon, after its shutdown: nothing may keep the process alive any more. The
 // event loop is given a moment to drain by itself; whatever still holds it then is named in one
-// log line, closed at once, and the process ends within a fixed bound whatever it was -- the
-// last step of which (exit-guard.ts) holds even when process.exit() itself cannot return.
+// log line, closed at once, and the process ends within a fixed bound whatever it was. The end
+// itself is _exit() (exit-guard.ts): Node's teardown joins libuv's pool (unbounded) and frees
+// memory native threads it never joins still use (a crash after a clean shutdown).
 import { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { armExitGuard } from './exit-guard.js';
+import { armExitGuard, exitGuardAvailable, exitImmediately } from './exit-guard.js';
 
 /** Something the daemon owns that could outlive its shutdown. */
 export interface ExitHolder {
@@ -126,6 +127,11 @@ function later(ms: number, fn: () => void): void {
 export function finishExit(log: Logger, code: number, holders: ExitHolder[]): void {
   process.exitCode = code;
   log.flush();
+  // The loop drained by itself: end here rather than in Node's teardown (exitImmediately says why).
+  process.once('beforeExit', () => {
+    log.flush();
+    exitImmediately(typeof process.exitCode === 'number' ? process.exitCode : code);
+  });
   later(SETTLE_MS, () => {
     const left = stillAlive(holders);
     const what = left.names.length ? left.names.join(', ') : 'nothing Node or the daemon can name (a native handle)';
@@ -151,6 +157,7 @@ function poolMayBlock(holders: ExitHolder[]): boolean {
 export function exitNow(log: Logger, code: number, why: string, holders: ExitHolder[] = []): never {
   log.error({ code }, `exit: ${why}; exiting with code ${code}`);
   log.flush();
+  if (exitGuardAvailable) exitImmediately(code); // joins nothing, so nothing can hold it
   const guarded = armExitGuard(GUARD_MS, code, `scstd: exit blocked for ${GUARD_MS} ms (a thread stuck in the kernel); ended with code ${code}`);
   if (!guarded && poolMayBlock(holders)) {
     log.error('exit: no exit guard (native addon not built) and a pool thread may be stuck in the kernel: ending with SIGKILL');

@@ -34,6 +34,16 @@ describe('what outlives the shutdown', () => {
     }
   });
 
+  it.skipIf(!exitGuardAvailable)('the daemon ends with its code without Node\'s teardown: no exit listener runs, output written before is kept', async () => {
+    const script = `import { exitImmediately } from ${JSON.stringify(GUARD_JS)};
+process.on('exit', () => process.stdout.write('teardown ran\\n'));
+process.stdout.write('before\\n');
+setTimeout(() => exitImmediately(3), 50);`;
+    const r = await run(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 15_000 });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('before\n');
+  });
+
   it.skipIf(!exitGuardAvailable)('the exit guard ends a process whose process.exit() waits for a pool thread blocked in the kernel', async () => {
     const fifo = join(await tmpDir('scst-exitguard-'), 'never-written.fifo');
     expect((await run('mkfifo', [fifo])).code).toBe(0);

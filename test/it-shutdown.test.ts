@@ -63,7 +63,7 @@ describe('shutdown under load', () => {
 
       const stopped = await d.stop(signal, 15_000);
       expect(stopped.timedOut, d.recentOutput()).toBe(false);
-      expect(stopped.code, d.recentOutput()).toBe(0);
+      expect(stopped.code, `signal ${stopped.signal}\n${d.recentOutput()}`).toBe(0);
       expect(stopped.elapsedMs, d.recentOutput()).toBeLessThan(5_000);
       expect(d.exitBalance(), d.recentOutput()).toEqual({ commands: 0, poolBuffers: 0 });
     } finally {
@@ -183,7 +183,7 @@ describe('shutdown is bounded whatever is still open (issue 14)', () => {
       await reader.stop();
       expect(stopped.timedOut, d.recentOutput()).toBe(false);
       expect(stopped.elapsedMs, d.recentOutput()).toBeLessThan(EXIT_BOUND_MS);
-      expect(stopped.code, d.recentOutput()).toBe(0);
+      expect(stopped.code, `signal ${stopped.signal}\n${d.recentOutput()}`).toBe(0);
       expect(d.exitBalance(), d.recentOutput()).toEqual({ commands: 0, poolBuffers: 0 });
       expect(stillAliveLine(d), d.recentOutput()).toBeNull();
     } finally {

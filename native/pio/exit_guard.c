@@ -13,6 +13,12 @@
  *     `message` and a newline to stderr and ends the process with _exit(code) -- no atexit
  *     handlers, no joins. A process that ends in time never notices it. Arming again adds
  *     another thread; the first to wake ends the process.
+ *   now(code): ends the process with _exit(code) at once. Used once the daemon has shut down and
+ *     flushed its log: Node's own teardown after that (freeing the isolate and its buffers, running
+ *     cleanup hooks) races with native threads Node does not know of -- libfuse's threads in
+ *     fuse-native, which are never joined and whose state lives in JS buffers freed there, crashed
+ *     the process after a clean shutdown (SIGSEGV, exit status lost) -- and has nothing left to do
+ *     for the daemon: every file is closed and every acknowledged write already on its medium.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -88,8 +94,23 @@ static napi_value js_arm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_now(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t code = 1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &code) != napi_ok) {
+    napi_throw_type_error(env, NULL, "now(code)");
+    return NULL;
+  }
+  _exit(code);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
+  if (napi_create_function(env, "now", NAPI_AUTO_LENGTH, js_now, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "now", fn) != napi_ok)
+    return NULL;
   if (napi_create_function(env, "arm", NAPI_AUTO_LENGTH, js_arm, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "arm", fn) != napi_ok)
     return NULL;
