@@ -1,10 +1,10 @@
 import fs from 'node:fs/promises';
 import pino from 'pino';
-import { parseScstConf } from './scstadmin/conf/parse.js';
-import { ConfigError } from './scstadmin/conf/config-error.js';
+import { parseScstConf } from './conf/parse.js';
+import { ConfigError } from './conf/config-error.js';
 import { Scst, SCST_VERSION } from './engine/scst.js';
 import { IscsiDriver } from './engine/iscsi/portal.js';
-import { applyConfig } from './engine/config.js';
+import { applyConfig } from './conf/apply.js';
 import { AddressAcl } from './engine/iscsi/address-acl.js';
 import { UserHandlerServer } from './engine/user/server.js';
 import { nativeIoDescription } from './engine/backstore/pio.js';
@@ -14,7 +14,7 @@ import { connectionsWithin, type Limits } from './engine/limits.js';
 import { openFilesLimit } from './engine/descriptors.js';
 import { fileIoInFlight } from './engine/backstore/file.js';
 import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
-import { applyIscsiScstdConf, parseIscsiScstdConf } from './pde-fuse/procfs-era/iscsi-scstd-conf.js';
+import { applyIscsiScstdConf, parseIscsiScstdConf } from './conf/iscsi-scstd-conf.js';
 import { closeDevices, exitHolders, shutdown, type DaemonParts } from './shutdown.js';
 import { exitNow, finishExit } from './exit.js';
 

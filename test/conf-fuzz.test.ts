@@ -3,7 +3,7 @@
 // stack overflow, never a hang.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, convertProcfsConf, parseScstConf, type ScstConfig } from '../src/scstadmin/conf/index.js';
+import { ConfigError, convertProcfsConf, parseScstConf, type ScstConfig } from '../src/conf/index.js';
 
 const RUNS = Number(process.env.CONF_FC_RUNS ?? 500);
 

@@ -1,6 +1,6 @@
 // The lexical helpers of the scst.conf reader (scstadmin.md §6.1 steps 1-4 and 6) in isolation.
 import { describe, expect, it } from 'vitest';
-import { isProcfsSectionLine, lexLines, splitWords, stripComment, unescape } from '../src/scstadmin/conf/lexer.js';
+import { isProcfsSectionLine, lexLines, splitWords, stripComment, unescape } from '../src/conf/lexer.js';
 
 describe('stripComment', () => {
   it.each([

@@ -2,7 +2,7 @@
 // error the reader raises (file, line, message), and the example shipped in etc/.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseScstConf, type ScstConfig } from '../src/scstadmin/conf/index.js';
+import { ConfigError, parseScstConf, type ScstConfig } from '../src/conf/index.js';
 import { EXAMPLE_6_4 } from './fixtures/conf-example-6.4.js';
 
 

@@ -7,7 +7,7 @@ import {
   parseScstConf,
   procfsFormatLine,
   type ProcfsLiveState,
-} from '../src/scstadmin/conf/index.js';
+} from '../src/conf/index.js';
 
 const a = (name: string, value: string, line: number) => ({ name, value, line });
 

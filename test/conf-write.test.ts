@@ -7,7 +7,7 @@ import {
   writeScstConf,
   type Attrs,
   type ScstConfig,
-} from '../src/scstadmin/conf/index.js';
+} from '../src/conf/index.js';
 import { EXAMPLE_6_4 } from './fixtures/conf-example-6.4.js';
 
 /**

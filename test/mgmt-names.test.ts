@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { Scst } from '../src/engine/scst.js';
 import { IscsiDriver } from '../src/engine/iscsi/portal.js';
-import { applyConfig } from '../src/engine/config.js';
+import { applyConfig } from '../src/conf/apply.js';
 import { checkDeviceName, checkGroupName, checkTargetName, unprintable } from '../src/engine/names.js';
 import { MgmtError } from '../src/engine/errors.js';
 import { createTrees } from '../src/pde-fuse/index.js';
-import { parseScstConf } from '../src/scstadmin/conf/parse.js';
-import { ConfigError } from '../src/scstadmin/conf/config-error.js';
+import { parseScstConf } from '../src/conf/parse.js';
+import { ConfigError } from '../src/conf/config-error.js';
 import { now, type LogRecord } from './helpers/procfs.js';
 
 const EINVAL = -22;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { Scst } from '../src/engine/scst.js';
 import { IscsiDriver } from '../src/engine/iscsi/portal.js';
-import { applyIscsiScstdConf, parseIscsiScstdConf } from '../src/pde-fuse/procfs-era/iscsi-scstd-conf.js';
+import { applyIscsiScstdConf, parseIscsiScstdConf } from '../src/conf/iscsi-scstd-conf.js';
 import { addressListFor, initiatorAllowed, itemMatches } from '../src/engine/iscsi/initiators-acl.js';
 
 const log = pino({ level: 'silent' });

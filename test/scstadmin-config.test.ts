@@ -6,8 +6,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FakeSysfs } from '../src/scstadmin/testing/fake-sysfs.js';
-import { referenceFake, runAdmin } from '../src/scstadmin/testing/run.js';
+import { FakeSysfs } from './helpers/scstadmin/fake-sysfs.js';
+import { referenceFake, runAdmin } from './helpers/scstadmin/run.js';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'scstadmin');
 const TGT = 'iqn.2006-10.net.vlnb:tgt';

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IscsiDriver } from '../src/engine/iscsi/portal.js';
 import { Scst } from '../src/engine/scst.js';
 import { createProcfs, createTrees } from '../src/pde-fuse/index.js';
-import { PdeTreeFs } from '../src/scstadmin/testing/pde-tree.js';
-import { runAdminOn } from '../src/scstadmin/testing/run.js';
+import { PdeTreeFs } from './helpers/scstadmin/pde-tree.js';
+import { runAdminOn } from './helpers/scstadmin/run.js';
 
 const MiB = 1024 * 1024;
 const T = 'iqn.2006-10.net.vlnb:tgt';

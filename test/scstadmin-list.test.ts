@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tmpdir } from 'node:os';
 import { mkdtemp } from 'node:fs/promises';
-import { referenceFake, runAdmin } from '../src/scstadmin/testing/run.js';
+import { referenceFake, runAdmin } from './helpers/scstadmin/run.js';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'scstadmin');
 const golden = (name: string) => readFile(join(GOLDEN, name), 'utf8');

@@ -2,8 +2,8 @@
 // without -force, the usage table of -close_dev, the "already set" / "lacks" messages of
 // -set_*_attr, dynamic attributes, ALUA, and the exit-status quirks.
 import { describe, expect, it } from 'vitest';
-import { FakeSysfs } from '../src/scstadmin/testing/fake-sysfs.js';
-import { referenceFake, runAdmin } from '../src/scstadmin/testing/run.js';
+import { FakeSysfs } from './helpers/scstadmin/fake-sysfs.js';
+import { referenceFake, runAdmin } from './helpers/scstadmin/run.js';
 
 const TGT = 'iqn.2006-10.net.vlnb:tgt';
 const HEAD = '\nCollecting current configuration: done.\n\n';

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { getopt } from '../src/scstadmin/cli/getopt.js';
 import { OPTIONS, parseArgs, splitAttributes } from '../src/scstadmin/cli/options.js';
 import { runScstadmin } from '../src/scstadmin/cli/main.js';
-import { FakeSysfs } from '../src/scstadmin/testing/fake-sysfs.js';
-import { referenceFake, runAdmin } from '../src/scstadmin/testing/run.js';
+import { FakeSysfs } from './helpers/scstadmin/fake-sysfs.js';
+import { referenceFake, runAdmin } from './helpers/scstadmin/run.js';
 import { MemTreeFs, memDir } from '../src/scstadmin/tree/mem-tree.js';
 
 describe('Getopt::Long rules', () => {

@@ -6,10 +6,10 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseScstConf, writeScstConf, type DeviceGroupConf } from '../src/scstadmin/conf/index.js';
-import { parseScstYaml, writeScstYaml } from '../src/scstadmin/conf/yaml.js';
-import { FakeSysfs } from '../src/scstadmin/testing/fake-sysfs.js';
-import { referenceFake, runAdmin } from '../src/scstadmin/testing/run.js';
+import { ConfigError, parseScstConf, writeScstConf, type DeviceGroupConf } from '../src/conf/index.js';
+import { parseScstYaml, writeScstYaml } from '../src/conf/yaml.js';
+import { FakeSysfs } from './helpers/scstadmin/fake-sysfs.js';
+import { referenceFake, runAdmin } from './helpers/scstadmin/run.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const golden = () => readFile(join(ROOT, 'test', 'golden', 'scstadmin', 'write_config.conf'), 'utf8');

@@ -2,7 +2,7 @@
 // nested hashes, each attribute name with its values (several for IncomingUser and the like)
 // and the line it came from, so the checks can point at the file.
 
-import type { Attrs, ScstConfig } from '../conf/model.js';
+import type { Attrs, ScstConfig } from '../../conf/model.js';
 
 /** name → values, plus where each name was given. */
 export class CAttrs extends Map<string, string[]> {

@@ -3,7 +3,7 @@
 // ALUA, device groups, enabling targets, enabling drivers, SCST attributes — touching nothing
 // that already matches. What only -force may remove or change is reported, not done, without it.
 
-import { compareBytes } from '../conf/write.js';
+import { compareBytes } from '../../conf/write.js';
 import { attrValue, perlNum, type AttrMap } from '../sysfs/attrs.js';
 import { errorString } from '../sysfs/codes.js';
 import { TGT_TYPE_VIRTUAL } from '../sysfs/reader.js';

@@ -4,8 +4,8 @@
 // file's line, so a bad file is refused before anything is changed.
 
 import type { Console } from '../cli/console.js';
-import type { ProcfsLiveState } from '../conf/procfs.js';
-import { compareBytes } from '../conf/write.js';
+import type { ProcfsLiveState } from '../../conf/procfs.js';
+import { compareBytes } from '../../conf/write.js';
 import { CAttrs, isEmptyConf, toCConf, type CConf } from './conf-tree.js';
 import { loadConfigFile } from './config-file.js';
 import { ExitRequest } from '../cli/console.js';

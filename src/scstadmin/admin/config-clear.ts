@@ -1,7 +1,7 @@
 // -clear_config (scstadmin.md §9): device groups, then groups / LUNs / virtual targets / dynamic
 // driver attributes, then devices, then everything that is left is disabled.
 
-import { compareBytes } from '../conf/write.js';
+import { compareBytes } from '../../conf/write.js';
 import { errorString } from '../sysfs/codes.js';
 import type { Ctx } from './current.js';
 import {

@@ -2,11 +2,11 @@
 // procfs format, converted) or YAML, chosen by the file name's extension.
 
 import { readFile } from 'node:fs/promises';
-import { ConfigError } from '../conf/config-error.js';
-import type { ScstConfig } from '../conf/model.js';
-import { parseScstConf } from '../conf/parse.js';
-import { convertProcfsConf, procfsFormatLine, type ProcfsLiveState } from '../conf/procfs.js';
-import { parseScstYaml } from '../conf/yaml.js';
+import { ConfigError } from '../../conf/config-error.js';
+import type { ScstConfig } from '../../conf/model.js';
+import { parseScstConf } from '../../conf/parse.js';
+import { convertProcfsConf, procfsFormatLine, type ProcfsLiveState } from '../../conf/procfs.js';
+import { parseScstYaml } from '../../conf/yaml.js';
 import { strerror } from '../sysfs/attrs.js';
 
 export type ConfigFormat = 'conf' | 'yaml';

@@ -3,7 +3,7 @@
 // values, `name ` for empty values, the handler's device links as `\t<dev> ` lines). Without
 // -nonkey the shared writer (conf/write.ts) is used instead.
 
-import { compareBytes, DEFAULT_HEADER } from '../conf/write.js';
+import { compareBytes, DEFAULT_HEADER } from '../../conf/write.js';
 import type { AttrMap } from '../sysfs/attrs.js';
 import type { Ctx } from './current.js';
 

@@ -6,9 +6,9 @@
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Attrs, DeviceGroupConf, DriverConf, GroupConf, HandlerConf, LunConf, ScstConfig, TargetConf } from '../conf/model.js';
-import { compareBytes, DEFAULT_HEADER, writeScstConf } from '../conf/write.js';
-import { writeScstYaml } from '../conf/yaml.js';
+import type { Attrs, DeviceGroupConf, DriverConf, GroupConf, HandlerConf, LunConf, ScstConfig, TargetConf } from '../../conf/model.js';
+import { compareBytes, DEFAULT_HEADER, writeScstConf } from '../../conf/write.js';
+import { writeScstYaml } from '../../conf/yaml.js';
 import { perlNum, strerror, type AttrMap } from '../sysfs/attrs.js';
 import { formatOf } from './config-file.js';
 import type { Ctx } from './current.js';

@@ -2,7 +2,7 @@
 // formats pad them, in the original's sort orders. Each function returns the operation's result
 // code (undefined where the original returns nothing, which exits 0).
 
-import { compareBytes } from '../conf/write.js';
+import { compareBytes } from '../../conf/write.js';
 import type { AttrMap } from '../sysfs/attrs.js';
 import type { Ctx } from './current.js';
 

@@ -5,7 +5,7 @@
 // directory order.
 
 import { errnoName, type TreeFs } from '../tree/tree-fs.js';
-import { compareBytes } from '../conf/write.js';
+import { compareBytes } from '../../conf/write.js';
 import { perlNum, readAttrDir, strerror, type AttrMap, type Exported, type Result } from './attrs.js';
 
 export interface Output {

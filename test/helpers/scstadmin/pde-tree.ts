@@ -2,8 +2,8 @@
 // interface, mounted at `mountPoint`, so scstadmin's tests can run against the real engine
 // without FUSE. Symbolic links are resolved here, as the kernel's VFS does for a FUSE mount.
 
-import type { PdeFs } from '../../pde-fuse/pdefs.js';
-import { TreeError, type TreeFs, type TreeReader, type TreeStat } from '../tree/tree-fs.js';
+import type { PdeFs } from '../../../src/pde-fuse/pdefs.js';
+import { TreeError, type TreeFs, type TreeReader, type TreeStat } from '../../../src/scstadmin/tree/tree-fs.js';
 
 const O_RDONLY = 0;
 const O_WRONLY = 1;

@@ -1,8 +1,8 @@
 // Test support: running scstadmin in-process against a FakeSysfs, and the synthetic live state
 // of the reference's examples (scstadmin.md §5 and §8.3), built through the tree's own mgmt files.
 
-import { runScstadmin } from '../cli/main.js';
-import type { TreeFs } from '../tree/tree-fs.js';
+import { runScstadmin } from '../../../src/scstadmin/cli/main.js';
+import type { TreeFs } from '../../../src/scstadmin/tree/tree-fs.js';
 import { FAKE_PREFIX, FAKE_ROOT, FakeSysfs } from './fake-sysfs.js';
 
 export interface AdminResult {

@@ -1,12 +1,13 @@
-import { ConfigError } from '../scstadmin/conf/config-error.js';
-import type { Attrs, ScstConfig, TargetConf } from '../scstadmin/conf/model.js';
-import { isHandler, parseUnsigned, changeMedium, CREATE_PARAMS } from './handlers.js';
-import { MgmtError } from './errors.js';
-import { declareUserDevice } from './user/server.js';
-import type { Scst } from './scst.js';
-import type { IscsiDriver } from './iscsi/portal.js';
-import type { AddrMethod, ChapUser, IniGroup, LunSet, Target } from './target.js';
-import { shownName } from './names.js';
+// Applying a parsed scst.conf to the engine at scstd start (the daemon side of the config room).
+import { ConfigError } from './config-error.js';
+import type { Attrs, ScstConfig, TargetConf } from './model.js';
+import { isHandler, parseUnsigned, changeMedium, CREATE_PARAMS } from '../engine/handlers.js';
+import { MgmtError } from '../engine/errors.js';
+import { declareUserDevice } from '../engine/user/server.js';
+import type { Scst } from '../engine/scst.js';
+import type { IscsiDriver } from '../engine/iscsi/portal.js';
+import type { AddrMethod, ChapUser, IniGroup, LunSet, Target } from '../engine/target.js';
+import { shownName } from '../engine/names.js';
 
 // Applies a parsed scst.conf to an empty core at start-up. Everything is validated and any
 // problem is reported as file:line: what was wrong; the daemon then refuses to start.

@@ -1,4 +1,6 @@
-// scst.conf reading and writing (scstadmin.md §6, §8), shared by scstd and scstadmin.
+// The configuration room, shared by scstd and scstadmin: scst.conf reading and writing (scstadmin.md
+// §6, §8) and YAML (yaml.ts), the procfs-era scst.conf (procfs.ts) and iscsi-scstd.conf
+// (iscsi-scstd-conf.ts), and applying a parsed config to a running engine (apply.ts, scstd only).
 
 export { ConfigError } from './config-error.js';
 export type {

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { ChapUser, Target } from '../../engine/target.js';
-import type { Digest, TargetParams } from '../../engine/iscsi/params.js';
-import { MAX_DATA_SEGMENT_LENGTH } from '../../engine/iscsi/constants.js';
-import type { IscsiDriver } from '../../engine/iscsi/portal.js';
-import type { Scst } from '../../engine/scst.js';
-import { MgmtError } from '../../engine/errors.js';
+import type { ChapUser, Target } from '../engine/target.js';
+import type { Digest, TargetParams } from '../engine/iscsi/params.js';
+import { MAX_DATA_SEGMENT_LENGTH } from '../engine/iscsi/constants.js';
+import type { IscsiDriver } from '../engine/iscsi/portal.js';
+import type { Scst } from '../engine/scst.js';
+import { MgmtError } from '../engine/errors.js';
 
 // /etc/iscsi-scstd.conf of the procfs era (procfs.md §6.3), as iscsi-scstd reads it: lines end at
 // '\n' and at ';', tokens are separated by blanks or '=', '#' starts a comment only as the first

@@ -4,8 +4,8 @@
 // scstadmin's unit tests can check every byte it writes and prints without a FUSE mount. It is
 // a model of the reference, not of scstd; integration tests run against the real tree.
 
-import { TreeError } from '../tree/tree-fs.js';
-import { MemTreeFs, memDir, memLink, type MemDir, type MemFile, type MemNode } from '../tree/mem-tree.js';
+import { TreeError } from '../../../src/scstadmin/tree/tree-fs.js';
+import { MemTreeFs, memDir, memLink, type MemDir, type MemFile, type MemNode } from '../../../src/scstadmin/tree/mem-tree.js';
 
 export const FAKE_PREFIX = '/fake';
 export const FAKE_ROOT = `${FAKE_PREFIX}/sys/kernel/scst_tgt`;
