@@ -1,23 +1,37 @@
 // bin/scstd: the launcher picks V8's start-up options for the CPUs it may use, then becomes the
 // daemon (exec), so the PID a supervisor started is the daemon's and SIGTERM reaches it.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tmpDir } from './helpers/files.js';
-import { freePort, killAllTracked, track, waitExit } from './helpers/proc.js';
+import { describeRun, freePort, killAllTracked, run, track, waitExit } from './helpers/proc.js';
 import { assertScstdBuilt } from './helpers/scstd.js';
 
 const LAUNCHER = resolve(import.meta.dirname, '..', 'bin', 'scstd');
+const SCSTADMIN = resolve(import.meta.dirname, '..', 'dist', 'src', 'bin', 'scstadmin.js');
+const DEFAULT_MOUNT = resolve(import.meta.dirname, '..', 'mount');
+
+/** Whether a FUSE mount is at `dir` now (the mount table; the mount itself is never touched). */
+function mountedNow(dir: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === dir);
+}
 
 afterEach(() => killAllTracked());
 
-async function runLauncher(prefix: string[]): Promise<{ ready: Record<string, unknown>; pid: number; code: number | null; output: string; argv: string[] }> {
+/** Starts bin/scstd (without --mount when `defaultMount`), runs `whileReady`, stops it with SIGTERM. */
+async function runLauncher(
+  prefix: string[],
+  o: { defaultMount?: boolean; whileReady?: () => Promise<void> } = {},
+): Promise<{ ready: Record<string, unknown>; pid: number; code: number | null; output: string; argv: string[] }> {
   await assertScstdBuilt();
   const port = await freePort();
   const state = join(await tmpDir('launcher-'), 'state');
-  const [cmd, ...args] = [...prefix, LAUNCHER, '--listen', `127.0.0.1:${port}`, '--state-dir', state, '--no-mount', '--no-user-socket'];
+  const [cmd, ...args] = [...prefix, LAUNCHER, '--listen', `127.0.0.1:${port}`, '--state-dir', state, ...(o.defaultMount ? [] : ['--no-mount']), '--no-user-socket'];
   const child = track(spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   child.stdout!.setEncoding('utf8');
@@ -41,7 +55,11 @@ async function runLauncher(prefix: string[]): Promise<{ ready: Record<string, un
   });
   // What node was started with, as the kernel has it (the launcher exec'd into node).
   const argv = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0').filter((a) => a !== '');
-  child.kill('SIGTERM');
+  try {
+    await o.whileReady?.();
+  } finally {
+    child.kill('SIGTERM');
+  }
   const { code } = await waitExit(child, 10_000);
   return { ready, pid: child.pid!, code, output, argv };
 }
@@ -63,6 +81,27 @@ describe('bin/scstd launcher', () => {
     expect(r.argv).toContain('--max-semi-space-size=2');
     expect(r.argv).not.toContain('--single-threaded-gc');
     expect(r.code).toBe(0);
+  });
+});
+
+describe('the tree by default', () => {
+  // The package's mount/ is shared by every daemon started from this checkout: one already there
+  // (a developer's) is not ours to take over.
+  it.skipIf(mountedNow(DEFAULT_MOUNT))('without --mount the tree is on the package\'s mount/, scstadmin without --root administers it, and SIGTERM unmounts it', async () => {
+    let listed = '';
+    const r = await runLauncher([], {
+      defaultMount: true,
+      whileReady: async () => {
+        expect(mountedNow(DEFAULT_MOUNT)).toBe(true);
+        const a = await run(process.execPath, [SCSTADMIN, '-list_target'], { timeoutMs: 30_000 });
+        expect(a.code, describeRun('scstadmin -list_target', a)).toBe(0);
+        listed = a.stdout;
+      },
+    });
+    expect(listed).toMatch(/iqn\.2026-11\.org\.scst-usermode:default/);
+    expect(r.output).toContain(`management tree mounted at ${DEFAULT_MOUNT}`);
+    expect(r.code).toBe(0);
+    expect(mountedNow(DEFAULT_MOUNT)).toBe(false);
   });
 });
 

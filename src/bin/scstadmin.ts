@@ -3,13 +3,8 @@
 // /sys/kernel/scst_tgt with --root /) the way SCST's own scstadmin does. A separate process:
 // it only reads and writes tree files, never talks to scstd otherwise.
 
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runScstadmin } from '../scstadmin/cli/main.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** The package's mount/ directory, from dist/src/bin as from src/bin. */
-const DEFAULT_ROOT = path.resolve(here, '..', '..', ...(here.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []), 'mount');
+import { DEFAULT_MOUNT as DEFAULT_ROOT } from './package-paths.js';
 
 /** An unanswered confirmation prompt counts as "no" after this long. */
 const PROMPT_TIMEOUT_MS = 10 * 60_000;

@@ -2,13 +2,9 @@
 import { Command, Option } from 'commander';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startDaemon } from '../daemon.js';
 import { LIMIT_OPTIONS, parseLimit, type Limits } from '../engine/limits.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** etc/ of the package, both from dist/src/bin and from src/bin. */
-const DEFAULT_CONFIG = path.resolve(here, '..', '..', ...(here.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []), 'etc', 'scstd-default.conf');
+import { DEFAULT_CONFIG, DEFAULT_MOUNT } from './package-paths.js';
 
 const program = new Command();
 program
@@ -16,8 +12,8 @@ program
   .description('User-mode SCSI target (iSCSI), administered like SCST')
   .option('--config <file>', 'scst.conf to apply at start-up', DEFAULT_CONFIG)
   .option('--listen <addr:port>', 'portal to listen on (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-  .option('--mount <dir>', 'publish the management tree through FUSE below this directory')
-  .option('--no-mount', 'do not publish the management tree (the default)')
+  .option('--mount <dir>', `publish the management trees through FUSE below this directory (default: ${DEFAULT_MOUNT})`)
+  .option('--no-mount', 'do not publish the management trees')
   .option('--initiators-allow <file>', 'procfs-era initiators.allow (address-based access control)')
   .option('--initiators-deny <file>', 'procfs-era initiators.deny')
   .option('--iscsi-conf <file>', 'procfs-era iscsi-scstd.conf: iSCSI targets, their parameters and CHAP accounts')
@@ -59,7 +55,7 @@ async function main(): Promise<void> {
   const code = await startDaemon({
     configFile: path.resolve(opts.config),
     listen,
-    mount: typeof opts.mount === 'string' ? path.resolve(opts.mount) : null,
+    mount: typeof opts.mount === 'string' ? path.resolve(opts.mount) : opts.mount === false ? null : DEFAULT_MOUNT,
     iscsiConf: opts.iscsiConf ? path.resolve(opts.iscsiConf) : null,
     initiatorsAllow: opts.initiatorsAllow ? path.resolve(opts.initiatorsAllow) : null,
     initiatorsDeny: opts.initiatorsDeny ? path.resolve(opts.initiatorsDeny) : null,
