@@ -48,9 +48,11 @@ export function armExitGuard(ms: number, code: number, message: string): boolean
  * Ends the process with `code` now (_exit: no 'exit' listeners, no cleanup hooks, no teardown of
  * the isolate). Only for the very end of the daemon, after its log is flushed: Node's teardown
  * frees buffers that native threads it does not know of still use (fuse-native's libfuse
- * threads, never joined), and crashed a cleanly shut down daemon. Falls back to process.exit().
+ * threads, never joined), and crashed a cleanly shut down daemon. Falls back to process.exit(),
+ * also when a profiler is on (its file is written in the teardown).
  */
 export function exitImmediately(code: number): never {
-  if (addon) addon.now(code);
+  // A profiler asked for on the command line (SCSTD_NODE_ARGS=--cpu-prof) writes its file in the teardown.
+  if (addon && !process.execArgv.some((a) => /^--(cpu-prof|heap-prof|prof\b)/.test(a))) addon.now(code);
   process.exit(code);
 }
