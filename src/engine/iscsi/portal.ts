@@ -30,7 +30,8 @@ export class IscsiDriver implements IscsiContext {
   private ticker: NodeJS.Timeout | null = null;
   readonly logThrottle = new LogThrottle();
   private ticks = 0;
-  private checkingDescriptors = false;
+  /** The count of descriptors under way (shutdown waits for it), null between counts. */
+  private checkingDescriptors: Promise<void> | null = null;
   private readonly servers: net.Server[] = [];
   private readonly listening: Array<{ host: string; port: number }> = [];
   enabled = true;
@@ -127,8 +128,7 @@ export class IscsiDriver implements IscsiContext {
     const now = Date.now();
     for (const c of this.connections) c.tick(now);
     if (++this.ticks % DESCRIPTOR_CHECK_TICKS === 0 && !this.checkingDescriptors) {
-      this.checkingDescriptors = true;
-      void this.checkDescriptors().finally(() => (this.checkingDescriptors = false));
+      this.checkingDescriptors = this.checkDescriptors().finally(() => (this.checkingDescriptors = null));
     }
   }
 
@@ -187,6 +187,8 @@ export class IscsiDriver implements IscsiContext {
       c.forceClose('target shutting down');
       return c.teardown('target shutting down');
     });
+    // A count of descriptors under way is a pool request: the exit would find it still out.
+    if (this.checkingDescriptors) closing.push(this.checkingDescriptors);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled(closing), new Promise((r) => (timer = setTimeout(r, this.teardownTimeoutMs + 500).unref()))]);
     clearTimeout(timer);
