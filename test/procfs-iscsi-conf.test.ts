@@ -6,6 +6,7 @@ import { Scst } from '../src/engine/scst.js';
 import { IscsiDriver } from '../src/engine/iscsi/portal.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from '../src/conf/iscsi-scstd-conf.js';
 import { addressListFor, initiatorAllowed, itemMatches } from '../src/engine/iscsi/initiators-acl.js';
+import { iscsiTarget } from '../src/engine/iscsi/target.js';
 
 const log = pino({ level: 'silent' });
 
@@ -93,8 +94,9 @@ describe('iscsi-scstd.conf', () => {
     const made = applyIscsiScstdConf(conf, 'test.conf', scst, iscsi, log);
     expect(made.map((t) => t.name)).toEqual(['iqn.t:new']);
     const t = scst.targets.get('iqn.t:new')!;
-    expect([t.enabled, t.queuedCommands, t.params.MaxBurstLength, t.params.FirstBurstLength, t.params.DataPDUInOrder]).toEqual([true, 7, 4096, 4096, true]);
-    expect(t.incomingUsers).toEqual([{ user: 'u', secret: '123456789012' }]);
+    const itgt = iscsiTarget(t);
+    expect([t.enabled, itgt.queuedCommands, itgt.params.MaxBurstLength, itgt.params.FirstBurstLength, itgt.params.DataPDUInOrder]).toEqual([true, 7, 4096, 4096, true]);
+    expect(itgt.incomingUsers).toEqual([{ user: 'u', secret: '123456789012' }]);
     expect(iscsi.incomingUsers).toEqual([{ user: 'd', secret: '123456789012' }]);
     expect(scst.targets.get('iqn.t:old')!.enabled).toBe(false);
   });

@@ -13,6 +13,7 @@ import { aluaOf } from '../src/engine/mgmt.js';
 import { createTrees } from '../src/pde-fuse/index.js';
 import type { PdeFs } from '../src/pde-fuse/pdefs.js';
 import { now } from './helpers/procfs.js';
+import { iscsiTarget } from '../src/engine/iscsi/target.js';
 
 const E: Record<string, number> = { EPERM: -1, ENOENT: -2, EAGAIN: -11, EACCES: -13, EBUSY: -16, EEXIST: -17, EINVAL: -22, EBADSLT: -57, EMEDIUMTYPE: -124 };
 const R = '/sys/kernel/scst_tgt';
@@ -199,7 +200,7 @@ describe('targets/iscsi/mgmt (§11.3)', () => {
     expect(t.r(`targets/iscsi/${T}/allowed_portal`)).toBe('10.0.0.*\n[key]\n\n');
     expect(t.r('targets/iscsi/IncomingUser')).toBe('disc 123456789012\n[key]\n\n');
     expect((t.fs.getattr(`${R}/targets/iscsi/${T}/IncomingUser`) as { mode: number }).mode & 0o777).toBe(0o600);
-    const target = t.scst.targets.get(T)!;
+    const target = iscsiTarget(t.scst.targets.get(T)!);
     expect(target.incomingUsers.map((u) => u.user)).toEqual(['joe', 'ann']);
     expect(target.outgoingUser?.user).toBe('tgt');
     // A write to an account file replaces that account.
@@ -432,13 +433,13 @@ describe('attributes: writes and refusals', () => {
     expect(await t.w(`${p}/HeaderDigest`, 'crc32c,none\n')).toBe(12);
     expect(t.r(`${p}/HeaderDigest`)).toBe('None,CRC32C\n[key]\n\n');
     expect(await t.w(`${p}/MaxBurstLength`, '65536\n')).toBe(6);
-    expect(t.scst.targets.get(T)!.params.MaxBurstLength).toBe(65536);
+    expect(iscsiTarget(t.scst.targets.get(T)!).params.MaxBurstLength).toBe(65536);
     expect(await t.w(`${p}/MaxBurstLength`, ':default:\n')).toBe(10);
     expect(t.r(`${p}/MaxBurstLength`)).toBe('1048576\n');
     expect(await t.w(`${p}/InitialR2T`, 'Yes\n')).toBe(4);
     expect(t.r(`${p}/InitialR2T`)).toBe('Yes\n[key]\n\n');
     expect(await t.w(`${p}/alias`, 'Disk box\n')).toBe(9);
-    expect(t.scst.targets.get(T)!.alias).toBe('Disk box');
+    expect(iscsiTarget(t.scst.targets.get(T)!).alias).toBe('Disk box');
     expect(await t.w('targets/iscsi/mgmt', 'add_target iqn.x:t2\n')).toBeGreaterThan(0);
     expect(await t.w('targets/iscsi/iqn.x:t2/rel_tgt_id', '1\n')).toBe(2); // disabled: not checked yet
     await refused(t, [['targets/iscsi/iqn.x:t2/enabled', '1', 'EBADSLT']], { async: true });

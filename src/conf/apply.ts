@@ -6,7 +6,8 @@ import { MgmtError } from '../engine/errors.js';
 import { declareUserDevice } from '../engine/user/server.js';
 import type { Scst } from '../engine/scst.js';
 import type { IscsiDriver } from '../engine/iscsi/portal.js';
-import type { AddrMethod, ChapUser, IniGroup, LunSet, Target } from '../engine/target.js';
+import type { AddrMethod, IniGroup, LunSet, Target } from '../engine/target.js';
+import { iscsiTarget, type ChapUser } from '../engine/iscsi/target.js';
 import { shownName } from '../engine/names.js';
 
 // Applies a parsed scst.conf to an empty core at start-up. Everything is validated and any
@@ -66,7 +67,8 @@ function addrMethod(file: string, a: { value: string; line: number }): AddrMetho
 
 function applyTargetAttrs(file: string, t: Target, attrs: Attrs): number | null {
   let enabledLine: number | null = null;
-  const params = t.params;
+  const it = iscsiTarget(t);
+  const params = it.params;
   for (const a of attrs) {
     const range = Object.hasOwn(ISCSI_NUMERIC, a.name) ? ISCSI_NUMERIC[a.name] : undefined;
     if (range) {
@@ -79,19 +81,19 @@ function applyTargetAttrs(file: string, t: Target, attrs: Attrs): number | null 
       if (n < range.min || n > range.max) err(file, a.line, `${a.name}: ${n} is outside ${range.min}..${range.max}`);
       switch (a.name) {
         case 'QueuedCommands':
-          t.queuedCommands = n;
+          it.queuedCommands = n;
           break;
         case 'RspTimeout':
-          t.rspTimeout = n;
+          it.rspTimeout = n;
           break;
         case 'NopInInterval':
-          t.nopInInterval = n;
+          it.nopInInterval = n;
           break;
         case 'NopInTimeout':
-          t.nopInTimeout = n;
+          it.nopInTimeout = n;
           break;
         case 'MaxSessions':
-          t.maxSessions = n;
+          it.maxSessions = n;
           break;
         default:
           (params as unknown as Record<string, number>)[a.name] = n;
@@ -110,12 +112,12 @@ function applyTargetAttrs(file: string, t: Target, attrs: Attrs): number | null 
         break;
       case 'IncomingUser': {
         const u = chapUser(file, a);
-        if (t.incomingUsers.some((x) => x.user === u.user)) err(file, a.line, `IncomingUser ${u.user} given twice`);
-        t.incomingUsers.push(u);
+        if (it.incomingUsers.some((x) => x.user === u.user)) err(file, a.line, `IncomingUser ${u.user} given twice`);
+        it.incomingUsers.push(u);
         break;
       }
       case 'OutgoingUser':
-        t.outgoingUser = chapUser(file, a);
+        it.outgoingUser = chapUser(file, a);
         break;
       case 'enabled':
         if (a.value !== '0' && a.value !== '1') err(file, a.line, `enabled: expected 0 or 1`);
@@ -132,7 +134,7 @@ function applyTargetAttrs(file: string, t: Target, attrs: Attrs): number | null 
         t.addrMethod = addrMethod(file, a);
         break;
       case 'alias':
-        t.alias = a.value;
+        it.alias = a.value;
         break;
       case 'per_portal_acl':
       case 'io_grouping_type':

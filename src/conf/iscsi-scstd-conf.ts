@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { ChapUser, Target } from '../engine/target.js';
+import type { Target } from '../engine/target.js';
+import { iscsiTarget, type ChapUser } from '../engine/iscsi/target.js';
 import type { Digest, TargetParams } from '../engine/iscsi/params.js';
 import { MAX_DATA_SEGMENT_LENGTH } from '../engine/iscsi/constants.js';
 import type { IscsiDriver } from '../engine/iscsi/portal.js';
@@ -258,18 +259,19 @@ export function applyIscsiScstdConf(conf: IscsiScstdConf, file: string, scst: Sc
       if (p[k] === false) log.warn({ file, target: c.name }, `${file}: ${c.name}: ${k} No is not supported; keeping Yes`);
       delete p[k];
     }
-    t.params = { ...t.params, ...p };
-    if (t.params.FirstBurstLength > t.params.MaxBurstLength) {
-      log.error({ file, target: c.name }, `${file}: ${c.name}: FirstBurstLength ${t.params.FirstBurstLength} exceeds MaxBurstLength ${t.params.MaxBurstLength}; using ${t.params.MaxBurstLength}`);
-      t.params.FirstBurstLength = t.params.MaxBurstLength;
+    const it = iscsiTarget(t);
+    it.params = { ...it.params, ...p };
+    if (it.params.FirstBurstLength > it.params.MaxBurstLength) {
+      log.error({ file, target: c.name }, `${file}: ${c.name}: FirstBurstLength ${it.params.FirstBurstLength} exceeds MaxBurstLength ${it.params.MaxBurstLength}; using ${it.params.MaxBurstLength}`);
+      it.params.FirstBurstLength = it.params.MaxBurstLength;
     }
-    if (c.queuedCommands !== undefined) t.queuedCommands = c.queuedCommands;
-    if (c.rspTimeout !== undefined) t.rspTimeout = c.rspTimeout;
-    if (c.nopInInterval !== undefined) t.nopInInterval = c.nopInInterval;
-    if (c.nopInTimeout !== undefined) t.nopInTimeout = c.nopInTimeout;
-    if (c.maxSessions !== undefined) t.maxSessions = c.maxSessions;
-    t.incomingUsers.push(...c.incoming);
-    t.outgoingUser = c.outgoing;
+    if (c.queuedCommands !== undefined) it.queuedCommands = c.queuedCommands;
+    if (c.rspTimeout !== undefined) it.rspTimeout = c.rspTimeout;
+    if (c.nopInInterval !== undefined) it.nopInInterval = c.nopInInterval;
+    if (c.nopInTimeout !== undefined) it.nopInTimeout = c.nopInTimeout;
+    if (c.maxSessions !== undefined) it.maxSessions = c.maxSessions;
+    it.incomingUsers.push(...c.incoming);
+    it.outgoingUser = c.outgoing;
     t.enabled = true;
     if (t.relTgtId === 0) {
       let rel = 1;

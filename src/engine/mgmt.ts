@@ -97,12 +97,6 @@ export interface TargetAttrs {
   forwardSrc: number;
   forwardDst: number;
   aenDisabled: number;
-  perPortalAcl: boolean;
-  redirect: string;
-  /** allowed_portal patterns, by sysfs file name (allowed_portal, allowed_portal1, ...). */
-  readonly allowedPortals: Map<string, string>;
-  /** IncomingUser file names (IncomingUser, IncomingUser1, ...) by user name. */
-  readonly userFiles: Map<string, string>;
 }
 
 /** Security-group attributes only the management trees show (sysfs.md §7.4). */
@@ -161,7 +155,7 @@ export function deviceAttrs(dev: Device): DeviceAttrs {
 
 export function targetAttrs(t: Target): TargetAttrs {
   let a = targetAttrsMap.get(t);
-  if (!a) targetAttrsMap.set(t, (a = { ioGroupingType: 'auto', blackHole: 0, cpuMask: null, comment: '', forwardSrc: 0, forwardDst: 0, aenDisabled: 0, perPortalAcl: false, redirect: '', allowedPortals: new Map(), userFiles: new Map() }));
+  if (!a) targetAttrsMap.set(t, (a = { ioGroupingType: 'auto', blackHole: 0, cpuMask: null, comment: '', forwardSrc: 0, forwardDst: 0, aenDisabled: 0 }));
   return a;
 }
 

@@ -1,7 +1,6 @@
 import type { Device } from './device.js';
 import { einval, MgmtError } from './errors.js';
 import type { ScstSession } from './session.js';
-import { defaultTargetParams, type TargetParams } from './iscsi/params.js';
 
 export const MAX_LUN = 16383;
 
@@ -144,12 +143,10 @@ export class IniGroup {
   }
 }
 
-export interface ChapUser {
-  user: string;
-  secret: string;
-}
-
-/** An iSCSI target: its default LUN set, security groups, parameters and sessions. */
+/**
+ * A target of any driver: its default LUN set, security groups and sessions. What a fabric adds
+ * (iSCSI keys, CHAP accounts, portals) its driver keeps in an object of its own.
+ */
 export class Target {
   enabled = false;
   relTgtId = 0;
@@ -180,17 +177,6 @@ export class Target {
       else this.sessionNameHint.set(initiator, n);
     }
   }
-  // In-order data: with the OR rule our Yes wins, so Data-Out can be placed as it arrives.
-  params: TargetParams = { ...defaultTargetParams, DataPDUInOrder: true, DataSequenceInOrder: true };
-  /** Target keys that are not negotiated (QueuedCommands, NopInInterval, ...). */
-  queuedCommands = 32;
-  nopInInterval = 30;
-  nopInTimeout = 30;
-  rspTimeout = 90;
-  maxSessions = 0;
-  alias = '';
-  incomingUsers: ChapUser[] = [];
-  outgoingUser: ChapUser | null = null;
   addrMethod: AddrMethod = 'PERIPHERAL';
   /** Attribute names set explicitly (sysfs [key]). */
   readonly explicit = new Set<string>();

@@ -23,6 +23,7 @@ import { encodeTextKeys, parseTextKeys } from './text.js';
 import { sendTargetsReply } from './discovery.js';
 import { taskManagement } from './tmf.js';
 import { registerIsid } from '../scsi/nexus.js';
+import { iscsiTarget } from './target.js';
 
 type Phase = 'login' | 'ffp' | 'logout' | 'closed';
 
@@ -128,7 +129,7 @@ export class IscsiConnection implements SessionTransport {
       this.lastWritten = written;
       this.lastWriteProgress = now;
     } else {
-      const rsp = (this.session.target?.rspTimeout ?? 90) * 1000;
+      const rsp = ((this.session.target ? iscsiTarget(this.session.target).rspTimeout : 90)) * 1000;
       if (now - this.lastWriteProgress > rsp) {
         this.ctx.scst.bounds.hit('rsp-timeout', this.peerName(), `${this.socket.writableLength} bytes of replies not taken for ${rsp / 1000} s`);
         return this.drop(`replies not taken by the initiator for ${rsp / 1000} s (RspTimeout)`);
@@ -315,7 +316,7 @@ export class IscsiConnection implements SessionTransport {
         // Reservations identify the initiator port by name and ISID.
         registerIsid(scst, o.isid);
       }
-      const depth = o.target ? Math.max(1, o.target.queuedCommands) : 8;
+      const depth = o.target ? Math.max(1, iscsiTarget(o.target).queuedCommands) : 8;
       this.session = new IscsiSession(tsih, o.isid, o.initiatorName, o.target, o.params, scst, lp.cmdSN, depth);
       this.session.conn = this;
       this.ctx.sessions.add(this.session);
@@ -493,8 +494,8 @@ export class IscsiConnection implements SessionTransport {
   /** Target-initiated NOP-In on idle connections; no answer within NopInTimeout drops it. */
   private keepAlive(now: number): void {
     const t = this.session!.target;
-    const interval = (t?.nopInInterval ?? 30) * 1000;
-    const timeout = (t?.nopInTimeout ?? 30) * 1000;
+    const interval = (t ? iscsiTarget(t).nopInInterval : 30) * 1000;
+    const timeout = (t ? iscsiTarget(t).nopInTimeout : 30) * 1000;
     if (this.nopOutstanding) {
       if (now - this.nopOutstanding.sentAt > timeout) this.drop(`no NOP-Out answer within ${timeout / 1000} s`);
       return;

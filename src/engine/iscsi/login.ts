@@ -8,6 +8,7 @@ import { ChapTarget, negotiateAuthMethod } from './chap.js';
 import type { IscsiContext } from './context.js';
 import { heldBack } from '../log-throttle.js';
 import type { Target } from '../target.js';
+import { iscsiTarget } from './target.js';
 
 // The login phase of one connection (RFC 7143 §6): security negotiation (AuthMethod, CHAP),
 // operational negotiation, and the decision to admit the initiator to a target.
@@ -186,9 +187,9 @@ export class LoginPhase {
 
   private negotiator(): Negotiator {
     if (!this.neg)
-      this.neg = new Negotiator(this.target ? this.target.params : defaultDiscoveryParams(), {
+      this.neg = new Negotiator(this.target ? iscsiTarget(this.target).params : defaultDiscoveryParams(), {
         leading: this.tsih === 0,
-        ...(this.target ? { targetPortalGroupTag: 1, targetAlias: this.target.alias || undefined } : {}),
+        ...(this.target ? { targetPortalGroupTag: 1, targetAlias: iscsiTarget(this.target).alias || undefined } : {}),
       });
     return this.neg;
   }
@@ -198,7 +199,7 @@ export class LoginPhase {
   }
 
   private incomingUsers() {
-    return this.target ? this.target.incomingUsers : this.ctx.driverIncomingUsers();
+    return this.target ? iscsiTarget(this.target).incomingUsers : this.ctx.driverIncomingUsers();
   }
 
   /** First PDU: who is it, which target, may it log in at all. */
@@ -223,7 +224,8 @@ export class LoginPhase {
       if (!this.ctx.addressAllowed(t.name, this.peer)) return this.fail(LoginStatus.NOT_FOUND, `Initiator ${ini} not allowed to connect to target ${tn}`);
       this.target = t;
       if (!t.admits(ini)) return this.fail(LoginStatus.AUTHORIZATION_FAILURE, `initiator ${ini} not allowed to connect to target ${tn}`);
-      if (t.maxSessions > 0 && t.sessions.size >= t.maxSessions) return this.fail(LoginStatus.OUT_OF_RESOURCES, `target ${tn}: MaxSessions ${t.maxSessions} reached`);
+      const maxSessions = iscsiTarget(t).maxSessions;
+      if (maxSessions > 0 && t.sessions.size >= maxSessions) return this.fail(LoginStatus.OUT_OF_RESOURCES, `target ${tn}: MaxSessions ${maxSessions} reached`);
     }
     if (csg !== LoginStage.SECURITY_NEGOTIATION && this.chapRequired()) return this.fail(LoginStatus.AUTHENTICATION_FAILURE, 'CHAP required but security negotiation skipped');
     return null;
@@ -248,7 +250,7 @@ export class LoginPhase {
         if (this.chapRequired()) return this.fail(LoginStatus.AUTHENTICATION_FAILURE, 'CHAP required');
         this.authDone = true;
       } else {
-        this.chap = new ChapTarget({ incoming: this.incomingUsers(), outgoing: (this.target ? this.target.outgoingUser : this.ctx.driverOutgoingUser()) ?? undefined });
+        this.chap = new ChapTarget({ incoming: this.incomingUsers(), outgoing: (this.target ? iscsiTarget(this.target).outgoingUser : this.ctx.driverOutgoingUser()) ?? undefined });
       }
     }
     const chapKeys = secKeys.filter(([k]) => k !== 'AuthMethod');

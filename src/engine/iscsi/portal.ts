@@ -4,7 +4,7 @@ import type { Scst } from '../scst.js';
 import { IscsiConnection } from './connection.js';
 import type { IscsiContext } from './context.js';
 import { IscsiSessionTable } from './session.js';
-import type { ChapUser } from '../target.js';
+import type { ChapUser } from './target.js';
 import { AddressAcl } from './address-acl.js';
 import { BusyPoll } from './busy-poll.js';
 import { acceptConnections, type Accepted } from './socket-reader.js';

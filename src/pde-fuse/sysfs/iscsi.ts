@@ -1,8 +1,8 @@
 import { MgmtError, einval } from '../../engine/errors.js';
 import type { IscsiDriver } from '../../engine/iscsi/portal.js';
 import { defaultTargetParams, type Digest } from '../../engine/iscsi/params.js';
-import { targetAttrs } from '../../engine/mgmt.js';
-import type { ChapUser, Target } from '../../engine/target.js';
+import type { Target } from '../../engine/target.js';
+import { iscsiTarget, type ChapUser } from '../../engine/iscsi/target.js';
 import { MODE_SECRET, attr, type PdeNode } from '../node.js';
 import { ro, rw } from './attr.js';
 import type { SysfsContext } from './context.js';
@@ -11,7 +11,7 @@ import { Lexer, cText, isSpace, trimBlanks } from './lexer.js';
 // The attributes the iSCSI target driver publishes (sysfs.md §7.1, §7.2; in SCST they come from
 // iscsi-scstd, hence the extra trailing newline of §2.3): driver attributes, per-target iSCSI
 // parameters, CHAP accounts (IncomingUser*, OutgoingUser) and allowed_portal*. Session keys take
-// effect for new sessions (Target.params is read at login); accounts for new logins.
+// effect for new sessions (the iSCSI target object is read at login); accounts for new logins.
 
 /** iscsi-scstd's value text: what it produced, a newline from the kernel. */
 const daemon = (value: string, key: boolean): string => (key ? `${value}\n[key]\n\n` : `${value}\n`);
@@ -90,7 +90,7 @@ function oneValue(text: string, name: string): string {
 
 function setSessionKey(t: Target, name: string, text: string): void {
   const v = oneValue(text, name);
-  const p = t.params;
+  const p = iscsiTarget(t).params;
   const dflt = defaultTargetParams;
   switch (name) {
     case 'InitialR2T':
@@ -122,14 +122,14 @@ function setTargetKey(t: Target, name: TgtKey, text: string): void {
   const r = TARGET_NUM[name];
   const n = v === ':default:' ? r.dflt : strtol(v);
   if (n < r.min || n > r.max) throw einval(`Wrong value ${n} for parameter ${name}`);
-  t[r.field] = n;
+  iscsiTarget(t)[r.field] = n;
 }
 
 export const SESSION_KEYS = ['InitialR2T', 'ImmediateData', 'MaxRecvDataSegmentLength', 'MaxXmitDataSegmentLength', 'MaxBurstLength', 'FirstBurstLength', 'MaxOutstandingR2T', 'HeaderDigest', 'DataDigest', 'RDMAExtensions'] as const;
 export const TARGET_KEYS = Object.keys(TARGET_NUM) as TgtKey[];
 
 function sessionKeyText(t: Target, name: (typeof SESSION_KEYS)[number]): string {
-  const p = t.params;
+  const p = iscsiTarget(t).params;
   const d = defaultTargetParams;
   switch (name) {
     case 'InitialR2T':
@@ -208,10 +208,11 @@ function driverOwner(iscsi: IscsiDriver): AccountOwner {
 }
 
 function targetOwner(t: Target): AccountOwner {
+  const it = iscsiTarget(t);
   return {
-    incoming: t.incomingUsers,
-    getOutgoing: () => t.outgoingUser,
-    setOutgoing: (u) => (t.outgoingUser = u),
+    incoming: it.incomingUsers,
+    getOutgoing: () => it.outgoingUser,
+    setOutgoing: (u) => (it.outgoingUser = u),
     label: t.name,
   };
 }
@@ -239,7 +240,7 @@ function addAttribute(ctx: SysfsContext, o: AccountOwner, t: Target | null, args
     const [pattern, extra] = rest;
     if (!pattern) throw einval(`Value expected for attr ${name}`);
     if (extra) throw einval(`Only one value expected for attr ${pattern}`);
-    const portals = targetAttrs(t).allowedPortals;
+    const portals = iscsiTarget(t).allowedPortals;
     if ([...portals.values()].includes(pattern)) throw einval(`Attribute ${pattern} already exists`);
     portals.set(freeName('allowed_portal', new Set(portals.keys())), pattern);
     return;
@@ -265,7 +266,7 @@ function delAttribute(ctx: SysfsContext, o: AccountOwner, t: Target | null, args
     return;
   }
   if (t && PORTAL_RE.test(name)) {
-    const portals = targetAttrs(t).allowedPortals;
+    const portals = iscsiTarget(t).allowedPortals;
     const hit = [...portals.entries()].find(([, v]) => v === key);
     if (!hit) throw einval(`Unknown portal ${key}`);
     portals.delete(hit[0]);
@@ -475,12 +476,12 @@ export function iscsiDriverAttrs(ctx: SysfsContext, iscsi: IscsiDriver): Array<r
 
 /** The iSCSI attributes of one target (sysfs.md §7.2 "iscsi target"). */
 export function iscsiTargetAttrs(ctx: SysfsContext, t: Target): Array<readonly [string, PdeNode]> {
-  const a = () => targetAttrs(t);
+  const a = () => iscsiTarget(t);
   const out: Array<readonly [string, PdeNode]> = [['tid', ro(() => `${t.tid}\n`)]];
   for (const k of SESSION_KEYS) out.push([k, rw(() => sessionKeyText(t, k), (text) => setSessionKey(t, k, text))]);
   for (const k of TARGET_KEYS) {
     const r = TARGET_NUM[k];
-    out.push([k, rw(() => daemon(String(t[r.field]), t[r.field] !== r.dflt), (text) => setTargetKey(t, k, text))]);
+    out.push([k, rw(() => daemon(String(a()[r.field]), a()[r.field] !== r.dflt), (text) => setTargetKey(t, k, text))]);
   }
   out.push(
     [
@@ -515,9 +516,9 @@ export function iscsiTargetAttrs(ctx: SysfsContext, t: Target): Array<readonly [
     [
       'alias',
       rw(
-        () => (t.alias ? `${t.alias}\n[key]\n\n` : '\n'),
+        () => (a().alias ? `${a().alias}\n[key]\n\n` : '\n'),
         (text) => {
-          t.alias = trimBlanks(text);
+          a().alias = trimBlanks(text);
         },
       ),
     ],
