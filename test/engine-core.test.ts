@@ -49,7 +49,7 @@ async function setup() {
   const dev = await scst.addDevice('vdisk_nullio', 'n0', [['size_mb', '1']]);
   const t = scst.addTarget('iqn.test:t');
   t.defaultLuns.add(dev, 0, false);
-  const s = scst.createSession(t, 'iqn.test:i', { forceClose() {}, abortDeviceTasks: async () => {} });
+  const s = scst.createSession(t, 'iqn.test:i', { forceClose() {}, abortCommand: async () => {}, abortDeviceTasks: async () => {} });
   return { scst, dev, t, s };
 }
 

@@ -34,7 +34,7 @@ it('EIO from the backing store becomes MEDIUM ERROR and the command completes on
   dev.backstore = new FailingBackstore(1 << 20);
   const t = scst.addTarget('iqn.2026-11.test:eio');
   t.defaultLuns.add(dev, 0, false);
-  const s = scst.createSession(t, 'iqn.2026-11.test:i', { forceClose() {}, abortDeviceTasks: async () => {} });
+  const s = scst.createSession(t, 'iqn.2026-11.test:i', { forceClose() {}, abortCommand: async () => {}, abortDeviceTasks: async () => {} });
   const runCdb = (bytes: number[], edtl: number) =>
     new Promise<ScsiCmd>((resolve) => {
       const cdb = Buffer.alloc(16);

@@ -37,7 +37,7 @@ beforeAll(async () => {
   t.defaultLuns.add(f, 1, false);
   t.defaultLuns.add(r, 2, false);
   t.defaultLuns.add(c, 3, false);
-  session = scst.createSession(t, 'iqn.2026-11.test:fuzzer', { forceClose() {}, abortDeviceTasks: async () => {} });
+  session = scst.createSession(t, 'iqn.2026-11.test:fuzzer', { forceClose() {}, abortCommand: async () => {}, abortDeviceTasks: async () => {} });
 });
 
 afterAll(async () => {

@@ -76,7 +76,7 @@ describe('REPORT TARGET PORT GROUPS data', () => {
   it('a state change queues ASYMMETRIC ACCESS STATE CHANGED on the devices nexuses', async () => {
     const { scst, w } = await setup();
     await w('targets/iscsi/iqn.x:a/luns/mgmt', 'add n1 0');
-    const s = scst.createSession(scst.targets.get('iqn.x:a')!, 'iqn.i:1', { forceClose: () => undefined, abortDeviceTasks: async () => undefined });
+    const s = scst.createSession(scst.targets.get('iqn.x:a')!, 'iqn.i:1', { forceClose: () => undefined, abortCommand: async () => undefined, abortDeviceTasks: async () => undefined });
     const td = s.tgtDevs.get(0)!;
     td.clearUA();
     await w('device_groups/dg/target_groups/local/state', 'nonoptimized');

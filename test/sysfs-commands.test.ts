@@ -37,7 +37,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const nullTransport: SessionTransport = { forceClose: () => undefined, abortDeviceTasks: async () => undefined };
+const nullTransport: SessionTransport = { forceClose: () => undefined, abortCommand: async () => undefined, abortDeviceTasks: async () => undefined };
 
 interface Tree {
   scst: Scst;

@@ -47,7 +47,7 @@ function goldenFiles(root: string): Map<string, string> {
   return out;
 }
 
-const transport = (onClose: () => void = () => undefined): SessionTransport => ({ forceClose: onClose, abortDeviceTasks: async () => undefined });
+const transport = (onClose: () => void = () => undefined): SessionTransport => ({ forceClose: onClose, abortCommand: async () => undefined, abortDeviceTasks: async () => undefined });
 
 describe('golden files from the reference', () => {
   it('mgmt help texts (§10) and trace_level (§4.2)', async () => {

@@ -8,10 +8,15 @@ import type { Asc } from './scsi/constants.js';
 import { TgtDev } from './tgtdev.js';
 import type { Device } from './device.js';
 
-/** What the engine needs from the fabric that carries a session (iSCSI here). */
+/** What the engine needs from the fabric that carries a session (its target driver). */
 export interface SessionTransport {
   /** Drop the session now (teardown, force_close, group deletion). */
   forceClose(reason: string): void;
+  /**
+   * Abort one of this session's commands: no status will be sent for it. Settles when it is gone
+   * (at once if the transport no longer holds it).
+   */
+  abortCommand(cmd: ScsiCmd): Promise<void>;
   /** Abort this session's commands on `device` (all devices when null); settles when they are gone. */
   abortDeviceTasks(device: Device | null): Promise<void>;
 }

@@ -77,7 +77,7 @@ export function fakeDevice(scst: Scst, o: { name: string; handler: HandlerName; 
 
 export const nullTransport: SessionTransport = {
   forceClose: () => undefined,
-  abortDeviceTasks: async () => undefined,
+  abortCommand: async () => undefined, abortDeviceTasks: async () => undefined,
 };
 
 /** Every file of the tree below `dir` (a PdeFs path), path -> content. */

@@ -49,7 +49,7 @@ export async function unitCore(devs: Array<{ name: string; handler: HandlerName;
     target,
     devices,
     session(name = 'iqn.2026-11.test:ini1', isid = '800000000001') {
-      const s = scst.createSession(target, name, { forceClose() {}, abortDeviceTasks: async () => {} });
+      const s = scst.createSession(target, name, { forceClose() {}, abortCommand: async () => {}, abortDeviceTasks: async () => {} });
       registerIsid(s, Buffer.from(isid, 'hex'));
       for (const td of s.tgtDevs.values()) td.clearUA();
       return s;

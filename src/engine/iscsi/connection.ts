@@ -22,6 +22,7 @@ import { snAdd, snLe, snLt } from './serial.js';
 import { encodeTextKeys, parseTextKeys } from './text.js';
 import { sendTargetsReply } from './discovery.js';
 import { taskManagement } from './tmf.js';
+import { boundedAll } from '../tmf.js';
 import { registerIsid } from '../scsi/nexus.js';
 import { iscsiTarget } from './target.js';
 
@@ -463,7 +464,7 @@ export class IscsiConnection implements SessionTransport {
       case Opcode.SCSI_CMD:
         return this.onScsiCommand(pdu);
       case Opcode.TASK_MGMT_REQ:
-        return taskManagement(this, decodeTaskMgmt(pdu), pdu.bhs);
+        return taskManagement(this, decodeTaskMgmt(pdu));
       case Opcode.TEXT_REQ:
         return this.onText(pdu);
       case Opcode.LOGOUT_REQ:
@@ -865,6 +866,11 @@ export class IscsiConnection implements SessionTransport {
     return new Promise((resolve) => (task.releaseWaiters ??= []).push(resolve));
   }
 
+  abortCommand(cmd: ScsiCmd): Promise<void> {
+    const task = this.tasks.get(cmd.tag);
+    return task && task.cmd === cmd ? this.abortTask(task) : Promise.resolve();
+  }
+
   abortDeviceTasks(device: Device | null): Promise<void> {
     const ps = [...this.tasks.values()].filter((t) => device === null || t.cmd.tgtDev?.device === device).map((t) => this.abortTask(t));
     return Promise.all(ps).then(() => undefined);
@@ -980,18 +986,6 @@ export class IscsiConnection implements SessionTransport {
 
 function copyPdu(p: Pdu): Pdu {
   return { bhs: Buffer.from(p.bhs), ahs: p.ahs ? Buffer.from(p.ahs) : null, data: Buffer.from(p.data) };
-}
-
-/** Resolves after all promises settle or `ms` elapse; the result says whether it timed out. */
-export function boundedAll(ps: Promise<unknown>[], ms: number): Promise<boolean> {
-  if (ps.length === 0) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(true), ms);
-    void Promise.allSettled(ps).then(() => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-  });
 }
 
 export { snLe };

@@ -30,6 +30,11 @@ export function clearSpc2Reservation(dev: Device): void {
   holders.delete(dev);
 }
 
+/** I_T nexus loss: the reservation goes if `td` holds it (SPC-4 5.13.6). */
+export function releaseSpc2ReservationOf(dev: Device, td: TgtDev): void {
+  if (spc2Holder(dev) === td) holders.delete(dev);
+}
+
 /**
  * Whether `cmd` must end with RESERVATION CONFLICT because of a reservation held through another
  * I_T nexus: the SPC-2 one first, then the persistent one.
