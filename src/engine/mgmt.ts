@@ -50,6 +50,11 @@ export function sizeMb(bytes: number): number {
   return Math.floor(bytes / 1048576) | 0;
 }
 
+/** How messages name a LUN set: its group's name, or its target's for a target's default set. */
+function setName(set: LunSet): string {
+  return set.group?.name ?? set.target?.name ?? '?';
+}
+
 function predefined(): MgmtError {
   return einval(`Attempt to add/delete/rename predefined group "${DEFAULT_GROUP}"`);
 }
@@ -189,7 +194,18 @@ export class ScstMgmt {
     return this.scst.globalGroups.find(name);
   }
 
-  addGroup(name: string, addr: AddrMethod = 'PERIPHERAL'): IniGroup {
+  /**
+   * A security group: of target `t` (sysfs ini_groups/mgmt create), or procfs-era and shared by
+   * every target when `t` is null (add_group, with its addressing method).
+   */
+  addGroup(t: Target | null, name: string, addr: AddrMethod = 'PERIPHERAL'): IniGroup {
+    if (t) {
+      checkGroupName(name, true);
+      if (t.group(name)) throw new MgmtError('EEXIST', `acg name ${name} exist`);
+      const g = this.scst.addGroup(t, name);
+      this.log.info({ target: t.name, group: name }, `Added group ${name} to target ${t.name}`);
+      return g;
+    }
     checkGroupName(name);
     if (name === DEFAULT_GROUP) throw predefined();
     if (this.group(name)) throw einval(`acg name ${name} exist`);
@@ -202,7 +218,17 @@ export class ScstMgmt {
     return g;
   }
 
-  delGroup(name: string): void {
+  delGroup(t: Target | null, name: string): void {
+    if (t) {
+      const g = t.group(name);
+      if (!g) throw einval(`Group ${name} not found`);
+      if ([...t.sessions].some((s) => s.group === g)) throw new MgmtError('EBUSY', `Group ${name} has active sessions`);
+      t.groups.splice(t.groups.indexOf(g), 1);
+      g.luns.onChange = null;
+      this.log.info({ target: t.name, group: name }, `Removed group ${name} from target ${t.name}`);
+      this.reevaluateAll();
+      return;
+    }
     if (name === DEFAULT_GROUP) throw predefined();
     const g = this.group(name);
     if (!g) throw einval(`acg name ${name} not found`);
@@ -227,7 +253,8 @@ export class ScstMgmt {
     this.reevaluateAll();
   }
 
-  addName(g: IniGroup, name: string): void {
+  /** The same name twice in one group is refused; across groups it is not. */
+  addInitiator(g: IniGroup, name: string): void {
     if (name === '') throw einval('Initiator name required');
     if (g.initiators.includes(name)) throw new MgmtError('EEXIST', `Name ${name} already exists in group ${g.name}`);
     g.initiators.push(name);
@@ -235,7 +262,7 @@ export class ScstMgmt {
     this.reevaluateAll();
   }
 
-  delName(g: IniGroup, name: string): void {
+  delInitiator(g: IniGroup, name: string): void {
     const i = g.initiators.indexOf(name);
     if (i < 0) throw einval(`Unable to find name '${name}' in group '${g.name}'`);
     g.initiators.splice(i, 1);
@@ -243,8 +270,12 @@ export class ScstMgmt {
     this.reevaluateAll();
   }
 
-  /** Move NAME from `g` to group `to`; to the same group it goes to the end of the list. */
-  moveName(g: IniGroup, name: string, to: string): void {
+  /**
+   * Move NAME from `g` to group `to` of the same target (sysfs.md §11.6), or among the procfs-era
+   * groups; to the same group it goes to the end of the list.
+   */
+  moveInitiator(g: IniGroup, name: string, to: string): void {
+    if (g.target) return this.moveWithinTarget(g, g.target, name, to);
     const dst = this.group(to);
     if (!dst) throw einval(`Group ${to} not found`);
     const i = g.initiators.indexOf(name);
@@ -258,7 +289,7 @@ export class ScstMgmt {
     this.reevaluateAll();
   }
 
-  clearNames(g: IniGroup): void {
+  clearInitiators(g: IniGroup): void {
     g.initiators.length = 0;
     this.log.info({ group: g.name }, `Removed all names from group ${g.name}`);
     this.reevaluateAll();
@@ -276,44 +307,71 @@ export class ScstMgmt {
     if (!Number.isSafeInteger(lun) || lun < 0 || lun > MAX_LUN) throw einval(`Too big LUN ${lun} (max ${MAX_LUN})`);
   }
 
-  addLun(g: IniGroup, devName: string, lun: number, readOnly: boolean): void {
-    const dev = this.device(devName);
+  /**
+   * Map `devName` at `lun` of `set` (sysfs luns/mgmt add, sysfs.md §11.4; procfs add): the device
+   * by exact name, LUN 0..16383, free in this set. A procfs-era group's set (no target) logs SCST
+   * 1.x's wording, which names no target.
+   */
+  addLun(set: LunSet, devName: string, lun: number, readOnly: boolean): void {
+    const era = set.target === null;
+    const where = setName(set);
+    const dev = this.scst.devices.get(devName);
+    if (!dev) throw einval(era ? `Device ${devName} not found` : `Device '${devName}' not found`);
     this.checkLun(lun);
-    if (g.luns.luns.has(lun)) throw new MgmtError('EEXIST', `virt lun ${lun} already exists in group ${g.name}`);
-    g.luns.add(dev, lun, readOnly);
-    this.log.info({ group: g.name, device: devName, lun, readOnly }, `Added device ${devName} to group ${g.name} (LUN ${lun}, flags 0x${readOnly ? 1 : 0}) to target ?`);
+    if (set.luns.has(lun)) throw new MgmtError('EEXIST', `virt lun ${lun} already exists in group ${where}`);
+    set.add(dev, lun, readOnly);
+    this.log.info({ group: where, device: devName, lun, readOnly }, `Added device ${devName} to group ${where} (LUN ${lun}, flags 0x${readOnly ? 1 : 0})${era ? ' to target ?' : ''}`);
   }
 
-  replaceLun(g: IniGroup, devName: string, lun: number, readOnly: boolean): void {
-    const dev = this.device(devName);
+  /** replace / replace_no_ua (`ua` false): the LUN's device is swapped, or the LUN added. */
+  replaceLun(set: LunSet, devName: string, lun: number, readOnly: boolean, ua = true): void {
+    const era = set.target === null;
+    const where = setName(set);
+    const dev = this.scst.devices.get(devName);
+    if (!dev) throw einval(era ? `Device ${devName} not found` : `Device '${devName}' not found`);
     this.checkLun(lun);
-    if (g.luns.luns.has(lun)) this.log.info({ group: g.name, lun }, `Removed LUN ${lun} from group ${g.name} (target ?)`);
+    if (era && set.luns.has(lun)) this.log.info({ group: where, lun }, `Removed LUN ${lun} from group ${where} (target ?)`);
     // On a free LUN SCST skipped the REPORTED LUNS DATA HAS CHANGED attention; LunSet raises it.
-    g.luns.replace(dev, lun, readOnly, true);
-    this.log.info({ group: g.name, device: devName, lun, readOnly }, `Added device ${devName} to group ${g.name} (LUN ${lun}, flags 0x${readOnly ? 1 : 0}) to target ?`);
+    set.replace(dev, lun, readOnly, ua);
+    if (era) this.log.info({ group: where, device: devName, lun, readOnly }, `Added device ${devName} to group ${where} (LUN ${lun}, flags 0x${readOnly ? 1 : 0}) to target ?`);
+    else this.log.info({ group: where, device: devName, lun, readOnly }, `Replaced LUN ${lun} of group ${where} by device ${devName}`);
   }
 
-  /** Unmap the first mapping of the device (list order); a device not mapped here is not an error. */
-  delLunOfDevice(g: IniGroup, devName: string): void {
+  delLun(set: LunSet, lun: number): void {
+    const where = setName(set);
+    if (!set.luns.has(lun)) throw einval(`Group ${where} has no LUN ${lun}`);
+    set.del(lun);
+    this.log.info({ group: where, lun }, `Removed LUN ${lun} from group ${where}`);
+  }
+
+  /** procfs del: unmap the first mapping of the device (list order); a device not mapped here is not an error. */
+  delLunOfDevice(set: LunSet, devName: string): void {
+    const where = setName(set);
     const dev = this.device(devName);
     // The device's mappings are in creation order, which within one set is the set's list order.
     let e = null;
     for (const x of dev.mappings) {
-      if (x.set !== g.luns) continue;
+      if (x.set !== set) continue;
       e = x;
       break;
     }
     if (!e) {
-      this.log.warn({ group: g.name, device: devName }, `Device is not found in group ${g.name}`);
+      this.log.warn({ group: where, device: devName }, `Device is not found in group ${where}`);
       return;
     }
-    g.luns.del(e.lun);
-    this.log.info({ group: g.name, lun: e.lun }, `Removed LUN ${e.lun} from group ${g.name} (target ?)`);
+    set.del(e.lun);
+    this.log.info({ group: where, lun: e.lun }, `Removed LUN ${e.lun} from group ${where} (target ?)`);
   }
 
-  clearLuns(g: IniGroup): void {
-    for (const lun of g.luns.luns.keys()) this.log.info({ group: g.name, lun }, `Removed LUN ${lun} from group ${g.name} (target ?)`);
-    g.luns.clear();
+  clearLuns(set: LunSet): void {
+    const where = setName(set);
+    if (set.target === null) {
+      for (const lun of set.luns.keys()) this.log.info({ group: where, lun }, `Removed LUN ${lun} from group ${where} (target ?)`);
+      set.clear();
+      return;
+    }
+    set.clear();
+    this.log.info({ group: where }, `Removed all devices from group ${where}`);
   }
 
   /**
@@ -537,38 +595,8 @@ export class ScstMgmt {
     this.log.info({ target: t.name, relTgtId: id }, `Relative target id of target ${t.name} set to ${id}`);
   }
 
-  createIniGroup(t: Target, name: string): IniGroup {
-    checkGroupName(name, true);
-    if (t.group(name)) throw new MgmtError('EEXIST', `acg name ${name} exist`);
-    const g = this.scst.addGroup(t, name);
-    this.log.info({ target: t.name, group: name }, `Added group ${name} to target ${t.name}`);
-    return g;
-  }
-
-  delIniGroup(t: Target, name: string): void {
-    const g = t.group(name);
-    if (!g) throw einval(`Group ${name} not found`);
-    if ([...t.sessions].some((s) => s.group === g)) throw new MgmtError('EBUSY', `Group ${name} has active sessions`);
-    t.groups.splice(t.groups.indexOf(g), 1);
-    g.luns.onChange = null;
-    this.log.info({ target: t.name, group: name }, `Removed group ${name} from target ${t.name}`);
-    this.reevaluateAll();
-  }
-
-  /** initiators/mgmt add: the same name twice in one group is refused; across groups it is not. */
-  addInitiator(g: IniGroup, name: string): void {
-    this.addName(g, name);
-  }
-
-  delInitiator(g: IniGroup, name: string): void {
-    this.delName(g, name);
-  }
-
-  /** move within the target of `g` (sysfs.md §11.6). */
-  moveInitiator(g: IniGroup, name: string, to: string): void {
-    if (name === '' || to === '') throw einval('Initiator and destination group names required');
-    const t = g.target;
-    const dst = t ? t.group(to) : this.group(to);
+  private moveWithinTarget(g: IniGroup, t: Target, name: string, to: string): void {
+    const dst = t.group(to);
     if (!dst) throw einval(`Group ${to} not found`);
     if (!g.initiators.includes(name)) throw einval(`Initiator ${name} not found in group ${g.name}`);
     if (dst.initiators.includes(name)) throw new MgmtError('EEXIST', `Initiator ${name} already exists in group ${dst.name}`);
@@ -576,40 +604,6 @@ export class ScstMgmt {
     dst.initiators.push(name);
     this.log.info({ group: g.name, to: dst.name, initiator: name }, `Moved initiator ${name} from group ${g.name} to group ${dst.name}`);
     this.reevaluateAll();
-  }
-
-  clearInitiators(g: IniGroup): void {
-    this.clearNames(g);
-  }
-
-  /** luns/mgmt add (sysfs.md §11.4): the device by exact name, LUN 0..16383, free in this set. */
-  lunAdd(set: LunSet, where: string, devName: string, lun: number, readOnly: boolean): void {
-    const dev = this.scst.devices.get(devName);
-    if (!dev) throw einval(`Device '${devName}' not found`);
-    this.checkLun(lun);
-    if (set.luns.has(lun)) throw new MgmtError('EEXIST', `virt lun ${lun} already exists in group ${where}`);
-    set.add(dev, lun, readOnly);
-    this.log.info({ group: where, device: devName, lun, readOnly }, `Added device ${devName} to group ${where} (LUN ${lun}, flags 0x${readOnly ? 1 : 0})`);
-  }
-
-  /** replace / replace_no_ua: the LUN's device is swapped (or the LUN added). */
-  lunReplace(set: LunSet, where: string, devName: string, lun: number, readOnly: boolean, ua: boolean): void {
-    const dev = this.scst.devices.get(devName);
-    if (!dev) throw einval(`Device '${devName}' not found`);
-    this.checkLun(lun);
-    set.replace(dev, lun, readOnly, ua);
-    this.log.info({ group: where, device: devName, lun, readOnly }, `Replaced LUN ${lun} of group ${where} by device ${devName}`);
-  }
-
-  lunDel(set: LunSet, where: string, lun: number): void {
-    if (!set.luns.has(lun)) throw einval(`Group ${where} has no LUN ${lun}`);
-    set.del(lun);
-    this.log.info({ group: where, lun }, `Removed LUN ${lun} from group ${where}`);
-  }
-
-  lunClear(set: LunSet, where: string): void {
-    set.clear();
-    this.log.info({ group: where }, `Removed all devices from group ${where}`);
   }
 
   // ---- core -----------------------------------------------------------------------------------

@@ -66,13 +66,13 @@ export function writeScsiTgt(ctx: ProcfsContext, data: Buffer): void {
       else throw einval(`Unexpected argument ${method}`);
     }
     if (c.token() !== '') throw tooManyArguments();
-    ctx.mgmt.addGroup(name, addr);
+    ctx.mgmt.addGroup(null, name, addr);
   } else if (kw('del_group ')) {
     const c = new Cursor(line);
     c.pos = 'del_group '.length;
     const name = c.token();
     if (c.token() !== '') throw tooManyArguments();
-    ctx.mgmt.delGroup(name);
+    ctx.mgmt.delGroup(null, name);
   } else if (kw('rename_group ')) {
     const c = new Cursor(line);
     c.pos = 'rename_group '.length;

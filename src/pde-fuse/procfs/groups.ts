@@ -24,14 +24,14 @@ export function renderNames(g: IniGroup): string {
 export function writeDevices(ctx: ProcfsContext, g: IniGroup, data: Buffer): void {
   const line = commandText(data);
   const kw = (k: string) => startsWithKeyword(line, k, true);
-  if (kw('clear')) return ctx.mgmt.clearLuns(g);
+  if (kw('clear')) return ctx.mgmt.clearLuns(g.luns);
   const cmd = kw('add ') ? 'add' : kw('del ') ? 'del' : kw('replace ') ? 'replace' : null;
   if (!cmd) throw unknownAction(line);
   const c = new Cursor(line);
   c.pos = cmd.length + 1;
   const devName = c.token();
   ctx.mgmt.device(devName); // "Device D not found" comes before any argument error
-  if (cmd === 'del') return ctx.mgmt.delLunOfDevice(g, devName);
+  if (cmd === 'del') return ctx.mgmt.delLunOfDevice(g.luns, devName);
   c.skipSpace();
   const n = c.number();
   // SCST read past the string for a missing LUN (procfs.md §9.11); refused here instead.
@@ -43,15 +43,15 @@ export function writeDevices(ctx: ProcfsContext, g: IniGroup, data: Buffer): voi
     readOnly = true;
   }
   const lun = toNumber(n.value);
-  if (cmd === 'add') ctx.mgmt.addLun(g, devName, lun, readOnly);
-  else ctx.mgmt.replaceLun(g, devName, lun, readOnly);
+  if (cmd === 'add') ctx.mgmt.addLun(g.luns, devName, lun, readOnly);
+  else ctx.mgmt.replaceLun(g.luns, devName, lun, readOnly);
 }
 
 /** add NAME | del NAME | move NAME NEWGROUP | clear */
 export function writeNames(ctx: ProcfsContext, g: IniGroup, data: Buffer): void {
   const line = commandText(data);
   const kw = (k: string) => startsWithKeyword(line, k, true);
-  if (kw('clear')) return ctx.mgmt.clearNames(g);
+  if (kw('clear')) return ctx.mgmt.clearInitiators(g);
   const cmd = kw('add ') ? 'add' : kw('del ') ? 'del' : kw('move ') ? 'move' : null;
   if (!cmd) throw unknownAction(line);
   const c = new Cursor(line);
@@ -60,11 +60,11 @@ export function writeNames(ctx: ProcfsContext, g: IniGroup, data: Buffer): void 
   if (cmd === 'move') {
     const to = c.token();
     if (c.token() !== '') throw tooManyArguments();
-    return ctx.mgmt.moveName(g, name, to);
+    return ctx.mgmt.moveInitiator(g, name, to);
   }
   if (c.token() !== '') throw tooManyArguments();
-  if (cmd === 'add') ctx.mgmt.addName(g, name);
-  else ctx.mgmt.delName(g, name);
+  if (cmd === 'add') ctx.mgmt.addInitiator(g, name);
+  else ctx.mgmt.delInitiator(g, name);
 }
 
 export function groupDir(ctx: ProcfsContext, g: IniGroup): PdeDir {

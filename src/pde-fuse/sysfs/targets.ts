@@ -145,19 +145,19 @@ export const LUNS_MGMT_HELP =
   '\nThe following parameters available: read_only\n';
 
 /** add | del | replace | replace_no_ua | clear (sysfs.md §11.4, scst_process_luns_mgmt_store). */
-export function writeLunsMgmt(ctx: SysfsContext, set: LunSet, where: string, text: string): void {
+export function writeLunsMgmt(ctx: SysfsContext, set: LunSet, text: string): void {
   const lx = new Lexer(text);
   const action = lx.lexem();
   const a = action.toLowerCase();
   if (!['add', 'del', 'replace', 'replace_no_ua', 'clear'].includes(a)) throw unknownAction(action);
   if (a === 'clear') {
     if (lx.lexem() !== '') throw einval('Too many parameters for clear');
-    return ctx.mgmt.lunClear(set, where);
+    return ctx.mgmt.clearLuns(set);
   }
   if (a === 'del') {
     const lun = kstrtoul(lx.lexem(), 'LUN');
     if (lx.lexem() !== '') throw einval(`Too many parameters for del LUN ${lun}`);
-    return ctx.mgmt.lunDel(set, where, lun);
+    return ctx.mgmt.delLun(set, lun);
   }
   const devName = lx.lexem();
   if (!ctx.scst.devices.has(devName)) throw einval(`Device '${devName}' not found`);
@@ -174,15 +174,15 @@ export function writeLunsMgmt(ctx: SysfsContext, set: LunSet, where: string, tex
     if (k !== 'read_only') throw einval(`Unknown parameter ${k} (device ${devName})`);
     readOnly = n !== 0;
   }
-  if (a === 'add') ctx.mgmt.lunAdd(set, where, devName, lun, readOnly);
-  else ctx.mgmt.lunReplace(set, where, devName, lun, readOnly, a === 'replace');
+  if (a === 'add') ctx.mgmt.addLun(set, devName, lun, readOnly);
+  else ctx.mgmt.replaceLun(set, devName, lun, readOnly, a === 'replace');
 }
 
 /** luns/: mgmt and one directory per LUN with read_only and the device link. */
 function lunsDir(ctx: SysfsContext, set: LunSet, where: () => string, depth: number): PdeNode {
   const mgmt = rw(
     () => LUNS_MGMT_HELP,
-    (text) => ctx.works.run(`${where()}/luns/mgmt`, () => writeLunsMgmt(ctx, set, where(), text)),
+    (text) => ctx.works.run(`${where()}/luns/mgmt`, () => writeLunsMgmt(ctx, set, text)),
   );
   const fixed = [['mgmt', mgmt] as const];
   const up = '../'.repeat(depth);
@@ -248,8 +248,8 @@ export function writeIniGroupsMgmt(ctx: SysfsContext, t: Target, text: string): 
   if (a !== 'create' && a !== 'del') throw unknownAction(action);
   const name = lx.lexem();
   if (name === '') throw einval('Group name required');
-  if (a === 'create') ctx.mgmt.createIniGroup(t, name);
-  else ctx.mgmt.delIniGroup(t, name);
+  if (a === 'create') ctx.mgmt.addGroup(t, name);
+  else ctx.mgmt.delGroup(t, name);
 }
 
 function groupDir(ctx: SysfsContext, t: Target, g: IniGroup): PdeNode {
