@@ -4,6 +4,7 @@ import { DeviceType, Sense, type Asc } from './scsi/constants.js';
 import type { TgtDev } from './tgtdev.js';
 import type { ScsiCmd } from './cmd.js';
 import type { LunEntry } from './target.js';
+import { settledWithin } from './wait.js';
 
 export type HandlerName = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom' | 'scst_user';
 
@@ -80,8 +81,21 @@ export class Device {
   forward: ((cmd: ScsiCmd) => boolean) | null = null;
   /** Nexuses that sent PREVENT MEDIUM REMOVAL. */
   readonly preventers = new Set<TgtDev>();
+  private inflightCount = 0;
+  private idleWaiters: Array<() => void> = [];
   /** Commands currently executing in the backstore. */
-  inflight = 0;
+  get inflight(): number {
+    return this.inflightCount;
+  }
+  set inflight(n: number) {
+    this.inflightCount = n;
+    if (n === 0 && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves true once no command is executing in the backstore, false if `ms` pass first. */
+  whenIdle(ms: number): Promise<boolean> {
+    return settledWithin(this.inflightCount === 0, this.idleWaiters, ms);
+  }
   closing = false;
   /** Bumps whenever the medium or size changes (MMC event status, capacity UA). */
   mediaGeneration = 0;

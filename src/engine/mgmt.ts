@@ -560,9 +560,7 @@ export class ScstMgmt {
     if (!t) throw new MgmtError('ENOENT', `Target ${name} not found`);
     t.enabled = false;
     for (const s of [...t.sessions]) s.transport.forceClose(`target ${name} deleted`);
-    const deadline = Date.now() + SESSION_CLOSE_WAIT_MS;
-    while (t.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    if (t.sessions.size > 0) this.log.error({ target: name, sessions: t.sessions.size }, `target ${name}: sessions still open after ${SESSION_CLOSE_WAIT_MS} ms; removing anyway`);
+    if (!(await t.whenNoSessions(SESSION_CLOSE_WAIT_MS))) this.log.error({ target: name, sessions: t.sessions.size }, `target ${name}: sessions still open after ${SESSION_CLOSE_WAIT_MS} ms; removing anyway`);
     this.scst.targets.delete(name);
     aluaOf(this.scst).dropTarget(name);
     this.log.info({ target: name }, `Target ${name} deleted`);

@@ -69,9 +69,7 @@ export class Scst implements SessionCore {
     this.devices.delete(name);
     dev.closing = true;
     for (const set of new Set([...dev.mappings].map((e) => e.set))) set.dropDevice(dev);
-    const deadline = Date.now() + timeoutMs;
-    while (dev.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    if (dev.inflight > 0) this.log.error({ device: name, inflight: dev.inflight }, `device ${name}: ${dev.inflight} backstore operations still running at close; closing anyway`);
+    if (!(await dev.whenIdle(timeoutMs))) this.log.error({ device: name, inflight: dev.inflight }, `device ${name}: ${dev.inflight} backstore operations still running at close; closing anyway`);
     await dev.backstore?.close();
     dev.backstore = null;
     this.log.info({ device: name }, `detached virtual device ${name}`);

@@ -197,7 +197,7 @@ export class ScstSession {
     this.closed = true;
     for (const td of this.tgtDevs.values()) this.detach(td);
     this.tgtDevs.clear();
-    this.target.sessions.delete(this);
+    this.target.removeSession(this);
     this.target.releaseSessionName(this.initiatorName, this.sysfsName);
   }
 }

@@ -1,6 +1,7 @@
 import type { Device } from './device.js';
 import { einval, MgmtError } from './errors.js';
 import type { ScstSession } from './session.js';
+import { settledWithin } from './wait.js';
 
 export const MAX_LUN = 16383;
 
@@ -153,6 +154,7 @@ export class Target {
   readonly defaultLuns: LunSet;
   readonly groups: IniGroup[] = [];
   readonly sessions = new Set<ScstSession>();
+  private noSessionWaiters: Array<() => void> = [];
   /** Sysfs names of its sessions (initiator name, _N for a second session of it). */
   private readonly sessionNames = new Set<string>();
   /** Per initiator name, the lowest N that may be free: a storm of one name costs O(1) a login. */
@@ -188,6 +190,17 @@ export class Target {
     readonly tid: number,
   ) {
     this.defaultLuns = new LunSet(this, null);
+  }
+
+  /** A session ended (ScstSession.close). */
+  removeSession(s: ScstSession): void {
+    if (!this.sessions.delete(s) || this.sessions.size > 0) return;
+    for (const w of this.noSessionWaiters.splice(0)) w();
+  }
+
+  /** Resolves true once the target has no session, false if `ms` pass first. */
+  whenNoSessions(ms: number): Promise<boolean> {
+    return settledWithin(this.sessions.size === 0, this.noSessionWaiters, ms);
   }
 
   group(name: string): IniGroup | undefined {

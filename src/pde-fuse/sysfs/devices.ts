@@ -84,8 +84,7 @@ function hexId(dev: Device, name: 'eui64_id' | 'naa_id', ok: (hex: string) => bo
 }
 
 async function deactivate(dev: Device): Promise<void> {
-  const deadline = Date.now() + DEACTIVATE_WAIT_MS;
-  while (dev.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await dev.whenIdle(DEACTIVATE_WAIT_MS);
   const bs = dev.backstore;
   dev.backstore = null;
   dev.mediaGeneration++;
