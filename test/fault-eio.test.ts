@@ -3,7 +3,7 @@
 // device-mapper to make a real failing block device, so the backstore itself injects the error.
 import pino from 'pino';
 import { expect, it } from 'vitest';
-import type { Backstore, IoCallback } from '../src/engine/backstore/backstore.js';
+import type { Backstore, IoCallback } from '../src/engine/backing-store.js';
 import { DataDir, ScsiCmd } from '../src/engine/cmd.js';
 import { parseCmd, execCmd } from '../src/engine/scsi/exec.js';
 import { Scst } from '../src/engine/scst.js';

@@ -1,5 +1,5 @@
 import { crc32c } from '@node-rs/crc32';
-import type { Backstore } from './backstore/backstore.js';
+import type { Backstore } from './backing-store.js';
 import { DeviceType, Sense, type Asc } from './scsi/constants.js';
 import type { TgtDev } from './tgtdev.js';
 import type { ScsiCmd } from './cmd.js';

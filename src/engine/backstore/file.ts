@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { Backstore, IoCallback } from './backstore.js';
-import { punchHole, ZERO_CHUNK } from './punch.js';
+import { ZERO_CHUNK, type Backstore, type IoCallback } from '../backing-store.js';
+import { punchHole } from './punch.js';
 import { IoBatcher, NativeIo, nativeIo, nowaitUnsupported, sharedBatcher } from './pio.js';
 
 /**

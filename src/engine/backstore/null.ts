@@ -1,4 +1,4 @@
-import { Backstore, IoCallback } from './backstore.js';
+import type { Backstore, IoCallback } from '../backing-store.js';
 
 /** vdisk_nullio: no storage at all. Reads return zeroes (unless `dummy`), writes are dropped. */
 export class NullBackstore implements Backstore {

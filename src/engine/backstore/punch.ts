@@ -1,12 +1,9 @@
 import { spawn } from 'node:child_process';
-import type { IoCallback } from './backstore.js';
+import type { IoCallback } from '../backing-store.js';
 
 // Hole punching for sparse backing files. Node exposes no fallocate(2), so the util-linux
 // fallocate(1) tool does it in a child process: started asynchronously, never waited for with
 // the event loop blocked, and killed if it overstays PUNCH_TIMEOUT_MS.
-
-/** Shared read-only source of zeroes (writing zeroes, comparing against zeroes). */
-export const ZERO_CHUNK: Buffer = Buffer.alloc(1024 * 1024);
 
 const PUNCH_TIMEOUT_MS = 30_000;
 /** At most this many helpers at a time; further requests queue (bounded by the callers' queues). */

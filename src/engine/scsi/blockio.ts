@@ -2,7 +2,7 @@ import type { ScsiCmd } from '../cmd.js';
 import type { Device } from '../device.js';
 import { Sense, Status } from './constants.js';
 import { buildSense, ScsiError } from './sense.js';
-import { ZERO_CHUNK } from '../backstore/punch.js';
+import { ZERO_CHUNK } from '../backing-store.js';
 
 // Shared plumbing for block commands that talk to the backstore: accounting of in-flight I/O on
 // the device, the reference a command holds while its I/O runs, and how errors are reported.

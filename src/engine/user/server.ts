@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import type { Backstore, IoCallback } from '../backstore/backstore.js';
+import type { Backstore, IoCallback } from '../backing-store.js';
 import { Device } from '../device.js';
 import { checkDeviceName } from '../names.js';
 import { MgmtError } from '../errors.js';

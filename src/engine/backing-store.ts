@@ -1,6 +1,9 @@
 // The storage behind a device. Callback-style on purpose: these sit on the I/O hot path, where a
 // promise per command costs more than the I/O on a page-cached file.
 
+/** Shared read-only source of zeroes (writing zeroes, comparing against zeroes). */
+export const ZERO_CHUNK: Buffer = Buffer.alloc(1024 * 1024);
+
 export type IoCallback = (err: NodeJS.ErrnoException | null) => void;
 
 export interface Backstore {
