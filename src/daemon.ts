@@ -13,6 +13,7 @@ import { gcMode, gcModeHint } from './gc-mode.js';
 import { connectionsWithin, type Limits } from './engine/limits.js';
 import { openFilesLimit } from './engine/descriptors.js';
 import { fileIoInFlight } from './engine/backstore/file.js';
+import { registerBackstores } from './engine/backstore/register.js';
 import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js';
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './conf/iscsi-scstd-conf.js';
 import { closeDevices, exitHolders, shutdown, type DaemonParts } from './shutdown.js';
@@ -51,6 +52,7 @@ export interface DaemonOptions {
  */
 export async function startDaemon(o: DaemonOptions): Promise<number> {
   const log = pino({ level: o.logLevel, base: { pid: process.pid } });
+  registerBackstores();
   const scst = new Scst(log);
   scst.stateDir = o.stateDir;
   Object.assign(scst.limits, o.limits ?? {});

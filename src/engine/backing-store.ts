@@ -36,3 +36,36 @@ export interface Backstore {
   resync(): Promise<number>;
   close(): Promise<void>;
 }
+
+// ---- kinds of backing store, registered by the composition root ----------------------------------
+// The device handlers need stores of two kinds; which code provides them is not the core's
+// business (as tgt's bs_*.c register their templates): the daemon registers each backstore
+// module's opener once at start-up (engine/backstore/register.ts), before any device is created.
+
+export interface FileStoreOptions {
+  readOnly: boolean;
+  writeThrough: boolean;
+  /** Create the file with this size if it does not exist (vdisk_fileio's size / size_mb). */
+  createSize?: number;
+}
+
+export interface BackstoreKinds {
+  /** A regular file or a block device: vdisk_fileio, vdisk_blockio, a vcdrom's medium. */
+  file(filename: string, o: FileStoreOptions): Promise<Backstore>;
+  /** No storage (vdisk_nullio): `size` bytes; reads return zeroes unless `zeroFill` is false. */
+  null(size: number, zeroFill: boolean): Backstore;
+}
+
+const kinds: Partial<BackstoreKinds> = {};
+
+/** Provide the opener of one kind of backing store (a later registration replaces it). */
+export function registerBackstore<K extends keyof BackstoreKinds>(kind: K, open: BackstoreKinds[K]): void {
+  kinds[kind] = open;
+}
+
+/** The opener of `kind`; an error if nothing registered one (a wiring mistake, not user input). */
+export function backstoreKind<K extends keyof BackstoreKinds>(kind: K): BackstoreKinds[K] {
+  const open = kinds[kind];
+  if (!open) throw new Error(`no '${kind}' backing store registered (the daemon registers them at start-up)`);
+  return open as BackstoreKinds[K];
+}

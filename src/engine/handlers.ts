@@ -1,7 +1,6 @@
 import fsp from 'node:fs/promises';
 import { Device, type HandlerName } from './device.js';
-import { FileBackstore } from './backstore/file.js';
-import { NullBackstore } from './backstore/null.js';
+import { backstoreKind, type FileStoreOptions } from './backing-store.js';
 import { einval, MgmtError } from './errors.js';
 import { checkDeviceName } from './names.js';
 import { restorePr } from './scsi/pr.js';
@@ -142,7 +141,7 @@ export async function createDevice(handler: HandlerName, name: string, params: A
 
   switch (handler) {
     case 'vdisk_nullio':
-      dev.backstore = new NullBackstore(size ?? NULLIO_DEFAULT_SIZE, !dev.dummy);
+      dev.backstore = backstoreKind('null')(size ?? NULLIO_DEFAULT_SIZE, !dev.dummy);
       break;
     case 'vcdrom':
       break; // starts without a medium
@@ -168,9 +167,10 @@ export async function createDevice(handler: HandlerName, name: string, params: A
   return dev;
 }
 
-async function openBackstore(filename: string, opts: { readOnly: boolean; writeThrough: boolean; createSize?: number }, handler: HandlerName) {
+async function openBackstore(filename: string, opts: FileStoreOptions, handler: HandlerName) {
+  const open = backstoreKind('file');
   try {
-    const bs = await FileBackstore.open(filename, opts);
+    const bs = await open(filename, opts);
     return bs;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
