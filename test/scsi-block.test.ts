@@ -202,11 +202,11 @@ describe('EXTENDED COPY', () => {
     h.writeUInt32BE(sd.length, 8);
     return Buffer.concat([h, td, sd]);
   }
-  function naaTd(naa: Buffer): Buffer {
+  function naaTd(naa: Buffer, type = 3): Buffer {
     const t = Buffer.alloc(32);
     t[0] = 0xe4;
     t[4] = 1; // binary
-    t[5] = 3; // NAA, LU association
+    t[5] = type; // NAA (3) or EUI-64 (2), LU association
     t[7] = naa.length;
     naa.copy(t, 8);
     t.writeUIntBE(512, 29, 3);
@@ -215,15 +215,16 @@ describe('EXTENDED COPY', () => {
   function b2b(src: number, dst: number, blocks: number, srcLba: number, dstLba: number): Buffer {
     return Buffer.from([0x02, 0, 0, 0x18, ...u16(src), ...u16(dst), 0, 0, ...u16(blocks), ...u64(srcLba), ...u64(dstLba)]);
   }
-  async function naaOf(s: Parameters<typeof runCmd>[0], lun: number): Promise<Buffer> {
+  // The EUI-64 designator a vdisk LU has by default (vdisk's compatibility EUI-64, as the kernel).
+  async function euiTd(s: Parameters<typeof runCmd>[0], lun: number): Promise<Buffer> {
     const r = await runCmd(s, lun, [0x12, 1, 0x83, 1, 0, 0], { edtl: 256 });
     let off = 4;
     while (off < r.data.length) {
       const len = r.data[off + 3]!;
-      if ((r.data[off + 1]! & 0x3f) === 3) return r.data.subarray(off + 4, off + 4 + len);
+      if ((r.data[off + 1]! & 0x3f) === 2) return naaTd(r.data.subarray(off + 4, off + 4 + len), 2);
       off += 4 + len;
     }
-    throw new Error('no NAA designator');
+    throw new Error('no EUI-64 designator');
   }
 
   it('copies between two LUNs and reports the copy status and operating parameters', async () => {
@@ -236,7 +237,7 @@ describe('EXTENDED COPY', () => {
     const data = Buffer.alloc(64 * 512);
     for (let i = 0; i < data.length; i++) data[i] = i & 0xff;
     await runCmd(s, 0, cdb.write10(0, 64), { dataOut: data });
-    const p = param(7, 0, [naaTd(await naaOf(s, 0)), naaTd(await naaOf(s, 1))], [b2b(0, 1, 64, 0, 100)]);
+    const p = param(7, 0, [await euiTd(s, 0), await euiTd(s, 1)], [b2b(0, 1, 64, 0, 100)]);
     expect((await runCmd(s, 0, cdb.xcopy(p.length), { dataOut: p })).status).toBe(Status.GOOD);
     const back = await runCmd(s, 1, cdb.read10(100, 64), { edtl: 64 * 512 });
     expect(back.data.equals(data)).toBe(true);
@@ -252,10 +253,10 @@ describe('EXTENDED COPY', () => {
     const lost = param(1, 2, [naaTd(Buffer.from('3000000000000001', 'hex'))], [b2b(0, 0, 1, 0, 1)]);
     const r1 = await runCmd(s, 0, cdb.xcopy(lost.length), { dataOut: lost });
     expect([r1.key, r1.asc, r1.ascq]).toEqual([0x0a, 0x08, 0x04]);
-    const tooFar = param(1, 2, [naaTd(await naaOf(s, 0))], [b2b(0, 0, 2, 0, 2047)]);
+    const tooFar = param(1, 2, [await euiTd(s, 0)], [b2b(0, 0, 2, 0, 2047)]);
     const r2 = await runCmd(s, 0, cdb.xcopy(tooFar.length), { dataOut: tooFar });
     expect(r2.key).toBe(0x0a);
-    const badType = param(1, 2, [naaTd(await naaOf(s, 0))], [Buffer.from([0x09, 0, 0, 0x10, ...Buffer.alloc(16)])]);
+    const badType = param(1, 2, [await euiTd(s, 0)], [Buffer.from([0x09, 0, 0, 0x10, ...Buffer.alloc(16)])]);
     const r3 = await runCmd(s, 0, cdb.xcopy(badType.length), { dataOut: badType });
     expect([r3.key, r3.asc, r3.ascq]).toEqual([5, 0x26, 0x09]);
   });

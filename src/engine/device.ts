@@ -1,9 +1,9 @@
-import { crc32c } from '@node-rs/crc32';
 import type { Backstore } from './backing-store.js';
 import { DeviceType, Sense, type Asc } from './scsi/constants.js';
 import type { TgtDev } from './tgtdev.js';
 import type { ScsiCmd } from './cmd.js';
 import type { LunEntry } from './target.js';
+import { defaultIds } from './scsi/identity.js';
 import { settledWithin } from './wait.js';
 
 export type HandlerName = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom' | 'scst_user';
@@ -63,7 +63,9 @@ export class Device {
   vendSpecificId: string;
   naaId: string | null = null;
   eui64Id: string | null = null;
-  /** 64-bit identifier used for the NAA designator (stable per setup_id and name). */
+  /** SCSI target device name designator of VPD page 0x83 ('' = none). */
+  scsiDeviceName = '';
+  /** vdisk_gen_dev_id_num(): what the default t10_dev_id and usn are printed from. */
   readonly devId: bigint;
   readonly explicit: Set<string>;
   /** The LUN mappings of this device in creation order, in every LUN set (SCST's dev_acg_dev_list). */
@@ -135,13 +137,14 @@ export class Device {
     this.lbPerPbExp = init.lbPerPbExp ?? true;
     this.t10VendId = init.handler === 'vdisk_blockio' ? 'SCST_BIO' : 'SCST_FIO';
     this.prodId = init.name.slice(0, 16);
-    // Default identifiers as vdisk computes them (sysfs.md §6.3).
-    const nameZ = Buffer.concat([Buffer.from(init.name, 'utf8'), Buffer.alloc(1)]);
-    this.devId = (init.setupId << 32n) | BigInt(crc32c(nameZ) >>> 0);
-    const hex = this.devId.toString(16);
-    this.t10DevId = init.t10DevId ?? `${hex}-${init.name}`.slice(0, 25);
-    this._usn = init.usn ?? hex;
-    this.vendSpecificId = this.t10DevId;
+    // Default identifiers as vdev_create() derives them. vend_specific_id is copied from the
+    // generated t10_dev_id before the add_device parameters are parsed, so a t10_dev_id given
+    // there does not reach it.
+    const ids = defaultIds(init.name, init.setupId);
+    this.devId = ids.devIdNum;
+    this.t10DevId = init.t10DevId ?? ids.t10DevId;
+    this._usn = init.usn ?? ids.usn;
+    this.vendSpecificId = ids.t10DevId;
   }
 
   /** Unit serial number (VPD page 0x80). */

@@ -87,7 +87,6 @@ export interface DeviceAttrs {
   bindAluaState: boolean;
   clusterMode: boolean;
   async: boolean;
-  scsiDeviceName: string;
   inqVendSpecific: string;
   /** The `block` attribute's count (sysfs.md §6.1): kept, not acted on. */
   blockCount: number;
@@ -149,7 +148,6 @@ export function deviceAttrs(dev: Device): DeviceAttrs {
       bindAluaState: dev.handler === 'vdisk_blockio',
       clusterMode: false,
       async: false,
-      scsiDeviceName: '',
       inqVendSpecific: '',
       blockCount: 0,
     };

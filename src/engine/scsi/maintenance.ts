@@ -144,11 +144,6 @@ const reportSupportedTmfs: OpDesc = {
 /** Target port group reported for devices outside any ALUA device group. */
 export const TARGET_PORT_GROUP = 1;
 
-/** The target port group of `dev` seen through target port `relTgtId`. */
-export function targetPortGroupOf(dev: Device, relTgtId: number): number {
-  return aluaGroups(dev, relTgtId)?.ownGroup?.targetPortGroup ?? TARGET_PORT_GROUP;
-}
-
 const reportTargetPortGroups: OpDesc = {
   name: 'REPORT TARGET PORT GROUPS',
   flags: 0,

@@ -6,8 +6,8 @@ import { ScsiError } from './sense.js';
 import { F_DURING_SANITIZE, F_MEDIUM, F_NO_LUN, F_NO_UA, type OpDesc, type OpTable } from './op.js';
 import { dataIn, good, invalidField, padAscii, replyData, writeU64 } from './util.js';
 import { blockLimitsVpd, blockCharacteristicsVpd, logicalBlockProvisioningVpd, supportsDpoFua } from './sbc.js';
-import { designator, luDesignators } from './identity.js';
-import { targetPortGroupOf } from './maintenance.js';
+import { deviceIdentificationDescriptors } from './identity.js';
+import { reportTargetPortGroups as aluaGroups } from '../alua.js';
 import { sanitizeProgressSense } from './sanitize.js';
 import { clearSpc2Reservation } from './reserve.js';
 
@@ -46,31 +46,10 @@ function vpdPage(type: number, page: number, body: Buffer): Buffer {
   return Buffer.concat([h, body]);
 }
 
-/** Pad a SCSI name string designator to a multiple of 4 with at least one NUL. */
-function scsiNameString(s: string): Buffer {
-  const raw = Buffer.from(s, 'utf8');
-  const len = (raw.length + 4) & ~3;
-  const b = Buffer.alloc(len);
-  raw.copy(b);
-  return b;
-}
-
 function deviceIdentificationVpd(cmd: ScsiCmd, dev: Device): Buffer {
-  const target = cmd.session.target;
-  const relPort = Buffer.alloc(4);
-  relPort.writeUInt16BE(target.relTgtId || 1, 2);
-  const tpg = Buffer.alloc(4);
-  tpg.writeUInt16BE(targetPortGroupOf(dev, target.relTgtId || 1), 2);
-  const lu = luDesignators(dev);
-  const parts = [
-    ...lu.slice(0, 2),
-    designator(1, 1, 4, relPort, 5),
-    designator(1, 1, 5, tpg),
-    designator(3, 1, 8, scsiNameString(`${target.name},t,0x${(target.relTgtId || 1).toString(16).padStart(4, '0')}`), 5),
-    designator(3, 2, 8, scsiNameString(target.name), 5),
-  ];
-  parts.push(...lu.slice(2));
-  return vpdPage(dev.type, 0x83, Buffer.concat(parts));
+  const relTgtId = cmd.session.target.relTgtId || 1;
+  const tgId = aluaGroups(dev, relTgtId)?.ownGroup?.targetPortGroup ?? 0;
+  return vpdPage(dev.type, 0x83, deviceIdentificationDescriptors(dev, dev.scsiDeviceName, relTgtId, tgId));
 }
 
 export function supportedVpdPages(dev: Device): number[] {

@@ -437,11 +437,11 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
   add(
     'scsi_device_name',
     rw(
-      () => keyed(a().scsiDeviceName, a().scsiDeviceName !== ''),
+      () => keyed(dev.scsiDeviceName, dev.scsiDeviceName !== ''),
       (text) => {
         const v = firstLine(text);
         if (v.length > 256) throw einval('scsi_device_name is longer than 256 characters');
-        a().scsiDeviceName = v;
+        dev.scsiDeviceName = v;
       },
     ),
   );
