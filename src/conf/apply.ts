@@ -2,6 +2,7 @@
 import { ConfigError } from './config-error.js';
 import type { Attrs, ScstConfig, TargetConf } from './model.js';
 import { isHandler, parseUnsigned, changeMedium, CREATE_PARAMS } from '../engine/handlers.js';
+import { passThroughHandler, passThroughMgmt } from '../engine/passthrough/pass-through.js';
 import { MgmtError } from '../engine/errors.js';
 import { declareUserDevice } from '../engine/user/server.js';
 import type { Scst } from '../engine/scst.js';
@@ -200,7 +201,22 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
       }
       continue;
     }
-    if (!isHandler(h.name)) err(file, h.line, `unknown handler '${h.name}' (vdisk_fileio, vdisk_blockio, vdisk_nullio, vcdrom)`);
+    const pt = passThroughHandler(h.name);
+    if (pt) {
+      // SCSI pass-through: a DEVICE names a host SCSI device H:C:I:L, which has no attributes.
+      if (h.attributes.length) err(file, h.attributes[0]!.line, `handler ${h.name} has no attribute '${h.attributes[0]!.name}'`);
+      for (const d of h.devices) {
+        if (d.attributes.length) err(file, d.attributes[0]!.line, `device ${shownName(d.name)}: handler ${h.name} has no attribute '${d.attributes[0]!.name}'`);
+        try {
+          await passThroughMgmt(pt, 'add_device', d.name, '', `add_device ${d.name}`);
+        } catch (e) {
+          if (e instanceof MgmtError) err(file, d.line, `device ${shownName(d.name)}: ${e.message}`);
+          throw e;
+        }
+      }
+      continue;
+    }
+    if (!isHandler(h.name)) err(file, h.line, `unknown handler '${h.name}' (vdisk_fileio, vdisk_blockio, vdisk_nullio, vcdrom, dev_disk, dev_cdrom)`);
     if (h.attributes.length) err(file, h.attributes[0]!.line, `handler ${h.name} has no attribute '${h.attributes[0]!.name}'`);
     for (const d of h.devices) {
       const createNames = new Set<string>([...CREATE_PARAMS[h.name], ...(h.name === 'vdisk_fileio' ? ['size', 'size_mb', 'dummy', 'lb_per_pb_exp'] : [])]);
@@ -236,15 +252,20 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
               dev.prodRevLvl = a.value;
               break;
             case 'vend_specific_id':
+              if (a.value.length > 128) err(file, a.line, 'vend_specific_id longer than 128 characters');
               dev.vendSpecificId = a.value;
+              break;
+            case 'scsi_device_name':
+              if (a.value.length > 256) err(file, a.line, 'scsi_device_name longer than 256 characters');
+              dev.scsiDeviceName = a.value;
               break;
             case 'naa_id':
               if (!/^(0x)?([235][0-9a-f]{15}|6[0-9a-f]{31})$/i.test(a.value)) err(file, a.line, `naa_id: invalid '${a.value}'`);
-              dev.naaId = a.value;
+              dev.naaId = a.value.replace(/^0x/i, '').toLowerCase();
               break;
             case 'eui64_id':
               if (!/^(0x)?([0-9a-f]{16}|[0-9a-f]{24}|[0-9a-f]{32})$/i.test(a.value)) err(file, a.line, `eui64_id: invalid '${a.value}'`);
-              dev.eui64Id = a.value;
+              dev.eui64Id = a.value.replace(/^0x/i, '').toLowerCase();
               break;
             default:
               break; // accepted for compatibility, no effect in user mode

@@ -22,6 +22,7 @@ export const ERRNO: Record<Errno, number> = {
   EINVAL: 22,
   EBADSLT: 57,
   EOVERFLOW: 75,
+  EOPNOTSUPP: 95,
   EMEDIUMTYPE: 124,
 };
 export const ENOENT = ERRNO.ENOENT;

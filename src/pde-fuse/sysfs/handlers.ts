@@ -7,6 +7,8 @@ import type { SysfsContext } from './context.js';
 import { typeText } from './devices.js';
 import { Lexer, paramTokens, unknownAction } from './lexer.js';
 import { TRACE_HELP, traceFile } from './root.js';
+import { PASS_THROUGH_HANDLERS, passThroughMgmt, type PassThroughHandler } from '../../engine/passthrough/pass-through.js';
+import { TraceLevel, VDISK_DEFAULT } from '../procfs/trace.js';
 
 // R/handlers/<h>/ (sysfs.md §5, §10.1, §11.1): type, mgmt, trace_level and one link per device.
 // The vdisk handlers create devices through mgmt; scst_user devices are registered by their
@@ -73,8 +75,30 @@ function handlerDir(ctx: SysfsContext, h: HandlerName): PdeNode {
   });
 }
 
+/** The pass-through handlers' mgmt help (scst_devt_pass_through_mgmt_show). */
+export const PASS_THROUGH_MGMT_HELP = 'Usage: echo "add_device H:C:I:L" >mgmt\n       echo "del_device H:C:I:L" >mgmt\n';
+
+/** add_device H:C:I:L | del_device H:C:I:L: the action is judged after the device, as SCST does. */
+async function writePassThroughMgmt(h: PassThroughHandler, text: string): Promise<void> {
+  const lx = new Lexer(text);
+  const action = lx.lexem();
+  const devstr = lx.lexem();
+  await passThroughMgmt(h, action, devstr, lx.lexem(), text);
+}
+
+/** handlers/dev_disk, dev_cdrom: type, mgmt, trace_level; no device is ever assigned here. */
+function passThroughDir(ctx: SysfsContext, h: PassThroughHandler): PdeNode {
+  const entries: Array<readonly [string, PdeNode]> = [
+    ['type', ro(() => typeText(h.type))],
+    ['mgmt', rw(() => PASS_THROUGH_MGMT_HELP, (text) => ctx.works.run(`handlers/${h.name}/mgmt`, () => writePassThroughMgmt(h, text)))],
+  ];
+  if (ctx.build.tracing) entries.push(['trace_level', traceFile(ctx, new TraceLevel(h.name, [], VDISK_DEFAULT), h.name, '')]);
+  return sdir(() => entries);
+}
+
 export function handlersDir(ctx: SysfsContext): PdeNode {
   const all: HandlerName[] = [...HANDLERS, 'scst_user'];
-  const entries = all.map((h) => [h, handlerDir(ctx, h)] as const);
+  const entries: Array<readonly [string, PdeNode]> = all.map((h) => [h, handlerDir(ctx, h)] as const);
+  for (const h of PASS_THROUGH_HANDLERS) entries.push([h.name, passThroughDir(ctx, h)]);
   return sdir(() => entries);
 }

@@ -49,6 +49,7 @@ const STRERROR: Readonly<Record<string, string>> = {
   EMEDIUMTYPE: 'Wrong medium type',
   ERANGE: 'Numerical result out of range',
   EOVERFLOW: 'Value too large for defined data type',
+  EOPNOTSUPP: 'Operation not supported',
 };
 
 export function strerror(e: unknown): string {
