@@ -106,7 +106,10 @@ describe('sysfs through FUSE', () => {
       ].join(' && '),
     );
     const r = await ok(tree, `cat devices/disk1/filename devices/cd1/filename ${tg}/rel_tgt_id ${tg}/HeaderDigest ${tg}/luns/1/read_only; readlink devices/disk1/handler ${tg}/ini_groups/G/luns/0/device; ls devices/disk1/exported`);
-    expect(r.stdout).toBe(`${disk}\n[key]\n\n${iso}\n[key]\n\n1\n[key]\nCRC32C\n[key]\n\n1\n[key]\n../../handlers/vdisk_fileio\n../../../../../../../devices/blk1\nexport0\n`);
+    // export0 is the LUN the copy manager gave disk1 when it was added, export1 the target's.
+    expect(r.stdout).toBe(`${disk}\n[key]\n\n${iso}\n[key]\n\n1\n[key]\nCRC32C\n[key]\n\n1\n[key]\n../../handlers/vdisk_fileio\n../../../../../../../devices/blk1\nexport0\nexport1\n`);
+    const cm = await ok(tree, 'ls targets/copy_manager targets/copy_manager/copy_manager_tgt/luns; readlink targets/copy_manager/copy_manager_tgt/luns/3/device devices/cd1/exported/export0');
+    expect(cm.stdout).toBe('targets/copy_manager:\nallow_not_connected_copy\ncopy_manager_tgt\ndif_capabilities\n\ntargets/copy_manager/copy_manager_tgt/luns:\n0\n1\n2\n3\nmgmt\n../../../../../devices/cd1\n../../../targets/copy_manager/copy_manager_tgt/luns/3\n');
 
     const port = d.ports[0]!;
     const mine = await iscsiLs({ port }, { initiator: INI, showLuns: true });

@@ -76,7 +76,7 @@ describe('golden files from the reference', () => {
     for (const [g, text] of golden) expect(t.r(where[g]!), g).toBe(text);
     expect(t.r(`targets/iscsi/${T}/luns/mgmt`)).toBe(golden.get('luns.mgmt'));
   });
-  it('the end-to-end example (§12), without the copy manager this product does not have', async () => {
+  it('the end-to-end example (§12), the copy manager LUN of the device included', async () => {
     const t = makeTree();
     for (const line of readFileSync(join(GOLDEN, 'e2e.commands'), 'utf8').split('\n').filter(Boolean)) {
       const [path, cmd] = line.split('\t') as [string, string];
@@ -87,7 +87,7 @@ describe('golden files from the reference', () => {
       const [p, target] = line.split(' -> ') as [string, string];
       expect(t.fs.readlink(`${R}/${p}`), p).toBe(target);
     }
-    expect(t.fs.readdir(`${R}/devices/disk1/exported`)).toEqual(['export1', 'export0']); // kernfs order
+    expect([...(t.fs.readdir(`${R}/devices/disk1/exported`) as string[])].sort()).toEqual(['export0', 'export1', 'export2']);
     expect(await t.w(`targets/iscsi/${T}/luns/mgmt`, 'add disk1 0\n')).toBe(E.EEXIST);
     expect(t.r('last_sysfs_mgmt_res')).toBe('-17\n');
   });
@@ -184,9 +184,11 @@ describe('exportN links (§6.1)', () => {
     await t.w(m, 'del 0');
     await t.w(m, 'add n1 2');
     const links = () => Object.fromEntries((t.fs.readdir(`${R}/devices/n1/exported`) as string[]).map((n) => [n, t.fs.readlink(`${R}/devices/n1/exported/${n}`)]));
-    expect(links()).toEqual({ export1: `../../../targets/iscsi/${T}/luns/1`, export2: `../../../targets/iscsi/${T}/luns/2` });
+    // export0 is the copy manager's LUN, made with the device.
+    const cm = { export0: '../../../targets/copy_manager/copy_manager_tgt/luns/0' };
+    expect(links()).toEqual({ ...cm, export2: `../../../targets/iscsi/${T}/luns/1`, export3: `../../../targets/iscsi/${T}/luns/2` });
     await t.w(m, 'replace n1 1');
-    expect(links()).toEqual({ export2: `../../../targets/iscsi/${T}/luns/2`, export3: `../../../targets/iscsi/${T}/luns/1` });
+    expect(links()).toEqual({ ...cm, export3: `../../../targets/iscsi/${T}/luns/2`, export4: `../../../targets/iscsi/${T}/luns/1` });
   });
 });
 

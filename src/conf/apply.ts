@@ -1,6 +1,7 @@
 // Applying a parsed scst.conf to the engine at scstd start (the daemon side of the config room).
 import { ConfigError } from './config-error.js';
-import type { Attrs, ScstConfig, TargetConf } from './model.js';
+import type { Attrs, DriverConf, ScstConfig, TargetConf } from './model.js';
+import { CM_DRIVER, CM_TARGET } from '../engine/copy_manager/copy-manager.js';
 import { isHandler, parseUnsigned, changeMedium, CREATE_PARAMS } from '../engine/handlers.js';
 import { passThroughHandler, passThroughMgmt } from '../engine/passthrough/pass-through.js';
 import { MgmtError } from '../engine/errors.js';
@@ -165,6 +166,51 @@ function applyLuns(file: string, scst: Scst, set: LunSet, luns: TargetConf['luns
   }
 }
 
+/** Target attributes of the core (sysfs.md §7.2) a config may give copy_manager_tgt. */
+const CM_TARGET_ATTRS = new Set(['rel_tgt_id', 'addr_method', 'io_grouping_type', 'cpu_mask', 'comment', 'black_hole', 'forward_src', 'forward_dst', 'forwarding', 'aen_disabled']);
+
+/**
+ * TARGET_DRIVER copy_manager (as appliances write it): its devices already have LUNs, given as
+ * they were registered; a LUN number the target already has is accepted as it is, as
+ * scstadmin -config does, and a free one maps the device there too.
+ */
+function applyCopyManager(file: string, scst: Scst, drv: DriverConf): void {
+  const cm = scst.copyManager;
+  for (const a of drv.attributes) {
+    if (a.name === 'allow_not_connected_copy') {
+      let v: number;
+      try {
+        v = parseUnsigned(a.name, a.value);
+      } catch {
+        err(file, a.line, `${a.name}: '${a.value}' is not a number`);
+      }
+      cm.allowNotConnectedCopy = v !== 0;
+    } else if (a.name !== 'trace_level') err(file, a.line, `copy_manager driver: unknown attribute '${a.name}'`);
+  }
+  for (const tc of drv.targets) {
+    if (tc.name !== CM_TARGET) err(file, tc.line, `copy_manager has one target, ${CM_TARGET}; '${tc.name}' cannot be created`);
+    const t = cm.target;
+    for (const a of tc.attributes) {
+      if (a.name === 'rel_tgt_id') {
+        const n = Number(a.value);
+        if (!Number.isInteger(n) || n < 0 || n > 65535) err(file, a.line, `rel_tgt_id: expected 0..65535`);
+        t.relTgtId = n;
+      } else if (a.name === 'addr_method') t.addrMethod = addrMethod(file, a);
+      else if (!CM_TARGET_ATTRS.has(a.name)) err(file, a.line, `target ${CM_TARGET}: unknown attribute '${a.name}'`);
+    }
+    if (tc.groups.length) err(file, tc.groups[0]!.line, 'Copy Manager does not support security groups');
+    const fresh = tc.luns.filter((l) => !t.defaultLuns.luns.has(l.lun));
+    for (const l of fresh) {
+      try {
+        applyLuns(file, scst, t.defaultLuns, [l]);
+      } catch (e) {
+        if (e instanceof MgmtError) err(file, l.line, `LUN ${l.lun}: ${e.message}`);
+        throw e;
+      }
+    }
+  }
+}
+
 export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, iscsi: IscsiDriver): Promise<void> {
   for (const a of cfg.attributes) {
     switch (a.name) {
@@ -279,7 +325,11 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
     }
   }
   for (const drv of cfg.drivers) {
-    if (drv.name !== 'iscsi') err(file, drv.line, `unknown target driver '${drv.name}' (this daemon provides iscsi)`);
+    if (drv.name === CM_DRIVER) {
+      applyCopyManager(file, scst, drv);
+      continue;
+    }
+    if (drv.name !== 'iscsi') err(file, drv.line, `unknown target driver '${drv.name}' (this daemon provides iscsi and copy_manager)`);
     let driverEnabled = true;
     for (const a of drv.attributes) {
       if (a.name === 'enabled') driverEnabled = a.value === '1';

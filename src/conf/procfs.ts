@@ -147,6 +147,9 @@ export function convertProcfsConf(text: string, file: string, live: ProcfsLiveSt
     }
   }
 
+  // The copy manager came after this format and takes no groups (SCST refuses them with EINVAL):
+  // the original, run against an SCST that has it, stops half-way; its target is left out here.
+  const liveDrivers = live.drivers.filter((d) => d.name !== 'copy_manager');
   const assignments = old.get('ASSIGNMENT') ?? new Map<string, Map<string, OldValue[]>>();
   const targetPath = (driver: string, target: string): string[] => ['TARGET_DRIVER', driver, 'TARGET', target];
   const assignLuns = (path: readonly string[], devices: readonly OldValue[]): void => {
@@ -161,12 +164,12 @@ export function convertProcfsConf(text: string, file: string, live: ProcfsLiveSt
     if (!group.startsWith('Default')) continue;
     const devices = keys.get('DEVICE') ?? [];
     if (group === 'Default') {
-      for (const d of live.drivers) for (const t of d.targets) assignLuns(targetPath(d.name, t), devices);
+      for (const d of liveDrivers) for (const t of d.targets) assignLuns(targetPath(d.name, t), devices);
       continue;
     }
     const wanted = group.replace(/^Default_/, '');
     let found = false;
-    for (const d of live.drivers) {
+    for (const d of liveDrivers) {
       for (const t of d.targets) {
         if (t !== wanted) continue;
         assignLuns(targetPath(d.name, t), devices);
@@ -175,7 +178,7 @@ export function convertProcfsConf(text: string, file: string, live: ProcfsLiveSt
     }
     if (!found) {
       note(devices[0]?.line ?? 1, `NOTE: Unable to find target ${group}. I will add this target to all drivers capable of creating targets.`);
-      for (const d of live.drivers) {
+      for (const d of liveDrivers) {
         if (!d.virtualCapable || devices.length === 0) continue;
         assignLuns(targetPath(d.name, wanted), devices);
         added.push({ driver: d.name, target: wanted });
@@ -205,7 +208,7 @@ export function convertProcfsConf(text: string, file: string, live: ProcfsLiveSt
     // the driver spells its WWNs in upper case.
     let driver: ProcfsLiveDriver | undefined;
     let target: string | undefined;
-    for (const d of live.drivers) {
+    for (const d of liveDrivers) {
       target = d.targets.find((t) => t.toLowerCase() === wwn);
       if (target !== undefined) {
         driver = d;
@@ -229,7 +232,7 @@ export function convertProcfsConf(text: string, file: string, live: ProcfsLiveSt
       1,
       "NOTE: No targets set to 'enable' within your configuration file. Please be sure to save write your configuration with -write_config and review it carefully.",
     );
-    for (const d of live.drivers) for (const t of d.targets) addAllGroups(d.name, t);
+    for (const d of liveDrivers) for (const t of d.targets) addAllGroups(d.name, t);
     for (const a of added) addAllGroups(a.driver, a.target);
   }
 
@@ -237,7 +240,7 @@ export function convertProcfsConf(text: string, file: string, live: ProcfsLiveSt
   for (const [name, d] of drivers?.child.entries ?? []) {
     // The original leaves FC (qla*) targets alone unless the file enabled them explicitly.
     if (name.startsWith('qla')) continue;
-    if (live.drivers.some((l) => l.name === name && l.hasEnabledAttribute)) {
+    if (liveDrivers.some((l) => l.name === name && l.hasEnabledAttribute)) {
       vivifyPath(d.child, ['enabled', '1'], d.line);
     }
     for (const [, t] of d.child.entries.get('TARGET')?.child.entries ?? []) {

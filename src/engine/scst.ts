@@ -8,6 +8,7 @@ import { DeviceRegistry } from './device-registry.js';
 import { checkGroupName, checkTargetName } from './names.js';
 import { ScstSession, type SessionCore, type SessionTransport } from './session.js';
 import { BoundHits, DEFAULT_LIMITS, type Limits } from './limits.js';
+import { CopyManager } from './copy_manager/copy-manager.js';
 
 export const SCST_VERSION = '3.10.0-usermode';
 
@@ -29,12 +30,15 @@ export class Scst implements SessionCore {
   private nextTid = 1;
   /** The procfs-era groups shared by every target (groups/ of /proc/scsi_tgt). */
   readonly globalGroups = new GlobalGroups();
+  /** The copy manager target driver, built into the core as in SCST. */
+  readonly copyManager: CopyManager;
 
   /** Where persistent device state (PR with APTPL) lives: the daemon's --state-dir. */
   stateDir: string | undefined;
 
   constructor(readonly log: Logger) {
     this.bounds = new BoundHits(log);
+    this.copyManager = new CopyManager(log);
     this.watchGlobalGroup(this.globalGroups.defaultGroup);
   }
 
@@ -59,6 +63,7 @@ export class Scst implements SessionCore {
     }
     this.devices.set(name, dev);
     this.log.info({ device: name, handler, size: dev.size, blockSize: dev.blockSize, filename: dev.filename }, `attached virtual device ${name}`);
+    this.copyManager.deviceRegistered(dev);
     return dev;
   }
 
@@ -87,6 +92,7 @@ export class Scst implements SessionCore {
 
   addGroup(t: Target, name: string) {
     checkGroupName(name, true);
+    if (t === this.copyManager.target) throw einval('Copy Manager does not support security groups');
     if (t.group(name)) throw new MgmtError('EEXIST', `group ${name} already exists`);
     const g = new IniGroup(name, t);
     this.watchLunSet(t, g.luns);

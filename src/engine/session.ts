@@ -7,6 +7,7 @@ import type { IniGroup, LunChange, LunSet, Target } from './target.js';
 import type { Asc } from './scsi/constants.js';
 import { TgtDev } from './tgtdev.js';
 import type { Device } from './device.js';
+import type { CopyManager } from './copy_manager/copy-manager.js';
 
 /** What the engine needs from the fabric that carries a session (its target driver). */
 export interface SessionTransport {
@@ -33,6 +34,8 @@ export interface SessionCore {
   readonly log: Logger;
   readonly limits: Limits;
   readonly bounds: BoundHits;
+  /** Where EXTENDED COPY finds its copy targets (absent: no copy manager, nothing is found). */
+  readonly copyManager?: CopyManager;
 }
 
 let nextSessionId = 1;

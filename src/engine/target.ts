@@ -40,6 +40,8 @@ export class LunSet {
    * changed, what changed (null: anything may have, e.g. clear).
    */
   onChange: ((kind: 'inventory' | 'inquiry' | 'none', change: LunChange | null) => void) | null = null;
+  /** What the set's target driver refuses to map (throws); checked before every add or replace. */
+  guard: ((device: Device, readOnly: boolean) => void) | null = null;
 
   /** `target` is null for a procfs-era group's set; `group` is null for a target's default set. */
   constructor(
@@ -65,15 +67,18 @@ export class LunSet {
     this.version++;
   }
 
-  add(device: Device, lun: number, readOnly: boolean): void {
+  /** `checked` false: the driver's own assignment, which its guard does not apply to. */
+  add(device: Device, lun: number, readOnly: boolean, checked = true): void {
     this.checkLun(lun);
     if (this.luns.has(lun)) throw new MgmtError('EEXIST', `LUN ${lun} already exists`);
+    if (checked) this.guard?.(device, readOnly);
     const e = this.map(device, lun, readOnly);
     this.onChange?.('inventory', { removed: null, added: e });
   }
 
   replace(device: Device, lun: number, readOnly: boolean, ua: boolean): void {
     this.checkLun(lun);
+    this.guard?.(device, readOnly);
     // Unmapping first moves the mapping to the end of the insertion order, as SCST's list does.
     const old = this.luns.get(lun) ?? null;
     if (old) this.unmap(old);

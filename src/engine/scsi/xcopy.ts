@@ -1,14 +1,13 @@
 import { DataDir, type ScsiCmd } from '../cmd.js';
 import type { Device } from '../device.js';
 import type { ScstSession } from '../session.js';
-import type { TgtDev } from '../tgtdev.js';
+import { TgtDev } from '../tgtdev.js';
 import { Op, Sense, Status, type Asc } from './constants.js';
 import { buildSense, ScsiError } from './sense.js';
 import { F_MEDIUM, type OpDesc } from './op.js';
 import { dataIn, invalidField, paramData, readU64, replyData, serviceActionGroup } from './util.js';
 import { devRead, devWrite, hold, mustBeStable, type Cb } from './blockio.js';
 import { rangeLock } from './lba-lock.js';
-import { luDesignators } from './identity.js';
 import { nexusConflict } from './reserve.js';
 
 // The copy manager (SPC-4 6.3, 6.18): EXTENDED COPY (LID1) with identification target
@@ -62,6 +61,8 @@ function keep(sess: ScstSession, r: CopyResult): void {
 interface Target {
   designator: Buffer;
   blockSize: number;
+  /** Offset of the descriptor in the parameter list. */
+  at: number;
 }
 
 interface Segment {
@@ -106,7 +107,7 @@ function decode(d: Buffer): { listId: number; usage: number; targets: Target[]; 
     if (dlen > 16) throw paramField(off + 7);
     const designator = Buffer.from(d.subarray(off + 4, off + 8 + dlen));
     const blockSize = (d[off + 29]! << 16) | d.readUInt16BE(off + 30);
-    targets.push({ designator, blockSize });
+    targets.push({ designator, blockSize, at: off });
   }
   const segments: Segment[] = [];
   let off = HEADER_LEN + tdLen;
@@ -133,20 +134,28 @@ function decode(d: Buffer): { listId: number; usage: number; targets: Target[]; 
   return { listId, usage, targets, segments };
 }
 
-function sameDesignator(a: Buffer, b: Buffer): boolean {
-  // Code set, association + type, length and value; the PIV/protocol bits do not identify.
-  if (a.length < 4 || b.length < 4) return false;
-  if ((a[0]! & 0x0f) !== (b[0]! & 0x0f) || (a[1]! & 0x3f) !== (b[1]! & 0x3f) || a[3] !== b[3]) return false;
-  return a.subarray(4, 4 + a[3]!).equals(b.subarray(4, 4 + b[3]!));
-}
-
-/** A copy target is a logical unit this I_T nexus can reach, named by one of its designators. */
-function resolve(sess: ScstSession, t: Target): TgtDev | null {
-  for (const td of sess.tgtDevs.values()) {
-    if (td.device.type !== 0) continue;
-    if (luDesignators(td.device).some((x) => sameDesignator(x, t.designator))) return td;
+/**
+ * The logical unit a target descriptor names, and the nexus its reads and writes are checked
+ * as (reservations, read-only mapping). As SCST does, the designator is looked up among the
+ * devices the copy manager holds; one this session does not see is used through a nexus of
+ * this I_T pair when the copy manager allows the initiator to (scst_cm_check_access).
+ * Refusals are SCST's: INVALID FIELD IN PARAMETER LIST at the descriptor, or at its block size.
+ */
+function resolve(sess: ScstSession, t: Target): TgtDev {
+  const cm = sess.core.copyManager;
+  if (!cm) throw paramField(t.at);
+  const dev = cm.findByDesignator(t.designator);
+  if (!dev) {
+    sess.core.log.debug({ initiator: sess.initiatorName, offset: t.at }, `Target descriptor designator not found (initiator ${sess.initiatorName}, offs ${t.at})`);
+    throw paramField(t.at);
   }
-  return null;
+  if (t.blockSize !== dev.blockSize) {
+    sess.core.log.warn({ device: dev.name }, `Block size ${t.blockSize} doesn't match ${dev.blockSize}`);
+    throw paramField(t.at + 29);
+  }
+  for (const td of sess.tgtDevs.values()) if (td.device === dev) return td;
+  if (!cm.mayAccess(sess.initiatorName, dev)) throw paramField(t.at);
+  return new TgtDev(sess, cm.lunOf(dev) ?? 0, dev, false);
 }
 
 class CopyAbort extends Error {
@@ -240,17 +249,14 @@ const extendedCopy: OpDesc = {
       else cmd.complete(Status.GOOD);
       done();
     };
+    // Every copy target is found before anything is copied (scst_cm_parse_descriptors).
+    const resolved = p.targets.map((t) => resolve(sess, t));
     const done = hold(cmd, 'copy-manager');
-    const resolved = new Map<number, TgtDev | null>();
-    const target = (i: number): TgtDev | null => {
-      if (!resolved.has(i)) resolved.set(i, i < p.targets.length ? resolve(sess, p.targets[i]!) : null);
-      return resolved.get(i)!;
-    };
     const next = (i: number): void => {
       if (i >= p.segments.length) return finish(null);
       const s = p.segments[i]!;
-      const src = target(s.src);
-      const dst = target(s.dst);
+      const src = resolved[s.src];
+      const dst = resolved[s.dst];
       if (!src || !dst) return finish(aborted(Sense.UNREACHABLE_COPY_TARGET, i));
       copySegment(cmd, s, src, dst, i, (b) => (result.bytes += b), (e) => {
         if (e) return finish(e);

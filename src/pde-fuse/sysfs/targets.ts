@@ -13,6 +13,8 @@ import { DRIVER } from './exports.js';
 import { iscsiDriverAttrs, iscsiTargetAttrs, ISCSI_MGMT_HELP, writeIscsiMgmt } from './iscsi.js';
 import { Lexer, chomp, kstrtol, kstrtoul, paramTokens, unknownAction } from './lexer.js';
 import { TRACE_HELP, traceFile } from './root.js';
+import { copyManagerDir } from './copy-manager.js';
+import { CM_DRIVER } from '../../engine/copy_manager/copy-manager.js';
 
 // R/targets/iscsi/ (sysfs.md §7): the driver, its targets with their core attributes, luns/,
 // ini_groups/ and sessions/.
@@ -179,7 +181,7 @@ export function writeLunsMgmt(ctx: SysfsContext, set: LunSet, text: string): voi
 }
 
 /** luns/: mgmt and one directory per LUN with read_only and the device link. */
-function lunsDir(ctx: SysfsContext, set: LunSet, where: () => string, depth: number): PdeNode {
+export function lunsDir(ctx: SysfsContext, set: LunSet, where: () => string, depth: number): PdeNode {
   const mgmt = rw(
     () => LUNS_MGMT_HELP,
     (text) => ctx.works.run(`${where()}/luns/mgmt`, () => writeLunsMgmt(ctx, set, text)),
@@ -294,8 +296,8 @@ function iniGroupsDir(ctx: SysfsContext, t: Target): PdeNode {
 
 // ---- sessions -------------------------------------------------------------------------------------
 
-const STAT_NAMES = ['unknown_cmd_count', 'none_cmd_count', 'read_cmd_count', 'write_cmd_count', 'bidi_cmd_count', 'read_io_count_kb', 'write_io_count_kb', 'bidi_io_count_kb', 'read_unaligned_cmd_count', 'write_unaligned_cmd_count', 'bidi_unaligned_cmd_count'] as const;
-type StatName = (typeof STAT_NAMES)[number];
+export const STAT_NAMES = ['unknown_cmd_count', 'none_cmd_count', 'read_cmd_count', 'write_cmd_count', 'bidi_cmd_count', 'read_io_count_kb', 'write_io_count_kb', 'bidi_io_count_kb', 'read_unaligned_cmd_count', 'write_unaligned_cmd_count', 'bidi_unaligned_cmd_count'] as const;
+export type StatName = (typeof STAT_NAMES)[number];
 
 function statValue(s: ScstSession, name: StatName): number {
   const st = s.stats;
@@ -436,20 +438,13 @@ function sessionsDir(ctx: SysfsContext, t: Target): PdeNode {
 
 // ---- targets --------------------------------------------------------------------------------------
 
-function targetDir(ctx: SysfsContext, t: Target): PdeNode {
+/**
+ * The attributes and directories every target has (sysfs.md §7.2) but `enabled` and `sessions`,
+ * which depend on the driver; `stat` sums a counter over the target's sessions.
+ */
+export function targetCoreEntries(ctx: SysfsContext, t: Target, o: { sgTablesize: number; stat: (name: StatName) => number }): Array<readonly [string, PdeNode]> {
   const ta = () => targetAttrs(t);
-  const counter = (name: StatName) => ro(() => `${[...t.sessions].reduce((n, s) => n + statValue(s, name), 0)}\n`);
-  const fixed: Array<readonly [string, PdeNode]> = [
-    [
-      'enabled',
-      rw(
-        () => `${t.enabled ? 1 : 0}\n`,
-        (text) => {
-          const on = firstChar01(text, 'enabled');
-          return ctx.works.run(`${t.name}/enabled`, () => ctx.mgmt.setTargetEnabled(t, on));
-        },
-      ),
-    ],
+  return [
     [
       'rel_tgt_id',
       rw(
@@ -475,7 +470,7 @@ function targetDir(ctx: SysfsContext, t: Target): PdeNode {
         },
       ),
     ],
-    ['sg_tablesize', ro(() => '128\n')],
+    ['sg_tablesize', ro(() => `${o.sgTablesize}\n`)],
     [
       'forward_src',
       rw(
@@ -508,9 +503,25 @@ function targetDir(ctx: SysfsContext, t: Target): PdeNode {
         },
       ),
     ],
-    ...STAT_NAMES.map((n) => [n, counter(n)] as const),
+    ...STAT_NAMES.map((n) => [n, ro(() => `${o.stat(n)}\n`)] as const),
     ['luns', lunsDir(ctx, t.defaultLuns, () => t.name, 5)],
     ['ini_groups', iniGroupsDir(ctx, t)],
+  ];
+}
+
+function targetDir(ctx: SysfsContext, t: Target): PdeNode {
+  const fixed: Array<readonly [string, PdeNode]> = [
+    [
+      'enabled',
+      rw(
+        () => `${t.enabled ? 1 : 0}\n`,
+        (text) => {
+          const on = firstChar01(text, 'enabled');
+          return ctx.works.run(`${t.name}/enabled`, () => ctx.mgmt.setTargetEnabled(t, on));
+        },
+      ),
+    ],
+    ...targetCoreEntries(ctx, t, { sgTablesize: 128, stat: (n) => [...t.sessions].reduce((sum, s) => sum + statValue(s, n), 0) }),
     ['sessions', sessionsDir(ctx, t)],
   ];
   // iSCSI attributes come and go (accounts, allowed_portal): listed afresh each time; a path
@@ -519,10 +530,11 @@ function targetDir(ctx: SysfsContext, t: Target): PdeNode {
   return { ...dir, child: (name: string) => fixed.find(([n]) => n === name)?.[1] ?? dir.child!(name) };
 }
 
-/** R/targets/: the iscsi driver (when the daemon has one). */
+/** R/targets/: the copy manager, and the iscsi driver (when the daemon has one). */
 export function targetsDir(ctx: SysfsContext): PdeNode {
   const iscsi = ctx.iscsi;
-  if (!iscsi) return sdir(() => []);
+  const cm = [CM_DRIVER, copyManagerDir(ctx)] as const;
+  if (!iscsi) return sdir(() => [cm]);
   const mgmt = rw(
     () => ISCSI_MGMT_HELP,
     (text) => ctx.works.run('targets/iscsi/mgmt', () => writeIscsiMgmt(ctx, iscsi, text)),
@@ -539,6 +551,6 @@ export function targetsDir(ctx: SysfsContext): PdeNode {
       dirs: true,
     },
   );
-  return sdir(() => [[DRIVER, driver]]);
+  return sdir(() => [cm, [DRIVER, driver]]);
 }
 
