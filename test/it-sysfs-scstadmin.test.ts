@@ -35,7 +35,10 @@ function scstadmin(tree: string, args: string[]): Promise<RunResult> {
   return run('unshare', ['-m', 'bash', '-c', script, tree, ...args], { timeoutMs: 300_000, env: { ...process.env, SCSTADMIN_DIR } });
 }
 
-/** A config in the form scstadmin -write_config produces (sorted, canonical values). */
+/**
+ * A config in the form scstadmin -write_config produces (sorted, canonical values); the copy
+ * manager's LUNs are numbered in the order scstadmin opens the devices (handlers and devices sorted).
+ */
 function canonicalConfig(dir: string): string {
   return `setup_id 0x1234
 
@@ -64,6 +67,18 @@ HANDLER vdisk_nullio {
 	DEVICE null1 {
 		read_zero 1
 		size 1073741824
+	}
+}
+
+TARGET_DRIVER copy_manager {
+	TARGET copy_manager_tgt {
+		LUN 0 cdrom1 {
+			read_only 1
+		}
+
+		LUN 1 disk1
+		LUN 2 disk2
+		LUN 3 null1
 	}
 }
 
@@ -165,7 +180,7 @@ describe.skipIf(!HAVE)('SCST scstadmin (sysfs) against the tree', () => {
 
     const lists: Array<[string[], RegExp[]]> = [
       [['-list_device'], [/vdisk_fileio\s+disk1\s*\n\s+disk2/, /vdisk_nullio\s+null1/, /vcdrom\s+cdrom1/]],
-      [['-list_target'], [new RegExp(`iscsi ${T}\\s*\\n\\s+${T2}`)]],
+      [['-list_target'], [new RegExp(`copy_manager copy_manager_tgt\\s*\\n\\s+iscsi\\s+${T}\\s*\\n\\s+${T2}`)]],
       [['-list_group'], [/Group: INI1/, /iqn\.1993-08\.org\.debian:01:aaa/, /5\s+cdrom1/]],
       [['-list_dgrp'], [/dgroup1/]],
       [['-list_tgt_attr', T, '-driver', 'iscsi'], [/HeaderDigest\s+None,CRC32C\s+Yes\s+Yes/, /QueuedCommands\s+64\s+Yes\s+Yes/, /IncomingUser\s+joe 12charsecret/]],
