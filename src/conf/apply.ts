@@ -11,6 +11,9 @@ import type { IscsiDriver } from '../engine/iscsi/portal.js';
 import type { AddrMethod, IniGroup, LunSet, Target } from '../engine/target.js';
 import { iscsiTarget, type ChapUser } from '../engine/iscsi/target.js';
 import { shownName } from '../engine/names.js';
+import { aluaOf, deviceAttrs, targetAttrs } from '../engine/mgmt.js';
+import { iscsiDriverExtras } from '../engine/iscsi/driver-attrs.js';
+import { isAluaState } from '../engine/alua.js';
 
 // Applies a parsed scst.conf to an empty core at start-up. Everything is validated and any
 // problem is reported as file:line: what was wrong; the daemon then refuses to start.
@@ -139,6 +142,8 @@ function applyTargetAttrs(file: string, t: Target, attrs: Attrs): number | null 
         it.alias = a.value;
         break;
       case 'per_portal_acl':
+        it.perPortalAcl = a.value !== '0';
+        break;
       case 'io_grouping_type':
       case 'cpu_mask':
       case 'comment':
@@ -206,6 +211,57 @@ function applyCopyManager(file: string, scst: Scst, drv: DriverConf): void {
       } catch (e) {
         if (e instanceof MgmtError) err(file, l.line, `LUN ${l.lun}: ${e.message}`);
         throw e;
+      }
+    }
+  }
+}
+
+/** DEVICE_GROUP sections (ALUA, sysfs.md §8): device groups, their devices and target groups. */
+function applyDeviceGroups(file: string, scst: Scst, cfg: ScstConfig): void {
+  const alua = aluaOf(scst);
+  const num = (a: { name: string; value: string; line: number }): number => {
+    try {
+      return parseUnsigned(a.name, a.value);
+    } catch {
+      return err(file, a.line, `${a.name}: '${a.value}' is not a number`);
+    }
+  };
+  const at = <T>(line: number, f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof MgmtError) err(file, line, e.message);
+      throw e;
+    }
+  };
+  for (const a of cfg.alua) err(file, a.line, `ALUA: unknown attribute '${a.name}'`);
+  for (const dgc of cfg.deviceGroups) {
+    const g = at(dgc.line, () => alua.createDeviceGroup(dgc.name));
+    for (const a of dgc.attributes) err(file, a.line, `device group ${dgc.name}: unknown attribute '${a.name}'`);
+    for (const name of dgc.devices) {
+      const dev = scst.devices.get(name);
+      if (!dev) err(file, dgc.line, `device group ${dgc.name}: device '${name}' is not defined`);
+      at(dgc.line, () => alua.addDevice(g, dev));
+    }
+    for (const tgc of dgc.targetGroups) {
+      const tg = at(tgc.line, () => alua.createTargetGroup(g, tgc.name));
+      for (const a of tgc.attributes) {
+        if (a.name === 'group_id') at(a.line, () => alua.setGroupId(tg, num(a)));
+        else if (a.name === 'preferred') tg.preferred = num(a) !== 0;
+        else if (a.name === 'state') {
+          if (!isAluaState(a.value)) err(file, a.line, `state: '${a.value}' is not an ALUA state`);
+          tg.state = a.value;
+        } else err(file, a.line, `target group ${tgc.name}: unknown attribute '${a.name}'`);
+      }
+      for (const mc of tgc.targets) {
+        const m = at(mc.line, () => alua.addTarget(g, tg, mc.name));
+        for (const a of mc.attributes) {
+          if (a.name !== 'rel_tgt_id') err(file, a.line, `target ${mc.name}: unknown attribute '${a.name}'`);
+          const local = scst.targets.get(mc.name);
+          // A local target's port id is the target's own (scstadmin writes it through the link).
+          if (local) local.relTgtId = num(a);
+          else at(a.line, () => alua.setRemoteRelTgtId(m, num(a)));
+        }
       }
     }
   }
@@ -309,6 +365,9 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
               if (!/^(0x)?([235][0-9a-f]{15}|6[0-9a-f]{31})$/i.test(a.value)) err(file, a.line, `naa_id: invalid '${a.value}'`);
               dev.naaId = a.value.replace(/^0x/i, '').toLowerCase();
               break;
+            case 'threads_num':
+              deviceAttrs(dev).threadsNum = parseUnsigned(a.name, a.value);
+              break;
             case 'eui64_id':
               if (!/^(0x)?([0-9a-f]{16}|[0-9a-f]{24}|[0-9a-f]{32})$/i.test(a.value)) err(file, a.line, `eui64_id: invalid '${a.value}'`);
               dev.eui64Id = a.value.replace(/^0x/i, '').toLowerCase();
@@ -335,7 +394,8 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
       if (a.name === 'enabled') driverEnabled = a.value === '1';
       else if (a.name === 'IncomingUser') iscsi.incomingUsers.push(chapUser(file, a));
       else if (a.name === 'OutgoingUser') iscsi.outgoingUser = chapUser(file, a);
-      else if (['iSNSServer', 'isns_entity_name', 'link_local', 'internal_portal', 'trace_level'].includes(a.name)) continue;
+      else if (a.name === 'link_local') iscsiDriverExtras(iscsi).linkLocal = a.value !== '0';
+      else if (['iSNSServer', 'isns_entity_name', 'internal_portal', 'trace_level'].includes(a.name)) continue;
       else err(file, a.line, `iscsi driver: unknown attribute '${a.name}'`);
     }
     for (const tc of drv.targets) {
@@ -371,6 +431,7 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
     }
     iscsi.enabled = driverEnabled;
   }
+  applyDeviceGroups(file, scst, cfg);
   const used = new Set<number>();
   for (const t of scst.targets.values()) used.add(t.relTgtId);
   let rel = 1;

@@ -3,6 +3,7 @@ import type { IscsiDriver } from '../../engine/iscsi/portal.js';
 import { defaultTargetParams, type Digest } from '../../engine/iscsi/params.js';
 import type { Target } from '../../engine/target.js';
 import { iscsiTarget, type ChapUser } from '../../engine/iscsi/target.js';
+import { iscsiDriverExtras } from '../../engine/iscsi/driver-attrs.js';
 import { MODE_SECRET, attr, type PdeNode } from '../node.js';
 import { ro, rw } from './attr.js';
 import type { SysfsContext } from './context.js';
@@ -302,20 +303,7 @@ function accountFiles(ctx: SysfsContext, o: AccountOwner): Array<readonly [strin
 
 // ---- the driver directory's own attributes ------------------------------------------------------
 
-interface DriverExtras {
-  isnsServer: string;
-  isnsAccessControl: boolean;
-  isnsEntityName: string;
-  linkLocal: boolean;
-  internalPortal: string;
-}
-
-const driverExtras = new WeakMap<IscsiDriver, DriverExtras>();
-function extras(iscsi: IscsiDriver): DriverExtras {
-  let e = driverExtras.get(iscsi);
-  if (!e) driverExtras.set(iscsi, (e = { isnsServer: '', isnsAccessControl: false, isnsEntityName: '', linkLocal: true, internalPortal: '' }));
-  return e;
-}
+const extras = iscsiDriverExtras;
 
 export const ISCSI_MGMT_HELP =
   'Usage: echo "add_target target_name [parameters]" >mgmt\n' +
