@@ -118,7 +118,11 @@ describe('scstadmin on a mounted scstd', () => {
         .replace('HANDLER vdisk_nullio {\n', 'HANDLER vdisk_nullio {\n\tDEVICE null02 {\n\t\tdummy 1\n\t}\n\n')
         .replace(/(\t\tLUN 2 cd02[^\n]*\n(?:\t\t\t[^\n]*\n\t\t\}\n\n)?)/, '$1\t\tLUN 5 null02\n')
         .replace('\t\t\tLUN 2 null01\n', '\t\t\tLUN 3 null01\n')
-        .replace('\n\t\t\tINITIATOR iqn.1994-05.com.redhat:db?\n', '');
+        .replace('\n\t\t\tINITIATOR iqn.1994-05.com.redhat:db?\n', '')
+        // The copy manager gives the new device the next LUN; a file that does not list it has
+        // -force remove it on the next run (as SCST's scstadmin does).
+        .replace(/(TARGET copy_manager_tgt \{\n[^]*?)(\t\}\n\})/, '$1\t\tLUN 6 null02\n$2');
+      expect(edited).toContain('\t\tLUN 6 null02\n\t}\n}');
       const f = join(work, 'edited.conf');
       await writeFile(f, edited);
       const r = await ok(['-config', f, '-force', '-noprompt']);
@@ -163,7 +167,7 @@ describe('scstadmin on a mounted scstd', () => {
 
   it('listings read the mounted tree', async () => {
     const r = await ok(['-list_target']);
-    expect(r.stdout).toMatch(new RegExp(`\\tDriver Target +\\n\\t-+\\n\\tiscsi  ?${TGT.replace(/[.]/g, '\\.')}`));
+    expect(r.stdout).toMatch(new RegExp(`\\tDriver +Target +\\n\\t-+\\n\\tcopy_manager copy_manager_tgt +\\n\\tiscsi +${TGT.replace(/[.]/g, '\\.')}`));
     const g = await ok(['-list_group', 'linux_hosts', '-driver', 'iscsi', '-target', TGT]);
     expect(g.stdout).toContain('Assigned Initiators:\n\n\tInitiator\n');
   }, 60_000);
@@ -180,7 +184,8 @@ describe('scstadmin on a mounted scstd', () => {
 
   it('-clear_config empties the tree; the YAML example then brings its target up', async () => {
     await ok(['-clear_config', '-force', '-noprompt']);
-    expect(await live('c.conf')).not.toContain('TARGET ');
+    // What stays is the copy manager's target, with no LUN left.
+    expect(await live('c.conf')).not.toMatch(/TARGET (?!copy_manager_tgt\n)/);
     const y = (await readFile(join(ETC, 'scst.yaml.example'), 'utf8'))
       .replace('/var/lib/scstd/disk01.img', join(work, 'disk01.img'))
       .replace('/var/lib/scstd/disk02.img', join(work, 'disk02.img'));

@@ -249,10 +249,11 @@ describe('EXTENDED COPY', () => {
     const op = await runCmd(s, 0, cdb.rcr(3, 0), { edtl: 64 });
     expect(op.data.readUInt16BE(8)).toBeGreaterThan(1);
     expect([...op.data.subarray(44, 44 + op.data[43]!)]).toEqual([0x02, 0xe4]);
-    // An unknown designator is an unreachable copy target; an index past the list too.
+    // A designator the copy manager does not know is an invalid field at its descriptor (SCST's
+    // scst_cm_parse_id_tgt_descr); a copy past the end of the LU aborts the copy.
     const lost = param(1, 2, [naaTd(Buffer.from('3000000000000001', 'hex'))], [b2b(0, 0, 1, 0, 1)]);
     const r1 = await runCmd(s, 0, cdb.xcopy(lost.length), { dataOut: lost });
-    expect([r1.key, r1.asc, r1.ascq]).toEqual([0x0a, 0x08, 0x04]);
+    expect([r1.key, r1.asc, r1.ascq]).toEqual([5, 0x26, 0]);
     const tooFar = param(1, 2, [await euiTd(s, 0)], [b2b(0, 0, 2, 0, 2047)]);
     const r2 = await runCmd(s, 0, cdb.xcopy(tooFar.length), { dataOut: tooFar });
     expect(r2.key).toBe(0x0a);
