@@ -92,15 +92,18 @@ async function login(target: string, initiator = INI): Promise<RawIscsiClient> {
   return c;
 }
 
-/** The NAA designator (type 3, logical-unit association) from VPD 0x83, as its 4-byte header + value. */
-async function naaOf(c: RawIscsiClient, lun: number): Promise<Buffer> {
+/**
+ * The EUI-64 designator (type 2, logical-unit association) from VPD 0x83, as its 4-byte header +
+ * value: the one every vdisk LU has (SCST's vdisk_dev_id_vpd lists an NAA only when naa_id is set).
+ */
+async function designatorOf(c: RawIscsiClient, lun: number): Promise<Buffer> {
   const r = await c.scsi({ lun, cdb: Cdb.inquiry(255, true, 0x83), readLength: 255 });
   expect(r.status).toBe(0);
   const p = r.data;
   for (let off = 4; off + 4 <= 4 + p.readUInt16BE(2); off += 4 + p[off + 3]!) {
-    if ((p[off + 1]! & 0x3f) === 0x03) return Buffer.from(p.subarray(off, off + 4 + p[off + 3]!));
+    if ((p[off + 1]! & 0x3f) === 0x02) return Buffer.from(p.subarray(off, off + 4 + p[off + 3]!));
   }
-  throw new Error('no NAA designator');
+  throw new Error('no EUI-64 designator');
 }
 
 function identificationDescriptor(designator: Buffer): Buffer {
@@ -153,7 +156,7 @@ describe('the copy manager', () => {
     const c = await login('two');
     const data = pattern(16, 3);
     expect((await c.scsi({ lun: 0, cdb: Cdb.write10(100, 16), writeData: data })).status).toBe(0);
-    const [src, dst] = [await naaOf(c, 0), await naaOf(c, 1)];
+    const [src, dst] = [await designatorOf(c, 0), await designatorOf(c, 1)];
     const p = xcopyParams(1, src, dst, 16, 100, 200);
     const r = await c.scsi({ lun: 0, cdb: xcopyCdb(p.length), writeData: p });
     expect(r.status, r.sense?.toString('hex')).toBe(0);
@@ -162,7 +165,7 @@ describe('the copy manager', () => {
 
     // "shared" is no LUN of this session; the copy manager finds it by its designator.
     const other = await login('shared', 'iqn.2026-11.test:reader');
-    const shared = await naaOf(other, 0);
+    const shared = await designatorOf(other, 0);
     const p2 = xcopyParams(2, src, shared, 16, 100, 300);
     const r2 = await c.scsi({ lun: 0, cdb: xcopyCdb(p2.length), writeData: p2 });
     expect(r2.status, r2.sense?.toString('hex')).toBe(0);
@@ -175,8 +178,8 @@ describe('the copy manager', () => {
   it('refuses a LU mapped only to another initiator, unless allow_not_connected_copy is set', async () => {
     const c = await login('two');
     const owner = await login('secret', OTHER);
-    const secret = await naaOf(owner, 0);
-    const src = await naaOf(c, 0);
+    const secret = await designatorOf(owner, 0);
+    const src = await designatorOf(c, 0);
     const p = xcopyParams(3, src, secret, 8, 0, 0);
     const r = await c.scsi({ lun: 0, cdb: xcopyCdb(p.length), writeData: p });
     expect(r.status).toBe(2);
@@ -198,7 +201,7 @@ describe('the copy manager', () => {
 
   it('a device whose copy manager LUN is deleted cannot be copied to; an unknown designator is refused', async () => {
     const c = await login('two');
-    const [src, dst] = [await naaOf(c, 0), await naaOf(c, 1)];
+    const [src, dst] = [await designatorOf(c, 0), await designatorOf(c, 1)];
     const luns = join(mnt, 'sys/kernel/scst_tgt/targets/copy_manager/copy_manager_tgt/luns');
     await writeFile(join(luns, 'mgmt'), 'del 1');
     const p = xcopyParams(4, src, dst, 1, 0, 0);
