@@ -4,6 +4,7 @@ import { parseScstConf } from './conf/parse.js';
 import { ConfigError } from './conf/config-error.js';
 import { Scst, SCST_VERSION } from './engine/scst.js';
 import { IscsiDriver } from './engine/iscsi/portal.js';
+import { LocalDriver } from './engine/scst_local/driver.js';
 import { applyConfig } from './conf/apply.js';
 import { AddressAcl } from './engine/iscsi/address-acl.js';
 import { UserHandlerServer } from './engine/user/server.js';
@@ -63,6 +64,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     scst.limits.maxConnections = fit;
   }
   const iscsi = new IscsiDriver(scst, log);
+  const local = new LocalDriver(scst, log);
   iscsi.teardownTimeoutMs = o.teardownTimeoutMs;
   iscsi.poller = new BusyPoll(o.pollUs ?? 0, fileIoInFlight);
 
@@ -78,7 +80,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   try {
     const cfg = parseScstConf(text, o.configFile);
     for (const w of cfg.warnings ?? []) log.warn(`config: ${w}`);
-    await applyConfig(cfg, o.configFile, scst, iscsi);
+    await applyConfig(cfg, o.configFile, scst, iscsi, local);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`scstd: config error: ${e.file}:${e.line}: ${e.message}\n`);
@@ -105,7 +107,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   if (o.mount) {
     try {
       const waitMs = sysfsWaitFromEnv(); // SCSTD_SYSFS_WAIT_MS: EAGAIN bound for asynchronous sysfs writes
-      mounted = await mountTrees(o.mount, scst, iscsi, log, waitMs === undefined ? {} : { sysfs: { asyncWaitMs: waitMs } });
+      mounted = await mountTrees(o.mount, scst, iscsi, log, waitMs === undefined ? { local } : { local, sysfs: { asyncWaitMs: waitMs } });
     } catch (e) {
       process.stderr.write(`scstd: cannot mount the management tree: ${(e as Error).message}\n`);
       log.fatal({ mount: o.mount }, `cannot mount the management tree: ${(e as Error).message}`);
@@ -120,7 +122,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     await iscsi.acl.start();
   }
   const users = o.userSocket ? new UserHandlerServer(scst, log, o.userSocket, o.userTimeoutMs) : null;
-  const parts: DaemonParts = { log, scst, iscsi, mount: mounted, users };
+  const parts: DaemonParts = { log, scst, iscsi, local, mount: mounted, users };
   try {
     await users?.listen();
     for (const l of o.listen) await iscsi.listen(l.host, l.port);

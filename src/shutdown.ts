@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { ScsiCmd } from './engine/cmd.js';
 import { fileIoOpsInFlight } from './engine/backstore/file.js';
 import type { IscsiDriver } from './engine/iscsi/portal.js';
+import type { LocalDriver } from './engine/scst_local/driver.js';
 import type { Scst } from './engine/scst.js';
 import type { UserHandlerServer } from './engine/user/server.js';
 import type { ExitHolder } from './exit.js';
@@ -23,6 +24,8 @@ export interface DaemonParts {
   log: Logger;
   scst: Scst;
   iscsi: IscsiDriver;
+  /** The scst_local driver (its sessions are closed with the iSCSI ones). */
+  local?: LocalDriver | null;
   mount: PdeMount | null;
   users: UserHandlerServer | null;
 }
@@ -77,9 +80,9 @@ export async function shutdown(p: DaemonParts, boundMs: number): Promise<boolean
   }
   // Sessions dropped; at the same time handlers are disconnected, so that what they hold ends
   // with an error now instead of the sessions' teardown waiting for it until the bound.
-  const sessionsClosed = iscsi.shutdown();
+  const sessionsClosed = Promise.all([iscsi.shutdown(), p.local?.shutdown()]);
   if (users) await step('disconnecting user-space handlers', () => users.close(USER_CLOSE_MS), USER_CLOSE_MS + 100);
-  await step('closing iSCSI sessions', () => sessionsClosed);
+  await step('closing sessions', () => sessionsClosed);
   // Commands a backstore still holds finish on their own (file I/O returns), until the bound.
   while (ScsiCmd.live > 0 && Date.now() < soft) await new Promise((r) => setTimeout(r, 10));
   await step('closing devices', () => closeDevices(scst, Math.min(DEVICE_CLOSE_MS, Math.max(0, hard - Date.now()))));

@@ -14,6 +14,7 @@ import { shownName } from '../engine/names.js';
 import { aluaOf, deviceAttrs, targetAttrs } from '../engine/mgmt.js';
 import { iscsiDriverExtras } from '../engine/iscsi/driver-attrs.js';
 import { isAluaState } from '../engine/alua.js';
+import { SCST_LOCAL, type LocalDriver } from '../engine/scst_local/driver.js';
 
 // Applies a parsed scst.conf to an empty core at start-up. Everything is validated and any
 // problem is reported as file:line: what was wrong; the daemon then refuses to start.
@@ -267,7 +268,93 @@ function applyDeviceGroups(file: string, scst: Scst, cfg: ScstConfig): void {
   }
 }
 
-export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, iscsi: IscsiDriver): Promise<void> {
+/** A target's LUN set and its security groups (any driver). */
+function applyLunsAndGroups(file: string, scst: Scst, t: Target, tc: TargetConf): void {
+  applyLuns(file, scst, t.defaultLuns, tc.luns);
+  for (const gc of tc.groups) {
+    if (t.group(gc.name)) err(file, gc.line, `group ${gc.name} defined twice`);
+    let g: IniGroup;
+    try {
+      g = scst.addGroup(t, gc.name);
+    } catch (e) {
+      if (e instanceof MgmtError) err(file, gc.line, e.message);
+      throw e;
+    }
+    applyLuns(file, scst, g.luns, gc.luns);
+    for (const i of gc.initiators) {
+      for (const other of t.groups) if (other.initiators.includes(i.name)) err(file, i.line, `initiator ${i.name} is already in group ${other.name}`);
+      g.initiators.push(i.name);
+    }
+    for (const a of gc.attributes) {
+      if (a.name === 'addr_method') g.addrMethod = addrMethod(file, a);
+      else if (['io_grouping_type', 'cpu_mask', 'black_hole', 'per_sess_dedicated_tgt_threads'].includes(a.name)) continue;
+      else err(file, a.line, `group ${gc.name}: unknown attribute '${a.name}'`);
+    }
+  }
+}
+
+/**
+ * TARGET_DRIVER scst_local: each TARGET with its attributes, LUNs and groups, then its sessions
+ * (`session_name`, one per line), so that a session starts with its LUNs in place.
+ */
+function applyLocalDriver(file: string, scst: Scst, local: LocalDriver, drv: DriverConf): void {
+  for (const a of drv.attributes) if (a.name !== 'trace_level') err(file, a.line, `scst_local driver: unknown attribute '${a.name}'`);
+  for (const tc of drv.targets) {
+    let t: Target;
+    try {
+      t = local.addTarget(tc.name);
+    } catch (e) {
+      if (e instanceof MgmtError) err(file, tc.line, e.message);
+      throw e;
+    }
+    const st = local.stateOf(t);
+    const sessions: Attrs = [];
+    for (const a of tc.attributes) {
+      switch (a.name) {
+        case 'session_name':
+          if (a.value === '') err(file, a.line, 'session_name: a name is required');
+          sessions.push(a);
+          break;
+        case 'rel_tgt_id': {
+          const n = Number(a.value);
+          if (!Number.isInteger(n) || n < 1 || n > 65535) err(file, a.line, `rel_tgt_id: expected 1..65535`);
+          for (const o of scst.allTargets()) if (o !== t && o.enabled && o.relTgtId === n) err(file, a.line, `rel_tgt_id ${n} is already used by target ${o.name}`);
+          t.relTgtId = n;
+          break;
+        }
+        case 'addr_method':
+          t.addrMethod = addrMethod(file, a);
+          break;
+        case 'scsi_transport_version':
+        case 'phys_transport_version': {
+          let n: number;
+          try {
+            n = parseUnsigned(a.name, a.value);
+          } catch {
+            err(file, a.line, `${a.name}: '${a.value}' is not a number`);
+          }
+          if (a.name === 'scsi_transport_version') st.scsiTransportVersion = n & 0xffff;
+          else st.physTransportVersion = n & 0xffff;
+          break;
+        }
+        case 'io_grouping_type':
+        case 'cpu_mask':
+        case 'comment':
+        case 'black_hole':
+        case 'forwarding':
+        case 'aen_disabled':
+          break; // accepted, no effect in user mode
+        default:
+          err(file, a.line, `target ${t.name}: unknown attribute '${a.name}'`);
+      }
+      t.explicit.add(a.name);
+    }
+    applyLunsAndGroups(file, scst, t, tc);
+    for (const a of sessions) local.addSession(t.name, a.value);
+  }
+}
+
+export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, iscsi: IscsiDriver, local: LocalDriver | null = null): Promise<void> {
   for (const a of cfg.attributes) {
     switch (a.name) {
       case 'setup_id':
@@ -384,11 +471,15 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
     }
   }
   for (const drv of cfg.drivers) {
+    if (drv.name === SCST_LOCAL && local) {
+      applyLocalDriver(file, scst, local, drv);
+      continue;
+    }
     if (drv.name === CM_DRIVER) {
       applyCopyManager(file, scst, drv);
       continue;
     }
-    if (drv.name !== 'iscsi') err(file, drv.line, `unknown target driver '${drv.name}' (this daemon provides iscsi and copy_manager)`);
+    if (drv.name !== 'iscsi') err(file, drv.line, `unknown target driver '${drv.name}' (this daemon provides iscsi, copy_manager${local ? ', scst_local' : ''})`);
     let driverEnabled = true;
     for (const a of drv.attributes) {
       if (a.name === 'enabled') driverEnabled = a.value === '1';
@@ -407,33 +498,13 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
         throw e;
       }
       applyTargetAttrs(file, t, tc.attributes);
-      applyLuns(file, scst, t.defaultLuns, tc.luns);
-      for (const gc of tc.groups) {
-        if (t.group(gc.name)) err(file, gc.line, `group ${gc.name} defined twice`);
-        let g: IniGroup;
-        try {
-          g = scst.addGroup(t, gc.name);
-        } catch (e) {
-          if (e instanceof MgmtError) err(file, gc.line, e.message);
-          throw e;
-        }
-        applyLuns(file, scst, g.luns, gc.luns);
-        for (const i of gc.initiators) {
-          for (const other of t.groups) if (other.initiators.includes(i.name)) err(file, i.line, `initiator ${i.name} is already in group ${other.name}`);
-          g.initiators.push(i.name);
-        }
-        for (const a of gc.attributes) {
-          if (a.name === 'addr_method') g.addrMethod = addrMethod(file, a);
-          else if (['io_grouping_type', 'cpu_mask', 'black_hole', 'per_sess_dedicated_tgt_threads'].includes(a.name)) continue;
-          else err(file, a.line, `group ${gc.name}: unknown attribute '${a.name}'`);
-        }
-      }
+      applyLunsAndGroups(file, scst, t, tc);
     }
     iscsi.enabled = driverEnabled;
   }
   applyDeviceGroups(file, scst, cfg);
   const used = new Set<number>();
-  for (const t of scst.targets.values()) used.add(t.relTgtId);
+  for (const t of scst.allTargets()) used.add(t.relTgtId);
   let rel = 1;
   for (const t of scst.targets.values()) {
     if (t.relTgtId === 0) {

@@ -171,7 +171,7 @@ export function groupAttrs(g: IniGroup): GroupAttrs {
 /** The ALUA configuration of a core (device groups, target groups, states). */
 export function aluaOf(scst: Scst): Alua {
   let a = aluaMap.get(scst);
-  if (!a) aluaMap.set(scst, (a = new Alua((name) => scst.targets.get(name))));
+  if (!a) aluaMap.set(scst, (a = new Alua((name) => scst.anyTarget(name))));
   return a;
 }
 
@@ -579,7 +579,7 @@ export class ScstMgmt {
   }
 
   private relTgtIdUsed(id: number, except: Target, anyTarget = false): boolean {
-    for (const o of this.scst.targets.values()) if (o !== except && o.relTgtId === id && (anyTarget || o.enabled)) return true;
+    for (const o of this.scst.allTargets()) if (o !== except && o.relTgtId === id && (anyTarget || o.enabled)) return true;
     return false;
   }
 

@@ -23,7 +23,10 @@ export class Scst implements SessionCore {
   readonly limits: Limits = { ...DEFAULT_LIMITS };
   readonly bounds: BoundHits;
   readonly devices = new DeviceRegistry();
+  /** The iSCSI driver's targets. */
   readonly targets = new Map<string, Target>();
+  /** The targets of the other target drivers, per driver name (scst_local). */
+  readonly driverTargets = new Map<string, ReadonlyMap<string, Target>>();
   readonly sessions = new Set<ScstSession>();
   setupId = 0n;
   threads = 1;
@@ -83,11 +86,38 @@ export class Scst implements SessionCore {
   addTarget(name: string): Target {
     checkTargetName(name);
     if (this.targets.has(name)) throw new MgmtError('EEXIST', `target ${name} already exists`);
+    const t = this.newTarget(name);
+    this.targets.set(name, t);
+    return t;
+  }
+
+  /**
+   * A target of any driver, not yet registered anywhere: the iSCSI driver's go in `targets`,
+   * another driver keeps its own in `driverTargets` (as SCST keeps targets per template).
+   */
+  newTarget(name: string): Target {
+    checkTargetName(name);
     const t = new Target(name, this.nextTid++);
     t.globalGroups = this.globalGroups;
     this.watchLunSet(t, t.defaultLuns);
-    this.targets.set(name, t);
     return t;
+  }
+
+  /** Every driver's targets (relative target port ids are unique across all of them). */
+  *allTargets(): Generator<Target> {
+    yield* this.targets.values();
+    for (const m of this.driverTargets.values()) yield* m.values();
+  }
+
+  /** A target of any driver by name (ALUA target groups name targets without their driver). */
+  anyTarget(name: string): Target | undefined {
+    const t = this.targets.get(name);
+    if (t) return t;
+    for (const m of this.driverTargets.values()) {
+      const o = m.get(name);
+      if (o) return o;
+    }
+    return undefined;
   }
 
   addGroup(t: Target, name: string) {

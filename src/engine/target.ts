@@ -154,6 +154,8 @@ export class IniGroup {
  * (iSCSI keys, CHAP accounts, portals) its driver keeps in an object of its own.
  */
 export class Target {
+  /** The target driver it belongs to (SCST's target template): iscsi, scst_local. */
+  driverName = 'iscsi';
   enabled = false;
   relTgtId = 0;
   readonly defaultLuns: LunSet;

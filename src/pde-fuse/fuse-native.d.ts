@@ -21,6 +21,7 @@ declare module 'fuse-native' {
       release?(path: string, fd: number, cb: Done): void;
       read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Done): void;
       write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Done): void;
+      fsync?(path: string, datasync: boolean, fd: number, cb: Done): void;
       truncate?(path: string, size: number, cb: Done): void;
       ftruncate?(path: string, fd: number, size: number, cb: Done): void;
       create?(path: string, mode: number, cb: (err: number, fd?: number) => void): void;

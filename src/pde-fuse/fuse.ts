@@ -201,7 +201,7 @@ function operations(pfs: PdeFs, log: Logger, pending: Set<PendingWrite>): Fuse.O
     ),
     write: guard(
       'write',
-      (p: string, fd: number, buf: Buffer, len: number, _pos: number, cb: (r: number) => void) => {
+      (p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (r: number) => void) => {
         // The buffer is libfuse's memory, valid only until we answer: copy it first.
         const data = Buffer.from(buf.subarray(0, len));
         // Answered once: by the command, or by the shutdown's force-close, whichever is first.
@@ -213,12 +213,23 @@ function operations(pfs: PdeFs, log: Logger, pending: Set<PendingWrite>): Fuse.O
           },
         };
         pending.add(w);
-        pfs.write(fd, data).then(w.answer, (e: unknown) => {
+        pfs.write(fd, data, pos).then(w.answer, (e: unknown) => {
           log.error({ err: e }, 'FUSE write failed');
           w.answer(EIO);
         });
       },
       (_p, _fd, _b, _l, _pos, cb) => cb(EIO),
+    ),
+    // A LUN file (dev/) flushes its logical unit's write cache; a tree file has nothing to flush.
+    fsync: guard(
+      'fsync',
+      (_p: string, _datasync: boolean, fd: number, cb: (r: number) => void) => {
+        pfs.fsync(fd).then(cb, (e: unknown) => {
+          log.error({ err: e }, 'FUSE fsync failed');
+          cb(EIO);
+        });
+      },
+      (_p, _d, _fd, cb) => cb(EIO),
     ),
     // O_TRUNC from shell redirection: a command file has nothing to truncate.
     truncate: (p, _size, cb) => cb(typeof pfs.getattr(p) === 'number' ? -ERRNO.ENOENT : 0),

@@ -3,7 +3,9 @@ import type { IscsiDriver } from '../engine/iscsi/portal.js';
 import { ScstMgmt } from '../engine/mgmt.js';
 import type { Scst } from '../engine/scst.js';
 import type { PdeMount } from './fuse.js';
-import { kdir } from './node.js';
+import { kdir, type PdeNode } from './node.js';
+import type { LocalDriver } from '../engine/scst_local/driver.js';
+import { devRoot } from './dev/tree.js';
 import { PdeFs } from './pdefs.js';
 import { slowOpMsFromEnv } from './optimes.js';
 import { makeContext, type ProcfsBuild } from './procfs/context.js';
@@ -25,6 +27,8 @@ export function createProcfs(scst: Scst, iscsi: IscsiDriver | null, log: Logger,
 }
 
 export interface TreesOptions {
+  /** The scst_local driver: targets/scst_local in sysfs and its sessions' LUNs under dev/. */
+  local?: LocalDriver | null;
   procfs?: Partial<ProcfsBuild>;
   sysfs?: SysfsOptions;
   /** Commands slower than this (ms) are logged; default SCSTD_MGMT_SLOW_MS, else 20. */
@@ -40,12 +44,14 @@ export function createTrees(scst: Scst, iscsi: IscsiDriver | null, log: Logger, 
   const tlog = log.child({ tree: 'mgmt' });
   const pctx = makeContext(scst, new ScstMgmt(scst, log.child({ tree: 'procfs' })), iscsi, log.child({ tree: 'procfs' }), o.procfs ?? {});
   const slog = log.child({ tree: 'sysfs' });
-  const sctx = makeSysfsContext(scst, new ScstMgmt(scst, slog), iscsi, slog, { trace: pctx.trace, ...o.sysfs });
+  const local = o.local ?? null;
+  const sctx = makeSysfsContext(scst, new ScstMgmt(scst, slog), iscsi, slog, { trace: pctx.trace, local, ...o.sysfs });
   // Built once: every node below keeps its own state (and its per-device nodes) for the mount's life.
-  const top = [
+  const top: Array<readonly [string, PdeNode]> = [
     ['proc', procRoot(pctx)],
     ['sys', sysRoot(sctx)],
-  ] as const;
+  ];
+  if (local) top.push(['dev', devRoot(local, log.child({ tree: 'dev' }))]);
   const root = kdir(() => top);
   return new PdeFs(root, tlog, o.slowOpMs ?? slowOpMsFromEnv());
 }
@@ -71,7 +77,7 @@ export function sysfsWaitFromEnv(env: NodeJS.ProcessEnv = process.env): number |
 }
 
 /** What scstd --mount calls: since issue 5 it publishes the sysfs tree beside the procfs one. */
-export async function mountProcfs(dir: string, scst: Scst, iscsi: IscsiDriver | null, log: Logger): Promise<PdeMount> {
+export async function mountProcfs(dir: string, scst: Scst, iscsi: IscsiDriver | null, log: Logger, local: LocalDriver | null = null): Promise<PdeMount> {
   const waitMs = sysfsWaitFromEnv();
-  return mountTrees(dir, scst, iscsi, log, waitMs === undefined ? {} : { sysfs: { asyncWaitMs: waitMs } });
+  return mountTrees(dir, scst, iscsi, log, waitMs === undefined ? { local } : { local, sysfs: { asyncWaitMs: waitMs } });
 }

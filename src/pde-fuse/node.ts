@@ -62,7 +62,24 @@ export interface PdeLink {
   target(): string;
 }
 
-export type PdeNode = PdeFile | PdeDir | PdeLink;
+/**
+ * A block-addressed file (a local session's LUN under dev/): its size is the LUN's capacity, and
+ * reads and writes at any offset become commands of that session. Never rendered as text.
+ */
+export interface PdeBlock {
+  readonly kind: 'block';
+  readonly mode: number;
+  /** Bytes. */
+  size(): number;
+  /** Up to `length` bytes at `offset` (fewer at the end), or a negated errno. */
+  read(offset: number, length: number): Promise<Buffer | number>;
+  /** Bytes written (all of `data`) or a negated errno. */
+  write(offset: number, data: Buffer): Promise<number>;
+  /** 0 or a negated errno. */
+  fsync(): Promise<number>;
+}
+
+export type PdeNode = PdeFile | PdeDir | PdeLink | PdeBlock;
 
 export function file(read: () => string | Promise<string>, write?: (data: Buffer) => void | Promise<void>): PdeFile {
   return write ? { kind: 'file', mode: MODE_RW, read, write } : { kind: 'file', mode: MODE_RO, read };

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { MgmtError, type Errno } from '../engine/errors.js';
 import { MAX_COMMAND_BYTES } from './procfs/cmdline.js';
-import { S_IFDIR, S_IFLNK, S_IFREG, type PdeDir, type PdeFile, type PdeNode } from './node.js';
+import { S_IFDIR, S_IFLNK, S_IFREG, type PdeBlock, type PdeDir, type PdeFile, type PdeNode } from './node.js';
 import { DEFAULT_SLOW_OP_MS, MgmtOpTimes } from './optimes.js';
 
 // File-system semantics of a management tree, independent of FUSE: lookup, attributes, open
@@ -47,6 +47,11 @@ export interface PdeStat {
   ctime: Date;
 }
 
+interface BlockHandle {
+  path: string;
+  block: PdeBlock;
+}
+
 interface Handle {
   path: string;
   node: PdeFile;
@@ -61,6 +66,8 @@ const WRITE_QUEUE_WAIT_MS = 90_000;
 
 export class PdeFs {
   private readonly handles = new Map<number, Handle>();
+  /** Open block files (dev/): their I/O bypasses the command queue. */
+  private readonly blocks = new Map<number, BlockHandle>();
   private nextFh = 1;
   /** Writes run one at a time, in arrival order, like SCST's global mutex. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -100,6 +107,7 @@ export class PdeFs {
       return { ...base, mode: S_IFDIR | node.mode, nlink: 2 + subdirs };
     }
     if (node.kind === 'link') return { ...base, mode: S_IFLNK | 0o777, nlink: 1, size: Buffer.byteLength(node.target()) };
+    if (node.kind === 'block') return { ...base, mode: S_IFREG | node.mode, nlink: 1, size: node.size() };
     return { ...base, mode: S_IFREG | node.mode, nlink: 1, size: node.kernfs ? KERNFS_PAGE : 0 };
   }
 
@@ -123,20 +131,44 @@ export class PdeFs {
     if (!node) return -ENOENT;
     if (node.kind === 'dir') return -EISDIR;
     if (node.kind === 'link') return -EINVAL;
+    if (node.kind === 'block') {
+      const fh = this.takeFh();
+      this.blocks.set(fh, { path, block: node });
+      return fh;
+    }
     if (node.kernfs) {
       const acc = flags & O_ACCMODE;
       const wantsWrite = acc === O_WRONLY || acc === O_RDWR;
       const wantsRead = acc !== O_WRONLY;
       if ((wantsWrite && !(node.mode & 0o200)) || (wantsRead && !(node.mode & 0o400))) return -ERRNO.EACCES;
     }
-    const fh = this.nextFh;
-    this.nextFh = this.nextFh >= 0x7fffffff ? 1 : this.nextFh + 1;
+    const fh = this.takeFh();
     this.handles.set(fh, { path, node, snapshot: null, rendering: null });
+    return fh;
+  }
+
+  private takeFh(): number {
+    let fh = this.nextFh;
+    // A wrapped counter must not hand out a handle still open.
+    for (let i = 0; i < 0x10000 && (this.handles.has(fh) || this.blocks.has(fh)); i++) fh = fh >= 0x7fffffff ? 1 : fh + 1;
+    this.nextFh = fh >= 0x7fffffff ? 1 : fh + 1;
     return fh;
   }
 
   release(fh: number): void {
     this.handles.delete(fh);
+    this.blocks.delete(fh);
+  }
+
+  /** The open block file of `fh`, if it is one. */
+  block(fh: number): PdeBlock | null {
+    return this.blocks.get(fh)?.block ?? null;
+  }
+
+  /** fsync(2) of a handle: a block file flushes its LUN's cache; a tree file has nothing to flush. */
+  fsync(fh: number): Promise<number> {
+    const b = this.blocks.get(fh);
+    return b ? b.block.fsync() : Promise.resolve(0);
   }
 
   /** The text, or a negated errno when a kernfs file refuses to produce it (EAGAIN). */
@@ -161,6 +193,8 @@ export class PdeFs {
    * asynchronously; reads of one handle then wait for that one rendering.
    */
   read(fh: number, length: number, offset: number): Buffer | number | Promise<Buffer | number> {
+    const b = this.blocks.get(fh);
+    if (b) return b.block.read(offset, length);
     const h = this.handles.get(fh);
     if (!h) return -ERRNO.EIO;
     const slice = (snapshot: Buffer): Buffer => (offset >= snapshot.length ? Buffer.alloc(0) : snapshot.subarray(offset, Math.min(snapshot.length, offset + length)));
@@ -183,7 +217,9 @@ export class PdeFs {
   }
 
   /** One command; resolves with the byte count on success or a negated errno. */
-  write(fh: number, data: Buffer): Promise<number> {
+  write(fh: number, data: Buffer, offset = 0): Promise<number> {
+    const b = this.blocks.get(fh);
+    if (b) return b.block.write(offset, data);
     const h = this.handles.get(fh);
     if (!h) return Promise.resolve(-ERRNO.EIO);
     return this.command(h.path, h.node, Buffer.from(data));
@@ -194,7 +230,7 @@ export class PdeFs {
     const node = this.lookup(path);
     if (!node) return -ENOENT;
     if (node.kind === 'dir') return -EISDIR;
-    if (node.kind === 'link') return -EINVAL;
+    if (node.kind === 'link' || node.kind === 'block') return -EINVAL;
     if (node.kernfs && !(node.mode & 0o200)) return -ERRNO.EACCES;
     return this.command(path, node, Buffer.isBuffer(data) ? Buffer.from(data) : Buffer.from(data, 'utf8'));
   }
@@ -204,7 +240,7 @@ export class PdeFs {
     const node = this.lookup(path);
     if (!node) return -ENOENT;
     if (node.kind === 'dir') return -EISDIR;
-    if (node.kind === 'link') return -EINVAL;
+    if (node.kind === 'link' || node.kind === 'block') return -EINVAL;
     if (node.kernfs && !(node.mode & 0o400)) return -ERRNO.EACCES;
     const text = (r: Buffer | number): string | number => (typeof r === 'number' ? r : r.toString('utf8'));
     const r = this.render({ path, node });

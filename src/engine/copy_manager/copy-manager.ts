@@ -22,7 +22,9 @@ const MAX_DESIGNATOR_LEN = 20;
 const INQUIRY_ALLOC = 4096;
 
 /** The copy manager's target: not an iSCSI target, no `enabled`, no security groups. */
-export class CopyManagerTarget extends Target {}
+export class CopyManagerTarget extends Target {
+  override driverName = CM_DRIVER;
+}
 
 export function isCopyManagerTarget(t: Target | null): boolean {
   return t instanceof CopyManagerTarget;

@@ -16,6 +16,7 @@ import { IscsiTask, type R2tState } from './task.js';
 import { DataSequence } from './data-seq.js';
 import { LOGIN_SLAB_SIZE, OutQueue } from './outq.js';
 import { heldBack, LogThrottle } from '../log-throttle.js';
+import { countCmd } from '../submit.js';
 import { READ_BUFFER_BYTES } from './socket-reader.js';
 import type { IscsiContext } from './context.js';
 import { snAdd, snLe, snLt } from './serial.js';
@@ -542,7 +543,7 @@ export class IscsiConnection implements SessionTransport {
     cmd.owner = 'iscsi';
     cmd.onComplete(() => this.onCmdComplete(task));
     const ok = parseCmd(cmd);
-    this.countStats(cmd);
+    countCmd(cmd);
     if (ok && cmd.dir === DataDir.WRITE && !c.write && cmd.dataLength > 0) {
       // The CDB wants data the initiator did not announce (W=0).
       completeWithSense(cmd, Sense.INVALID_FIELD_IN_CDB);
@@ -584,14 +585,6 @@ export class IscsiConnection implements SessionTransport {
 
   private cmdState(cmd: ScsiCmd, owner: string): void {
     cmd.owner = owner;
-  }
-
-  private countStats(cmd: ScsiCmd): void {
-    const st = cmd.session.stats;
-    const kb = cmd.dataLength / 1024;
-    if (cmd.dir === DataDir.READ) (st.read.cmds++, (st.read.kb += kb));
-    else if (cmd.dir === DataDir.WRITE) (st.write.cmds++, (st.write.kb += kb));
-    else st.none.cmds++;
   }
 
   /**

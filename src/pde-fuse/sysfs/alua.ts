@@ -4,7 +4,6 @@ import type { Asc } from '../../engine/scsi/constants.js';
 import { link, type PdeNode } from '../node.js';
 import { keyed, rw, sdir } from './attr.js';
 import type { SysfsContext } from './context.js';
-import { DRIVER } from './exports.js';
 import { Lexer, firstLine, kstrtoul, unknownAction } from './lexer.js';
 
 // R/device_groups/ (sysfs.md §8, §11.7-§11.10): ALUA device groups, their devices and target
@@ -100,7 +99,8 @@ function stateChanged(g: DeviceGroup): void {
 }
 
 function memberNode(ctx: SysfsContext, m: TgMember): PdeNode {
-  if (ctx.scst.targets.has(m.name)) return link(() => `../../../../targets/${DRIVER}/${m.name}`);
+  const local = ctx.scst.anyTarget(m.name);
+  if (local) return link(() => `../../../../targets/${local.driverName}/${m.name}`);
   return sdir(() => [
     [
       'rel_tgt_id',

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Alua } from '../../engine/alua.js';
 import { MgmtError } from '../../engine/errors.js';
 import type { IscsiDriver } from '../../engine/iscsi/portal.js';
+import type { LocalDriver } from '../../engine/scst_local/driver.js';
 import { aluaOf, type ScstMgmt } from '../../engine/mgmt.js';
 import type { Scst } from '../../engine/scst.js';
 import { SCST_VERSION } from '../../engine/scst.js';
@@ -115,6 +116,8 @@ export interface SysfsContext {
   scst: Scst;
   mgmt: ScstMgmt;
   iscsi: IscsiDriver | null;
+  /** The scst_local target driver, when the daemon has one. */
+  local: LocalDriver | null;
   alua: Alua;
   log: Logger;
   build: SysfsBuild;
@@ -128,6 +131,8 @@ export interface SysfsOptions {
   trace?: SysfsContext['trace'];
   /** The writer's bound before EAGAIN (default 15 s as SCST). */
   asyncWaitMs?: number;
+  /** The scst_local driver to publish under targets/ (none: no scst_local directory). */
+  local?: LocalDriver | null;
 }
 
 export function makeSysfsContext(scst: Scst, mgmt: ScstMgmt, iscsi: IscsiDriver | null, log: Logger, o: SysfsOptions = {}): SysfsContext {
@@ -135,6 +140,7 @@ export function makeSysfsContext(scst: Scst, mgmt: ScstMgmt, iscsi: IscsiDriver 
     scst,
     mgmt,
     iscsi,
+    local: o.local ?? null,
     alua: aluaOf(scst),
     log,
     build: { ...DEFAULT_SYSFS_BUILD, ...o.build },

@@ -1,6 +1,5 @@
 import type { Device } from '../../engine/device.js';
 import type { IniGroup, Target } from '../../engine/target.js';
-import { CM_DRIVER, isCopyManagerTarget } from '../../engine/copy_manager/copy-manager.js';
 
 // devices/<d>/exported/exportN (sysfs.md §6.1): one link per LUN that maps the device, numbered
 // from a per-device counter that never goes back. The engine numbers each mapping as it creates
@@ -11,8 +10,7 @@ export const DRIVER = 'iscsi';
 
 /** Path of a LUN directory below R. */
 export function lunPath(target: Target, group: IniGroup | null, lun: number): string {
-  const driver = isCopyManagerTarget(target) ? CM_DRIVER : DRIVER;
-  return group ? `targets/${driver}/${target.name}/ini_groups/${group.name}/luns/${lun}` : `targets/${driver}/${target.name}/luns/${lun}`;
+  return group ? `targets/${target.driverName}/${target.name}/ini_groups/${group.name}/luns/${lun}` : `targets/${target.driverName}/${target.name}/luns/${lun}`;
 }
 
 /** The device's export links: [exportN, link text from devices/<d>/exported], in creation order. */

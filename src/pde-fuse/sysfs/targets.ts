@@ -15,6 +15,8 @@ import { Lexer, chomp, kstrtol, kstrtoul, paramTokens, unknownAction } from './l
 import { TRACE_HELP, traceFile } from './root.js';
 import { copyManagerDir } from './copy-manager.js';
 import { CM_DRIVER } from '../../engine/copy_manager/copy-manager.js';
+import { SCST_LOCAL } from '../../engine/scst_local/driver.js';
+import { localDriverDir } from './scst-local.js';
 
 // R/targets/iscsi/ (sysfs.md §7): the driver, its targets with their core attributes, luns/,
 // ini_groups/ and sessions/.
@@ -346,16 +348,11 @@ function connState(is: IscsiSession): string {
   return 'established idle ';
 }
 
-function sessionDir(ctx: SysfsContext, s: ScstSession): PdeNode {
-  const stats = STAT_NAMES.map((n) => [n, rw(() => `${statValue(s, n)}\n`, () => resetStats(s, n))] as const);
+/** The iSCSI session's negotiated keys and identity (sysfs.md §7.5, driver attributes). */
+function iscsiSessionAttrs(ctx: SysfsContext, s: ScstSession): Array<readonly [string, PdeNode]> {
   const is = () => iscsiOf(ctx.iscsi, s);
   const p = () => is()?.params;
-  const fixed: Array<readonly [string, PdeNode]> = [
-    ['initiator_name', ro(() => `${s.initiatorName}\n`)],
-    ['commands', ro(() => `${s.cmds.size}\n`)],
-    ['active_commands', ro(() => `${s.activeCount}\n`)],
-    ...stats,
-    ['force_close', wo(() => s.transport.forceClose('force_close through sysfs'))],
+  return [
     ['InitialR2T', ro(() => `${p()?.InitialR2T ? 'Yes' : 'No'}\n`)],
     ['ImmediateData', ro(() => `${p()?.ImmediateData ? 'Yes' : 'No'}\n`)],
     ['MaxRecvDataSegmentLength', ro(() => `${p()?.MaxRecvDataSegmentLength ?? 0}\n`)],
@@ -369,6 +366,63 @@ function sessionDir(ctx: SysfsContext, s: ScstSession): PdeNode {
     ['reinstating', ro(() => '0\n')],
     ['thread_pid', ro(() => `${process.pid}\n`)],
   ];
+}
+
+/** One connection directory per iSCSI connection, named by the peer's address. */
+function iscsiConnDirs(ctx: SysfsContext, s: ScstSession): Array<readonly [string, PdeNode]> {
+  const sess = iscsiOf(ctx.iscsi, s);
+  const c = sess?.conn;
+  if (!sess || !c) return [];
+  const ip = procIp(c.remoteAddress);
+  return [
+    [
+      ip,
+      sdir(() => [
+        ['cid', ro(() => `${c.cid}`)],
+        ['ip', ro(() => ip)],
+        ['state', ro(() => connState(sess))],
+        ['target_ip', ro(() => procIp(c.socket.localAddress))],
+        ['transport', ro(() => 'iSCSI-TCP\n')],
+      ]),
+    ],
+  ];
+}
+
+/**
+ * What a target driver adds to the core's target and session directories (SCST's tgt_attrs and
+ * sess_attrs of a target template), and whether its targets have `enabled`.
+ */
+export interface DriverView {
+  readonly name: string;
+  readonly hasEnabled: boolean;
+  /** Attributes of one target; listed afresh each time (they may come and go). */
+  targetAttrs(t: Target): Array<readonly [string, PdeNode]>;
+  /** Fixed attributes of one session. */
+  sessionAttrs(s: ScstSession): Array<readonly [string, PdeNode]>;
+  /** Entries of a session that come and go (connections). */
+  sessionDynamic?(s: ScstSession): Array<readonly [string, PdeNode]>;
+}
+
+function iscsiView(ctx: SysfsContext): DriverView {
+  return {
+    name: DRIVER,
+    hasEnabled: true,
+    targetAttrs: (t) => iscsiTargetAttrs(ctx, t),
+    sessionAttrs: (s) => iscsiSessionAttrs(ctx, s),
+    sessionDynamic: (s) => iscsiConnDirs(ctx, s),
+  };
+}
+
+function sessionDir(s: ScstSession, view: DriverView): PdeNode {
+  const stats = STAT_NAMES.map((n) => [n, rw(() => `${statValue(s, n)}\n`, () => resetStats(s, n))] as const);
+  const fixed: Array<readonly [string, PdeNode]> = [
+    ['initiator_name', ro(() => `${s.initiatorName}\n`)],
+    ['commands', ro(() => `${s.cmds.size}\n`)],
+    ['active_commands', ro(() => `${s.activeCount}\n`)],
+    ...stats,
+    ['force_close', wo(() => s.transport.forceClose('force_close through sysfs'))],
+    ...view.sessionAttrs(s),
+  ];
   // The LUN set in use: the target's own, or one of its groups' (a procfs-era group has no place here).
   const lunsLink = (): Array<readonly [string, PdeNode]> => {
     const g = s.group;
@@ -376,26 +430,8 @@ function sessionDir(ctx: SysfsContext, s: ScstSession): PdeNode {
     if (g.target === s.target) return [['luns', link(() => `../../ini_groups/${g.name}/luns`)]];
     return [];
   };
-  const connDir = (): Array<readonly [string, PdeNode]> => {
-    const sess = is();
-    const c = sess?.conn;
-    if (!sess || !c) return [];
-    const ip = procIp(c.remoteAddress);
-    return [
-      [
-        ip,
-        sdir(() => [
-          ['cid', ro(() => `${c.cid}`)],
-          ['ip', ro(() => ip)],
-          ['state', ro(() => connState(sess))],
-          ['target_ip', ro(() => procIp(c.socket.localAddress))],
-          ['transport', ro(() => 'iSCSI-TCP\n')],
-        ]),
-      ],
-    ];
-  };
   // One lunN directory per nexus: a session may see thousands, so they are members, not a list.
-  const nexuses = membersDir(() => [...fixed, ...lunsLink(), ...connDir()], {
+  const nexuses = membersDir(() => [...fixed, ...lunsLink(), ...(view.sessionDynamic?.(s) ?? [])], {
     list: () => s.tgtDevs.values(),
     get: (name) => {
       const lun = name.startsWith('lun') ? lunOfName(name.slice(3)) : undefined;
@@ -423,14 +459,14 @@ function sessionDir(ctx: SysfsContext, s: ScstSession): PdeNode {
   return nexuses;
 }
 
-function sessionsDir(ctx: SysfsContext, t: Target): PdeNode {
+function sessionsDir(t: Target, view: DriverView): PdeNode {
   const nodes = new WeakMap<ScstSession, PdeNode>();
   return sdir(() =>
     [...t.sessions]
       .filter((s) => !s.closed)
       .map((s) => {
         let n = nodes.get(s);
-        if (!n) nodes.set(s, (n = sessionDir(ctx, s)));
+        if (!n) nodes.set(s, (n = sessionDir(s, view)));
         return [s.sysfsName, n] as const;
       }),
   );
@@ -509,8 +545,8 @@ export function targetCoreEntries(ctx: SysfsContext, t: Target, o: { sgTablesize
   ];
 }
 
-function targetDir(ctx: SysfsContext, t: Target): PdeNode {
-  const fixed: Array<readonly [string, PdeNode]> = [
+export function targetDir(ctx: SysfsContext, t: Target, view: DriverView): PdeNode {
+  const enabled: Array<readonly [string, PdeNode]> = [
     [
       'enabled',
       rw(
@@ -521,20 +557,28 @@ function targetDir(ctx: SysfsContext, t: Target): PdeNode {
         },
       ),
     ],
-    ...targetCoreEntries(ctx, t, { sgTablesize: 128, stat: (n) => [...t.sessions].reduce((sum, s) => sum + statValue(s, n), 0) }),
-    ['sessions', sessionsDir(ctx, t)],
   ];
-  // iSCSI attributes come and go (accounts, allowed_portal): listed afresh each time; a path
-  // through luns/, ini_groups/ or sessions/ does not make them.
-  const dir = sdir(() => [...fixed, ...iscsiTargetAttrs(ctx, t)]);
+  const fixed: Array<readonly [string, PdeNode]> = [
+    ...(view.hasEnabled ? enabled : []),
+    ...targetCoreEntries(ctx, t, { sgTablesize: 128, stat: (n) => [...t.sessions].reduce((sum, s) => sum + statValue(s, n), 0) }),
+    ['sessions', sessionsDir(t, view)],
+  ];
+  // Driver attributes come and go (iSCSI accounts, allowed_portal): listed afresh each time; a
+  // path through luns/, ini_groups/ or sessions/ does not make them.
+  const dir = sdir(() => [...fixed, ...view.targetAttrs(t)]);
   return { ...dir, child: (name: string) => fixed.find(([n]) => n === name)?.[1] ?? dir.child!(name) };
 }
 
-/** R/targets/: the copy manager, and the iscsi driver (when the daemon has one). */
+/** R/targets/: the copy manager, the iscsi driver (when the daemon has one) and scst_local (when it has that). */
 export function targetsDir(ctx: SysfsContext): PdeNode {
-  const iscsi = ctx.iscsi;
-  const cm = [CM_DRIVER, copyManagerDir(ctx)] as const;
-  if (!iscsi) return sdir(() => [cm]);
+  const drivers: Array<readonly [string, PdeNode]> = [[CM_DRIVER, copyManagerDir(ctx)]];
+  if (ctx.iscsi) drivers.push([DRIVER, iscsiDriverDir(ctx, ctx.iscsi)]);
+  if (ctx.local) drivers.push([SCST_LOCAL, localDriverDir(ctx, ctx.local)]);
+  return sdir(() => drivers);
+}
+
+function iscsiDriverDir(ctx: SysfsContext, iscsi: IscsiDriver): PdeNode {
+  const view = iscsiView(ctx);
   const mgmt = rw(
     () => ISCSI_MGMT_HELP,
     (text) => ctx.works.run('targets/iscsi/mgmt', () => writeIscsiMgmt(ctx, iscsi, text)),
@@ -547,10 +591,10 @@ export function targetsDir(ctx: SysfsContext): PdeNode {
       get: (name) => targets.get(name),
       count: () => targets.size,
       name: (t) => t.name,
-      make: (t) => targetDir(ctx, t),
+      make: (t) => targetDir(ctx, t, view),
       dirs: true,
     },
   );
-  return sdir(() => [cm, [DRIVER, driver]]);
+  return driver;
 }
 
