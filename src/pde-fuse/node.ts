@@ -23,9 +23,10 @@ export interface PdeFile {
    * The file's whole current text. Must not block. A procfs file never throws; a kernfs file may
    * throw MgmtError, and read(2) then fails with its errno (sysfs.md §2.1, EAGAIN in §3). A
    * listing that can be long (one line per device or LUN) may come as a promise, rendered a
-   * slice per event-loop turn so that I/O is served in between.
+   * slice per event-loop turn so that I/O is served in between. A binary attribute (scst_local's
+   * transport_id) gives its bytes as a Buffer.
    */
-  read(): string | Promise<string>;
+  read(): string | Buffer | Promise<string>;
   /**
    * One command: the bytes of one write(2). Throws MgmtError on a refused command, having changed
    * nothing. Absent for read-only files.
@@ -95,7 +96,7 @@ export function staticDir(entries: ReadonlyArray<readonly [string, PdeNode]>): P
 }
 
 /** A sysfs attribute with an explicit mode (kernfs semantics). */
-export function attr(mode: number, read: () => string, write?: (data: Buffer) => void | Promise<void>): PdeFile {
+export function attr(mode: number, read: () => string | Buffer, write?: (data: Buffer) => void | Promise<void>): PdeFile {
   return write ? { kind: 'file', mode, read, write, kernfs: true } : { kind: 'file', mode, read, kernfs: true };
 }
 

@@ -181,6 +181,7 @@ export class PdeFs {
     try {
       const text = h.node.read();
       if (typeof text === 'string') return Buffer.from(text, 'utf8');
+      if (Buffer.isBuffer(text)) return text;
       return text.then((t) => Buffer.from(t, 'utf8'), failed);
     } catch (e) {
       return failed(e);

@@ -115,7 +115,7 @@ function localView(local: LocalDriver): DriverView {
             const ls = local.ofScst(s);
             if (!ls) throw new MgmtError('ENOENT', 'session is gone');
             // Raw bytes, as scst_local emits them one character each.
-            return (ls.transportId ?? ls.sasTransportId()).toString('latin1');
+            return ls.transportId ?? ls.sasTransportId();
           },
           (data) => {
             const ls = local.ofScst(s);
