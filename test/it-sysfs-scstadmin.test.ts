@@ -180,7 +180,7 @@ describe.skipIf(!HAVE)('SCST scstadmin (sysfs) against the tree', () => {
 
     const lists: Array<[string[], RegExp[]]> = [
       [['-list_device'], [/vdisk_fileio\s+disk1\s*\n\s+disk2/, /vdisk_nullio\s+null1/, /vcdrom\s+cdrom1/]],
-      [['-list_target'], [new RegExp(`copy_manager copy_manager_tgt\\s*\\n\\s+iscsi\\s+${T}\\s*\\n\\s+${T2}`)]],
+      [['-list_target'], [new RegExp(`copy_manager +copy_manager_tgt\\s*\\n\\s+iscsi\\s+${T}\\s*\\n\\s+${T2}`)]],
       [['-list_group'], [/Group: INI1/, /iqn\.1993-08\.org\.debian:01:aaa/, /5\s+cdrom1/]],
       [['-list_dgrp'], [/dgroup1/]],
       [['-list_tgt_attr', T, '-driver', 'iscsi'], [/HeaderDigest\s+None,CRC32C\s+Yes\s+Yes/, /QueuedCommands\s+64\s+Yes\s+Yes/, /IncomingUser\s+joe 12charsecret/]],
