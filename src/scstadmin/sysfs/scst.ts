@@ -5,7 +5,7 @@
 // out is reported as a failure instead of being taken on trust.
 
 import { errnoName, failedAtOpen } from '../tree/tree-fs.js';
-import { attrValues, perlNum, strerror } from './attrs.js';
+import { perlNum, strerror } from './attrs.js';
 import { RC } from './codes.js';
 import { ScstReader } from './reader.js';
 
@@ -80,14 +80,20 @@ export class ScstTree extends ScstReader {
   }
 
   /** A management command: write it (or print it under -debug), then confirm its effect. */
-  private async mgmt(path: string, cmd: string, confirm: () => Promise<boolean>, dbgText = `${path} -> ${cmd}`): Promise<boolean> {
+  /**
+   * A mgmt command; `confirm` (when given) re-reads the tree after an accepted write. Without it
+   * the accepted write alone is success, as SCST.pm has it (§3.2): the dynamic attributes, whose
+   * values the driver keeps in its own words (`IncomingUser= U P` is stored as `U P`), so a
+   * re-read cannot find the value as written.
+   */
+  private async mgmt(path: string, cmd: string, confirm: (() => Promise<boolean>) | null, dbgText = `${path} -> ${cmd}`): Promise<boolean> {
     if (this.debug) {
       this.dbg(dbgText);
       return true;
     }
     const r = await this.writeCommand(path, cmd);
     if (r.ok) this.changes++;
-    return r.ok && (await confirm());
+    return r.ok && (confirm === null || (await confirm()));
   }
 
   private async firstLine(path: string): Promise<string | undefined> {
@@ -222,16 +228,6 @@ export class ScstTree extends ScstReader {
     );
   }
 
-  private async driverValues(driver: string, attribute: string): Promise<string[]> {
-    const [attrs] = await this.driverAttributes(driver);
-    return attrValues(attrs?.get(attribute));
-  }
-
-  private async targetValues(driver: string, target: string, attribute: string): Promise<string[]> {
-    const [attrs] = await this.targetAttributes(driver, target);
-    return attrValues(attrs?.get(attribute));
-  }
-
   /** Why a dynamic-attribute command failed (driver, target, capability, attribute name). */
   private async dynamicFailure(driver: string, dynamic: () => Promise<boolean>, fail: number, target?: string): Promise<number> {
     if (!(await this.driverExists(driver))) return RC.DRV_NO_DRIVER;
@@ -243,18 +239,14 @@ export class ScstTree extends ScstReader {
 
   async addDriverDynamicAttribute(driver: string, attribute: string, value: string): Promise<number> {
     if (driver === '' || attribute === '') return RC.DRV_ADDATTR_FAIL;
-    const ok = await this.mgmt(this.path('targets', driver, 'mgmt'), `add_attribute ${attribute} ${value}`, async () =>
-      (await this.driverValues(driver, attribute)).includes(value),
-    );
+    const ok = await this.mgmt(this.path('targets', driver, 'mgmt'), `add_attribute ${attribute} ${value}`, null);
     if (ok) return RC.OK;
     return this.dynamicFailure(driver, () => this.isDriverDynamic(driver, attribute), RC.DRV_ADDATTR_FAIL);
   }
 
   async removeDriverDynamicAttribute(driver: string, attribute: string, value: string): Promise<number> {
     if (driver === '' || attribute === '') return RC.DRV_REMATTR_FAIL;
-    const ok = await this.mgmt(this.path('targets', driver, 'mgmt'), `del_attribute ${attribute} ${value}`, async () =>
-      !(await this.driverValues(driver, attribute)).includes(value),
-    );
+    const ok = await this.mgmt(this.path('targets', driver, 'mgmt'), `del_attribute ${attribute} ${value}`, null);
     if (ok) return RC.OK;
     return this.dynamicFailure(driver, () => this.isDriverDynamic(driver, attribute), RC.DRV_REMATTR_FAIL);
   }
@@ -292,18 +284,14 @@ export class ScstTree extends ScstReader {
 
   async addTargetDynamicAttribute(driver: string, target: string, attribute: string, value: string): Promise<number> {
     if (driver === '' || target === '' || attribute === '') return RC.TGT_ADDATTR_FAIL;
-    const ok = await this.mgmt(this.path('targets', driver, 'mgmt'), `add_target_attribute ${target} ${attribute} ${value}`, async () =>
-      (await this.targetValues(driver, target, attribute)).includes(value),
-    );
+    const ok = await this.mgmt(this.path('targets', driver, 'mgmt'), `add_target_attribute ${target} ${attribute} ${value}`, null);
     if (ok) return RC.OK;
     return this.dynamicFailure(driver, () => this.isTargetDynamic(driver, attribute), RC.TGT_ADDATTR_FAIL, target);
   }
 
   async removeTargetDynamicAttribute(driver: string, target: string, attribute: string, value: string): Promise<number> {
     if (driver === '' || target === '' || attribute === '') return RC.TGT_REMATTR_FAIL;
-    const ok = await this.mgmt(this.path('targets', driver, 'mgmt'), `del_target_attribute ${target} ${attribute} ${value}`, async () =>
-      !(await this.targetValues(driver, target, attribute)).includes(value),
-    );
+    const ok = await this.mgmt(this.path('targets', driver, 'mgmt'), `del_target_attribute ${target} ${attribute} ${value}`, null);
     if (ok) return RC.OK;
     return this.dynamicFailure(driver, () => this.isTargetDynamic(driver, attribute), RC.TGT_REMATTR_FAIL, target);
   }
