@@ -214,6 +214,24 @@ describe('targets/iscsi/mgmt (§11.3)', () => {
     expect(await t.w(m, 'del_target iqn.x:t2\n')).toBeGreaterThan(0);
     expect(t.fs.lookup(`${R}/targets/iscsi/iqn.x:t2`)).toBeNull();
   });
+  it("iscsi-scstd's words: '=' separates like a blank (add/del_target_attribute, add/del_attribute)", async () => {
+    const t = await populated();
+    const m = 'targets/iscsi/mgmt';
+    expect(await t.w(m, `add_target_attribute ${T} IncomingUser=joe 12charsecret\n`)).toBeGreaterThan(0);
+    expect(await t.w(m, `add_target_attribute ${T} IncomingUser= ann=12charsecret\n`)).toBeGreaterThan(0);
+    expect(await t.w(m, `add_target_attribute ${T} allowed_portal=10.0.0.*\n`)).toBeGreaterThan(0);
+    expect(await t.w(m, 'add_attribute IncomingUser=disc 123456789012\n')).toBeGreaterThan(0);
+    expect(t.r(`targets/iscsi/${T}/IncomingUser`)).toBe('joe 12charsecret\n[key]\n\n');
+    expect(t.r(`targets/iscsi/${T}/IncomingUser1`)).toBe('ann 12charsecret\n[key]\n\n');
+    expect(t.r(`targets/iscsi/${T}/allowed_portal`)).toBe('10.0.0.*\n[key]\n\n');
+    expect(t.r('targets/iscsi/IncomingUser')).toBe('disc 123456789012\n[key]\n\n');
+    expect(await t.w(m, `del_target_attribute ${T} allowed_portal=10.0.0.*\n`)).toBeGreaterThan(0);
+    expect(await t.w(m, `del_target_attribute ${T} IncomingUser=joe\n`)).toBeGreaterThan(0);
+    expect(await t.w(m, 'del_attribute IncomingUser=disc\n')).toBeGreaterThan(0);
+    expect(t.fs.lookup(`${R}/targets/iscsi/${T}/allowed_portal`)).toBeNull();
+    expect(t.fs.lookup(`${R}/targets/iscsi/IncomingUser`)).toBeNull();
+    expect(iscsiTarget(t.scst.targets.get(T)!).incomingUsers.map((u) => u.user)).toEqual(['ann']);
+  });
   it('refuses bad commands with the reference errnos', async () => {
     const t = await populated();
     const m = 'targets/iscsi/mgmt';

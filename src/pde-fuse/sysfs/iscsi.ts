@@ -17,14 +17,19 @@ import { Lexer, cText, isSpace, trimBlanks } from './lexer.js';
 /** iscsi-scstd's value text: what it produced, a newline from the kernel. */
 const daemon = (value: string, key: boolean): string => (key ? `${value}\n[key]\n\n` : `${value}\n`);
 
-/** config_sep_string: whitespace-separated words. */
+/**
+ * iscsi-scstd's config_sep_string: words separated by white space or `=` (either, any number),
+ * so `IncomingUser=joe secret` and `allowed_portal=10.0.0.*` read as `IncomingUser joe secret`
+ * and `allowed_portal 10.0.0.*`; a value cannot hold `=` (as in SCST).
+ */
 export function words(text: string): string[] {
+  const sep = (c: string | undefined): boolean => c === '=' || isSpace(c);
   const out: string[] = [];
   let i = 0;
   while (i < text.length) {
-    while (i < text.length && isSpace(text[i])) i++;
+    while (i < text.length && sep(text[i])) i++;
     const start = i;
-    while (i < text.length && !isSpace(text[i])) i++;
+    while (i < text.length && !sep(text[i])) i++;
     if (i > start) out.push(text.slice(start, i));
   }
   return out;
@@ -344,7 +349,7 @@ function targetParams(rest: string): Array<[string, string]> {
 
 /** targets/iscsi/mgmt: add_target, del_target, and the driver commands (sysfs.md §11.3). */
 export async function writeIscsiMgmt(ctx: SysfsContext, iscsi: IscsiDriver, text: string): Promise<void> {
-  // SCST lexes add_target/del_target itself; other lines go to the driver, which splits on blanks.
+  // SCST lexes add_target/del_target itself; other lines go to the driver (words()).
   const lx = new Lexer(text);
   const cmd = lx.lexem().toLowerCase();
   if (cmd === 'add_target' || cmd === 'del_target') {
