@@ -143,8 +143,17 @@ function applyTargetAttrs(file: string, t: Target, attrs: Attrs): number | null 
         it.alias = a.value;
         break;
       case 'per_portal_acl':
-        it.perPortalAcl = a.value !== '0';
+        // iscsi-scstd takes exactly 0 or 1.
+        if (a.value !== '0' && a.value !== '1') err(file, a.line, `per_portal_acl: expected 0 or 1, not '${a.value}'`);
+        it.perPortalAcl = a.value === '1';
         break;
+      case 'allowed_portal': {
+        // One pattern per line, shown as allowed_portal, allowed_portal1, ... as add_target_attribute names them.
+        const portals = it.allowedPortals;
+        if (a.value === '' || /[\s=]/.test(a.value)) err(file, a.line, `allowed_portal: one pattern expected, not '${a.value}'`);
+        if (![...portals.values()].includes(a.value)) portals.set(portals.size === 0 ? 'allowed_portal' : `allowed_portal${portals.size}`, a.value);
+        break;
+      }
       case 'io_grouping_type':
       case 'cpu_mask':
       case 'comment':

@@ -88,7 +88,7 @@ export class IscsiConnection implements SessionTransport {
     remotePort: number,
   ) {
     this.peer = `${remoteAddress}:${remotePort}`;
-    this.login = new LoginPhase(ctx, () => this.log, remoteAddress);
+    this.login = new LoginPhase(ctx, () => this.log, remoteAddress, () => this.local.address);
     this.rx = new PduReceiver({ onPdu: (p) => this.onPdu(p), onError: (e) => this.onProtocolError(e), placeData: (bhs) => this.placeData(bhs) });
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));
     socket.on('close', () => this.teardown('connection closed'));
@@ -314,9 +314,9 @@ export class IscsiConnection implements SessionTransport {
       tsih = this.ctx.sessions.allocTsih();
       let scst: ScstSession | null = null;
       if (o.target) {
-        scst = this.ctx.scst.createSession(o.target, o.initiatorName, this);
-        // Reservations identify the initiator port by name and ISID.
-        registerIsid(scst, o.isid);
+        scst = this.ctx.scst.createSession(o.target, o.fullInitiatorName, this);
+        // Reservations identify the initiator port by its iSCSI name and ISID (not the full name).
+        registerIsid(scst, o.isid, o.initiatorName);
       }
       const depth = o.target ? Math.max(1, iscsiTarget(o.target).queuedCommands) : 8;
       this.session = new IscsiSession(tsih, o.isid, o.initiatorName, o.target, o.params, scst, lp.cmdSN, depth);

@@ -9,6 +9,7 @@ import type { IscsiContext } from './context.js';
 import { heldBack } from '../log-throttle.js';
 import type { Target } from '../target.js';
 import { iscsiTarget } from './target.js';
+import { fullInitiatorName, portalAddress, targetPortalAllowed } from './portal-acl.js';
 
 // The login phase of one connection (RFC 7143 §6): security negotiation (AuthMethod, CHAP),
 // operational negotiation, and the decision to admit the initiator to a target.
@@ -25,6 +26,8 @@ export interface LoginOutcome {
   params: SessionParams;
   target: Target | null; // null for a discovery session
   initiatorName: string;
+  /** The SCST session's initiator name: `initiatorName#portal` with per_portal_acl. */
+  fullInitiatorName: string;
   isid: Buffer;
   tsih: number;
   cid: number;
@@ -45,6 +48,8 @@ export class LoginPhase {
   itt = 0;
   cmdSN = 0;
   initiatorName = '';
+  /** The portal address of the connection, as group patterns see it (set when a target is named). */
+  portal = '';
   discovery = false;
   target: Target | null = null;
   private started = false;
@@ -65,6 +70,8 @@ export class LoginPhase {
     private readonly logger: () => Logger,
     /** The initiator's TCP peer address (address-based access control). */
     private readonly peer = '',
+    /** The local address the initiator connected to (allowed_portal, per_portal_acl). */
+    private readonly localAddress: () => string = () => '',
   ) {}
 
   private peerName(): string {
@@ -167,6 +174,7 @@ export class LoginPhase {
         params,
         target: this.target,
         initiatorName: this.initiatorName,
+        fullInitiatorName: this.target ? fullInitiatorName(this.target, this.initiatorName, this.portal) : this.initiatorName,
         isid: this.isid!,
         tsih: this.tsih,
         cid: this.cid,
@@ -223,7 +231,9 @@ export class LoginPhase {
       if (!t || !t.enabled) return this.fail(LoginStatus.NOT_FOUND, `target ${tn} not found`);
       if (!this.ctx.addressAllowed(t.name, this.peer)) return this.fail(LoginStatus.NOT_FOUND, `Initiator ${ini} not allowed to connect to target ${tn}`);
       this.target = t;
-      if (!t.admits(ini)) return this.fail(LoginStatus.AUTHORIZATION_FAILURE, `initiator ${ini} not allowed to connect to target ${tn}`);
+      // iscsi-scstd answers "target not found" when the portal or the initiator's groups refuse.
+      this.portal = portalAddress(this.localAddress());
+      if (!targetPortalAllowed(t, this.portal, ini)) return this.fail(LoginStatus.NOT_FOUND, `Initiator ${fullInitiatorName(t, ini, this.portal)} not allowed to connect to target ${tn}`);
       const maxSessions = iscsiTarget(t).maxSessions;
       if (maxSessions > 0 && t.sessions.size >= maxSessions) return this.fail(LoginStatus.OUT_OF_RESOURCES, `target ${tn}: MaxSessions ${maxSessions} reached`);
     }

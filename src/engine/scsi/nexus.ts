@@ -16,15 +16,18 @@ export interface NexusId {
 }
 
 const isids = new WeakMap<ScstSession, string>();
+/** The transport's initiator name where it differs from the session's (iSCSI per_portal_acl). */
+const portNames = new WeakMap<ScstSession, string>();
 
 /** Called by the transport once per session, before its first command. */
-export function registerIsid(sess: ScstSession, isid: Buffer): void {
+export function registerIsid(sess: ScstSession, isid: Buffer, initiator?: string): void {
   isids.set(sess, isid.toString('hex').toLowerCase());
+  if (initiator !== undefined && initiator !== sess.initiatorName) portNames.set(sess, initiator);
 }
 
 export function nexusOf(sess: ScstSession): NexusId {
   return {
-    initiator: sess.initiatorName.toLowerCase(),
+    initiator: (portNames.get(sess) ?? sess.initiatorName).toLowerCase(),
     isid: isids.get(sess) ?? '000000000000',
     relTgtId: sess.target.relTgtId || 1,
   };
