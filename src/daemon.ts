@@ -107,7 +107,9 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   if (o.mount) {
     try {
       const waitMs = sysfsWaitFromEnv(); // SCSTD_SYSFS_WAIT_MS: EAGAIN bound for asynchronous sysfs writes
-      mounted = await mountTrees(o.mount, scst, iscsi, log, waitMs === undefined ? { local } : { local, sysfs: { asyncWaitMs: waitMs } });
+      // Without the user-handler socket there is no scst_user "module": handlers/scst_user is not listed.
+      const sysfs = { ...(waitMs === undefined ? {} : { asyncWaitMs: waitMs }), build: { userHandler: o.userSocket !== null } };
+      mounted = await mountTrees(o.mount, scst, iscsi, log, { local, sysfs });
     } catch (e) {
       process.stderr.write(`scstd: cannot mount the management tree: ${(e as Error).message}\n`);
       log.fatal({ mount: o.mount }, `cannot mount the management tree: ${(e as Error).message}`);

@@ -422,6 +422,8 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
       const post: Attrs = [];
       for (const a of d.attributes) {
         if (h.name === 'vcdrom' && a.name === 'filename') post.push(a);
+        // blockio has lb_per_pb_exp as an attribute only (not a creation parameter): scstadmin writes it after add_device.
+        else if (h.name === 'vdisk_blockio' && a.name === 'lb_per_pb_exp') post.push(a);
         else if (createNames.has(a.name)) create.push([a.name, a.value]);
         else if (DEVICE_POST_ATTRS.has(a.name)) post.push(a);
         else err(file, a.line, `device ${d.name}: handler ${h.name} has no attribute '${a.name}'`);
@@ -457,6 +459,13 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
               if (a.value.length > 256) err(file, a.line, 'scsi_device_name longer than 256 characters');
               dev.scsiDeviceName = a.value;
               break;
+            case 'lb_per_pb_exp': {
+              // vdev_lb_per_pb_exp_store: a number that is 0 or 1.
+              const n = parseUnsigned('lb_per_pb_exp', a.value);
+              if (n > 1) err(file, a.line, `lb_per_pb_exp: expected 0 or 1, not '${a.value}'`);
+              dev.lbPerPbExp = n === 1;
+              break;
+            }
             case 'naa_id':
               if (!/^(0x)?([235][0-9a-f]{15}|6[0-9a-f]{31})$/i.test(a.value)) err(file, a.line, `naa_id: invalid '${a.value}'`);
               dev.naaId = a.value.replace(/^0x/i, '').toLowerCase();

@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Device, HandlerName } from './device.js';
 import { MgmtError, einval } from './errors.js';
-import { changeMedium } from './handlers.js';
+import { changeMedium, HANDLERS } from './handlers.js';
 import { Sense } from './scsi/constants.js';
 import type { Scst } from './scst.js';
 import { IniGroup, MAX_LUN, type AddrMethod, type LunSet, type Target } from './target.js';
@@ -534,7 +534,10 @@ export class ScstMgmt {
    */
   async delDevice(handler: HandlerName, name: string): Promise<void> {
     const dev = this.scst.devices.get(name);
-    if (!dev || dev.handler !== handler) throw einval(`Device ${name} not found`);
+    // The vdisk handlers share one device list (scst_vdisk.c vdev_find): any of their mgmt files
+    // deletes any vdisk device, whichever handler created it.
+    const vdisk = (h: HandlerName): boolean => (HANDLERS as readonly string[]).includes(h);
+    if (!dev || (dev.handler !== handler && !(vdisk(dev.handler) && vdisk(handler)))) throw einval(`Device ${name} not found`);
     aluaOf(this.scst).dropDevice(dev);
     await this.scst.delDevice(name, DEL_DEVICE_DRAIN_MS);
     this.log.info({ device: name }, `Virtual device ${name} unregistered`);

@@ -21,10 +21,13 @@ export interface SysfsBuild {
   options: string[];
   /** trace_level files exist (release and debug builds). */
   tracing: boolean;
+  /** The scst_user module is loaded: handlers/scst_user exists (scstd without --no-user-socket). */
+  userHandler: boolean;
 }
 
 export const DEFAULT_SYSFS_BUILD: SysfsBuild = {
   version: SCST_VERSION,
+  userHandler: true,
   buildDate: '',
   buildNumber: '',
   gitCommit: '',
