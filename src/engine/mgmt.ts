@@ -88,8 +88,6 @@ export interface DeviceAttrs {
   clusterMode: boolean;
   async: boolean;
   inqVendSpecific: string;
-  /** The `block` attribute's count (sysfs.md §6.1): kept, not acted on. */
-  blockCount: number;
 }
 
 /** Target attributes only the management trees show (sysfs.md §7.2). */
@@ -149,7 +147,6 @@ export function deviceAttrs(dev: Device): DeviceAttrs {
       clusterMode: false,
       async: false,
       inqVendSpecific: '',
-      blockCount: 0,
     };
     deviceAttrsMap.set(dev, a);
   }

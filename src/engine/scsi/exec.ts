@@ -9,6 +9,7 @@ import { sanitizeFailed, sanitizeProgressSense } from './sanitize.js';
 import type { TgtDev } from '../tgtdev.js';
 import { aluaStateFor } from '../alua.js';
 import { MAX_TRANSFER_BYTES } from './sbc.js';
+import { extBlockIfAny } from '../ext-block.js';
 
 // The SCSI core's two steps for every command (scst_targ.c's parse and exec stages), between
 // which the transport collects write data.
@@ -163,6 +164,8 @@ export function execCmd(cmd: ScsiCmd): void {
     cmd.session.core.log.error({ cmd: cmd.describe() }, 'write executed before all its data arrived: refused');
     return completeWithSense(cmd, Sense.DATA_PHASE_ERROR);
   }
+  // An externally blocked device (sysfs block) holds the command; it runs here again when unblocked.
+  if (dev && extBlockIfAny(dev)?.hold(cmd, () => execCmd(cmd))) return;
   if (dev?.forward && dev.forward(cmd)) return;
   try {
     cmd.op!.exec(cmd, dev, td);

@@ -12,6 +12,7 @@ import { keyed, membersDir, parse01, ro, rw, sdir, wo } from './attr.js';
 import type { SysfsContext } from './context.js';
 import { exportLinks } from './exports.js';
 import { chomp, firstLine, kstrtol, kstrtoul, trimBlanks } from './lexer.js';
+import { extBlockOf } from '../../engine/ext-block.js';
 
 // R/devices/<d>/ (sysfs.md §6): the core entries of every device and the vdisk attributes of its
 // handler (presence matrix §6.2), the handler link and exported/ links.
@@ -156,13 +157,16 @@ function coreEntries(ctx: SysfsContext, dev: Device): Array<readonly [string, Pd
     [
       'block',
       rw(
-        () => `${a().blockCount} 0\n`,
+        () => `${extBlockOf(dev).count} ${extBlockOf(dev).pending > 0 ? 1 : 0}\n`,
         (text) => {
+          // scst_dev_block_store: "0" unblocks; "1" blocks and returns once the commands in
+          // flight are done (a long write, EAGAIN while it lasts); "1 1 [data]" returns at once.
           const t = chomp(text);
-          if (t === '0') {
-            if (a().blockCount > 0) a().blockCount--;
-          } else if (t === '1' || /^1 1( .*)?$/s.test(t)) a().blockCount++;
-          else throw einval(`block: '${t}' not understood (0, 1 or "1 1 [data]")`);
+          const b = extBlockOf(dev);
+          if (/^0\s*$/.test(t)) return void b.unblock();
+          if (/^1\s*$/.test(t)) return ctx.works.run(`${dev.name}/block`, () => b.block(true, DEACTIVATE_WAIT_MS));
+          if (/^1\s*1(\s.*)?$/s.test(t)) return void b.block(false, DEACTIVATE_WAIT_MS);
+          throw einval(`block: '${t}' not understood (0, 1 or "1 1 [data]")`);
         },
       ),
     ],
