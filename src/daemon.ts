@@ -39,6 +39,8 @@ export interface DaemonOptions {
   pollUs?: number;
   /** Unix socket for user-space device handlers (null: none). */
   userSocket: string | null;
+  /** Offer the dev_disk/dev_cdrom pass-through handlers (default true; --no-pass-through: as a kernel without scst_disk/scst_cdrom). */
+  passThrough?: boolean;
   /** Longest a user-space handler may hold a command. */
   userTimeoutMs: number;
   /** Resource bounds given on the command line (the rest keep their defaults). */
@@ -80,7 +82,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   try {
     const cfg = parseScstConf(text, o.configFile);
     for (const w of cfg.warnings ?? []) log.warn(`config: ${w}`);
-    await applyConfig(cfg, o.configFile, scst, iscsi, local);
+    await applyConfig(cfg, o.configFile, scst, iscsi, local, { passThrough: o.passThrough !== false });
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`scstd: config error: ${e.file}:${e.line}: ${e.message}\n`);
@@ -108,7 +110,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     try {
       const waitMs = sysfsWaitFromEnv(); // SCSTD_SYSFS_WAIT_MS: EAGAIN bound for asynchronous sysfs writes
       // Without the user-handler socket there is no scst_user "module": handlers/scst_user is not listed.
-      const sysfs = { ...(waitMs === undefined ? {} : { asyncWaitMs: waitMs }), build: { userHandler: o.userSocket !== null } };
+      const sysfs = { ...(waitMs === undefined ? {} : { asyncWaitMs: waitMs }), build: { userHandler: o.userSocket !== null, passThrough: o.passThrough !== false } };
       mounted = await mountTrees(o.mount, scst, iscsi, log, { local, sysfs });
     } catch (e) {
       process.stderr.write(`scstd: cannot mount the management tree: ${(e as Error).message}\n`);

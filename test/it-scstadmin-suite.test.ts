@@ -23,18 +23,17 @@ const LIB = join(SCSTADMIN_DIR, 'scst-1.0.0', 'lib');
 const HAVE = existsSync(join(SCSTADMIN_DIR, 'scstadmin')) && existsSync(join(T_DIR, '03-targets.t'));
 if (!HAVE) console.warn(`it-scstadmin-suite: skipped, no SCST scstadmin test suite at ${T_DIR} (set SCSTADMIN_DIR)`);
 
-const IB_SRPT = 'the ib_srpt (InfiniBand SRP) hardware target driver is not provided';
-const COPY_MANAGER = 'copy_manager is not provided yet';
-const SCST_USER_LISTED = 'handlers/scst_user is listed (the suite expects no scst_user handler)';
-const CREATE_PARAMS = "a vdisk handler's add_device parameter list differs from SCST's";
-const DEL_ACROSS_HANDLERS = 'del_device of a vdisk_fileio device through vdisk_nullio/mgmt is refused (SCST looks across vdisk handlers)';
+const IB_SRPT = 'the ib_srpt (InfiniBand SRP) hardware target driver is not provided (no InfiniBand here)';
+/** SCST's own kernel fails these too: the suite's expected lists predate scst_vdisk.c's (zero_copy gone in 2022, t10_dev_id and fileio's active added since). */
+const STALE_CREATE_PARAMS = "the suite expects an old vdisk add_device parameter list; SCST's current scst_vdisk.c (same repository) has ours";
+const CM_SESSION_ATTRS = "copy_manager_sess lacks a dif_checks_failed entry and SCST's internal session counts an INQUIRY per LUN it attaches, which this copy manager does not issue";
 const GAWK = 'the suite runs gawk (match() with an array), which is not installed';
 
 /** Assertions that may fail, by file, with why (none of them is scst_local's). */
 const ALLOWED: Record<string, Record<number, string>> = {
   '06-cont-on-err': { 1: IB_SRPT, 3: IB_SRPT },
-  '07-scstadmin-args': { 32: GAWK, 33: GAWK, 35: SCST_USER_LISTED, 36: SCST_USER_LISTED, 40: COPY_MANAGER, 41: COPY_MANAGER, 42: COPY_MANAGER, 45: CREATE_PARAMS, 46: CREATE_PARAMS, 47: CREATE_PARAMS, 50: IB_SRPT, 59: COPY_MANAGER },
-  '08-scstadmin-close-dev': { 15: GAWK, 24: DEL_ACROSS_HANDLERS },
+  '07-scstadmin-args': { 32: GAWK, 33: GAWK, 40: IB_SRPT, 45: STALE_CREATE_PARAMS, 46: STALE_CREATE_PARAMS, 47: STALE_CREATE_PARAMS, 50: IB_SRPT, 59: CM_SESSION_ATTRS },
+  '08-scstadmin-close-dev': { 15: GAWK },
   '09-scstadmin-invalid-args': { 1: IB_SRPT },
 };
 
@@ -43,7 +42,7 @@ const FILES = ['02-scst-attr', '03-targets', '04-alua', '05-dynattr', '06-cont-o
 describe.skipIf(!HAVE)("SCST's scstadmin test suite (t/02..09) against the mounted tree", () => {
   it('passes every assertion but those whose cause is listed', async () => {
     const work = await tmpDir('scstadmin-suite-');
-    const d = await startScstd({ config: '# the suite builds everything through the tree\n', extraArgs: ['--mount', join(work, 'mnt')] });
+    const d = await startScstd({ config: '# the suite builds everything through the tree\n', extraArgs: ['--mount', join(work, 'mnt'), '--no-user-socket', '--no-pass-through'] });
     const tree = join(work, 'mnt', 'sys', 'kernel', 'scst_tgt');
     const gawk = (await run('bash', ['-c', 'command -v gawk'], { timeoutMs: 5000 })).code === 0;
     const report: string[] = [];

@@ -14,6 +14,7 @@ import { MgmtError } from '../src/engine/errors.js';
 import { findHostScsiDevice, parseHctl, passThroughHandler, passThroughMgmt } from '../src/engine/passthrough/pass-through.js';
 import { createTrees } from '../src/pde-fuse/index.js';
 import { installHarnessHooks } from './helpers/cleanup.js';
+import { tmpDir } from './helpers/files.js';
 import { now } from './helpers/procfs.js';
 import { PdeTreeFs } from './helpers/scstadmin/pde-tree.js';
 import { runAdminOn } from './helpers/scstadmin/run.js';
@@ -140,5 +141,19 @@ describe('scst.conf with pass-through handlers', () => {
     const r = await runScstdOnce({ config: 'HANDLER dev_disk {\n\tDEVICE 7:0:0:0\n}\n' });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/:2: device 7:0:0:0: Device 7:0:0:0 not found/);
+  });
+
+  it('--no-pass-through (a kernel without scst_disk/scst_cdrom): the handlers are not listed and a config naming one is refused', async () => {
+    const work = await tmpDir('pt-off-');
+    const d = await startScstd({ config: '# none\n', extraArgs: ['--mount', join(work, 'mnt'), '--no-pass-through'] });
+    const { readdir } = await import('node:fs/promises');
+    const handlers = await readdir(join(work, 'mnt', 'sys', 'kernel', 'scst_tgt', 'handlers'));
+    expect(handlers).toContain('vdisk_fileio');
+    expect(handlers).not.toContain('dev_disk');
+    expect(handlers).not.toContain('dev_cdrom');
+    expect((await d.stop()).code).toBe(0);
+    const r = await runScstdOnce({ config: PT_CONF, extraArgs: ['--no-pass-through'] });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/handler dev_\w+ is not available \(scstd runs with --no-pass-through\)/);
   });
 });

@@ -363,7 +363,7 @@ function applyLocalDriver(file: string, scst: Scst, local: LocalDriver, drv: Dri
   }
 }
 
-export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, iscsi: IscsiDriver, local: LocalDriver | null = null): Promise<void> {
+export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, iscsi: IscsiDriver, local: LocalDriver | null = null, modules: { passThrough?: boolean } = {}): Promise<void> {
   for (const a of cfg.attributes) {
     switch (a.name) {
       case 'setup_id':
@@ -400,6 +400,7 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
       continue;
     }
     const pt = passThroughHandler(h.name);
+    if (pt && modules.passThrough === false) err(file, h.line, `handler ${h.name} is not available (scstd runs with --no-pass-through)`);
     if (pt) {
       // SCSI pass-through: a DEVICE names a host SCSI device H:C:I:L, which has no attributes.
       if (h.attributes.length) err(file, h.attributes[0]!.line, `handler ${h.name} has no attribute '${h.attributes[0]!.name}'`);

@@ -23,11 +23,14 @@ export interface SysfsBuild {
   tracing: boolean;
   /** The scst_user module is loaded: handlers/scst_user exists (scstd without --no-user-socket). */
   userHandler: boolean;
+  /** The pass-through modules (scst_disk, scst_cdrom) are loaded: handlers/dev_disk and dev_cdrom exist (scstd without --no-pass-through). */
+  passThrough: boolean;
 }
 
 export const DEFAULT_SYSFS_BUILD: SysfsBuild = {
   version: SCST_VERSION,
   userHandler: true,
+  passThrough: true,
   buildDate: '',
   buildNumber: '',
   gitCommit: '',

@@ -99,6 +99,6 @@ function passThroughDir(ctx: SysfsContext, h: PassThroughHandler): PdeNode {
 export function handlersDir(ctx: SysfsContext): PdeNode {
   const all: HandlerName[] = ctx.build.userHandler ? [...HANDLERS, 'scst_user'] : [...HANDLERS];
   const entries: Array<readonly [string, PdeNode]> = all.map((h) => [h, handlerDir(ctx, h)] as const);
-  for (const h of PASS_THROUGH_HANDLERS) entries.push([h.name, passThroughDir(ctx, h)]);
+  if (ctx.build.passThrough) for (const h of PASS_THROUGH_HANDLERS) entries.push([h.name, passThroughDir(ctx, h)]);
   return sdir(() => entries);
 }
