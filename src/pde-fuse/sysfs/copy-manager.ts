@@ -29,6 +29,8 @@ function sessionDir(ctx: SysfsContext): PdeNode {
   const set = ctx.scst.copyManager.target.defaultLuns;
   const fixed: Array<readonly [string, PdeNode]> = [
     ['initiator_name', ro(() => `${CM_SESSION}\n`)],
+    // A session of a target that supports DIF has it (scst_sysfs.c: tgt_dif_supported).
+    ['dif_checks_failed', rw(() => DIF_CHECKS_FAILED, () => undefined)],
     ['commands', ro(() => '0\n')],
     ['active_commands', ro(() => '0\n')],
     ...(['unknown_cmd_count', 'none_cmd_count', 'read_cmd_count', 'write_cmd_count', 'bidi_cmd_count', 'read_io_count_kb', 'write_io_count_kb', 'bidi_io_count_kb', 'read_unaligned_cmd_count', 'write_unaligned_cmd_count', 'bidi_unaligned_cmd_count'] as const).map(
