@@ -7,7 +7,7 @@ import { iscsiDriverExtras } from '../../engine/iscsi/driver-attrs.js';
 import { MODE_SECRET, attr, type PdeNode } from '../node.js';
 import { ro, rw } from './attr.js';
 import type { SysfsContext } from './context.js';
-import { Lexer, cText, isSpace, trimBlanks } from './lexer.js';
+import { Lexer, cText, isSpace, targetCommand, trimBlanks } from './lexer.js';
 
 // The attributes the iSCSI target driver publishes (sysfs.md §7.1, §7.2; in SCST they come from
 // iscsi-scstd, hence the extra trailing newline of §2.3): driver attributes, per-target iSCSI
@@ -352,15 +352,13 @@ export async function writeIscsiMgmt(ctx: SysfsContext, iscsi: IscsiDriver, text
   // SCST lexes add_target/del_target itself; other lines go to the driver (words()).
   const lx = new Lexer(text);
   const cmd = lx.lexem().toLowerCase();
-  if (cmd === 'add_target' || cmd === 'del_target') {
-    const name = lx.lexem();
-    if (name === '') throw einval('Target name required');
-    if (cmd === 'del_target') {
-      const extra = lx.lexem();
-      if (extra !== '') throw einval(`Syntax error on "${extra}"`);
-      await ctx.mgmt.delTarget(name);
-      return;
-    }
+  const tc = targetCommand(lx, cmd);
+  if (tc?.cmd === 'del_target') {
+    await ctx.mgmt.delTarget(tc.name);
+    return;
+  }
+  if (tc) {
+    const name = tc.name;
     const params = targetParams(lx.rest());
     // Validate the parameters on a scratch target first: a refused add_target creates nothing.
     if (params.length) {

@@ -52,6 +52,22 @@ export class Lexer {
  * lex to exactly a name and a value. Names are returned lower-cased (they are compared
  * case-insensitively); an empty token ends the list and whatever follows it is ignored.
  */
+/**
+ * A driver's targets/<driver>/mgmt line that SCST's core lexes itself for every driver
+ * (scst_tgtt_mgmt_store): `add_target NAME ...` (the lexer left at the rest) or `del_target NAME`
+ * (nothing may follow). Null for any other command, which is the driver's.
+ */
+export function targetCommand(lx: Lexer, cmd: string): { cmd: 'add_target' | 'del_target'; name: string } | null {
+  if (cmd !== 'add_target' && cmd !== 'del_target') return null;
+  const name = lx.lexem();
+  if (name === '') throw einval('Target name required');
+  if (cmd === 'del_target') {
+    const extra = lx.lexem();
+    if (extra !== '') throw einval(`Syntax error on "${extra}"`);
+  }
+  return { cmd, name };
+}
+
 export function paramTokens(lx: Lexer, what: string): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (let guard = 0; guard <= lx.s.length; guard++) {

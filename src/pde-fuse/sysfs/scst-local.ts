@@ -5,7 +5,7 @@ import type { Target } from '../../engine/target.js';
 import { attr, MODE_RW, type PdeNode } from '../node.js';
 import { keyed, membersDir, ro, rw } from './attr.js';
 import type { SysfsContext } from './context.js';
-import { Lexer, kstrtoul } from './lexer.js';
+import { Lexer, kstrtoul, targetCommand } from './lexer.js';
 import { TRACE_HELP, traceFile } from './root.js';
 import { CORE_DEFAULT, CORE_TOKENS, TraceLevel } from '../procfs/trace.js';
 import { targetDir, type DriverView } from './targets.js';
@@ -47,18 +47,14 @@ export async function writeLocalMgmt(ctx: SysfsContext, local: LocalDriver, text
   const lx = new Lexer(text);
   const word = lx.lexem();
   const cmd = word.toLowerCase();
-  if (cmd === 'add_target' || cmd === 'del_target') {
-    const name = lx.lexem();
-    if (name === '') throw einval('Target name required');
-    if (cmd === 'del_target') {
-      const extra = lx.lexem();
-      if (extra !== '') throw einval(`Syntax error on "${extra}"`);
-      await local.delTarget(name);
-      ctx.alua.dropTarget(name);
-      return;
-    }
-    const names = sessionNames(lx);
-    local.addTarget(name, names);
+  const tc = targetCommand(lx, cmd);
+  if (tc?.cmd === 'del_target') {
+    await local.delTarget(tc.name);
+    ctx.alua.dropTarget(tc.name);
+    return;
+  }
+  if (tc) {
+    local.addTarget(tc.name, sessionNames(lx));
     return;
   }
   const targetName = lx.lexem();
