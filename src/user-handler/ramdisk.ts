@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { UserHandlerClient, type ExecRequest } from './client.js';
 
 // Example user-space device handler: a RAM disk. It registers one device with scstd and executes
@@ -74,7 +76,18 @@ async function main(): Promise<void> {
   c.socket.on('close', () => process.exit(0));
 }
 
-if (process.argv[1] && /ramdisk\.js$/.test(process.argv[1])) {
+/** Run as a program (also through the `scst-user-ramdisk` link an installed package has), not imported. */
+function isMain(): boolean {
+  const argv1 = process.argv[1];
+  if (!argv1) return false;
+  try {
+    return realpathSync(argv1) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   main().catch((e: unknown) => {
     process.stderr.write(`scst-user-ramdisk: ${(e as Error).message}\n`);
     process.exit(1);
