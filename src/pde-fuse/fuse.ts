@@ -97,6 +97,37 @@ interface PendingWrite {
   answer(result: number): void;
 }
 
+/** Whether an executable `cmd` is in one of PATH's directories. */
+async function onPath(cmd: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      await fsp.access(path.join(dir, cmd), fsp.constants.X_OK);
+      return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
+}
+
+/**
+ * What a FUSE mount needs from the machine, checked before mounting so that a missing piece is
+ * one clear sentence naming what to install instead of a libfuse error, or a mount that works and
+ * then cannot be removed (as root libfuse mounts without fusermount, but unmounting needs it).
+ */
+export async function checkFuseAvailable(): Promise<void> {
+  const noMount = 'or start scstd with --no-mount';
+  try {
+    await fsp.access('/dev/fuse', fsp.constants.R_OK | fsp.constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`/dev/fuse is missing: load the fuse module (modprobe fuse) or, in a container, pass the device (--device /dev/fuse); ${noMount}`);
+    throw new Error(`/dev/fuse cannot be opened (${code}): run as root or as a member of the group owning /dev/fuse; ${noMount}`);
+  }
+  if (!(await onPath('fusermount'))) throw new Error(`fusermount is not installed (Debian: apt-get install -y fuse); ${noMount}`);
+}
+
 /** Whether `p` is a dead FUSE mount (its server is gone). */
 async function isStale(p: string): Promise<boolean> {
   try {
@@ -260,6 +291,7 @@ export class PdeMount {
 
   static async mount(dir: string, pfs: PdeFs, log: Logger, sub = 'proc'): Promise<PdeMount> {
     const mountPoint = sub ? path.join(path.resolve(dir), sub) : path.resolve(dir);
+    await checkFuseAvailable();
     await fsp.mkdir(path.resolve(dir), { recursive: true });
     await cleanStaleMount(mountPoint, log);
     await fsp.mkdir(mountPoint, { recursive: true });
