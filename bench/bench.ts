@@ -14,7 +14,7 @@ import { FAIR_GROUP_ID, fairGroup, writerNote } from './fairness.js';
 import { preWriteImage } from './image.js';
 import { describeMachine } from './machine.js';
 import { judge, type BenchResult, type CaseResult, type DaemonFigures, type ProfileSummary, type ScaleLine } from './model.js';
-import { killAllTracked, onPath, procMemory } from './proc.js';
+import { freePort, killAllTracked, onPath, procMemory } from './proc.js';
 import { cpuPlanText, pinDaemonsToLastCpu } from './pinning.js';
 import { profileScstd } from './profile.js';
 import { formatResult } from './report.js';
@@ -22,6 +22,7 @@ import { scaleLines } from './scale.js';
 import { assertScstdBuilt, scstdBinary, startScstdBench } from './scstd.js';
 import { median, ratio, spread } from './stats.js';
 import { fdLimitNote, STORM_GROUP_ID, stormGroup } from './storm.js';
+import { metricsGroup } from './metrics-cost.js';
 import { startTgtdBench, tgtdAvailable } from './tgtd.js';
 
 // dist/bench/bench.js -> the repository root.
@@ -273,6 +274,16 @@ async function main(): Promise<number> {
       ...built.cases.map(caseAsGroup),
       fairGroup({ seconds: opts.latencySeconds, writerRole: opts.fairSameLun ? 'fileio' : 'fileio2', log }),
       stormGroup({ sessions: opts.stormSessions, launch: launchFresh }),
+      metricsGroup(ctx, {
+        freePort,
+        launch: async (metricsPort) => {
+          const dir = join(tmp, 'metrics-scstd');
+          await mkdir(dir, { recursive: true });
+          const d = await startScstdBench({ dir, nullioSizeBytes: NULLIO_SIZE, imagePath: images.scstd, extraArgs: ['--metrics', `127.0.0.1:${metricsPort}`] });
+          fresh.add(d);
+          return d;
+        },
+      }),
     ];
     const groups = opts.cases ? allGroups.filter((g) => opts.cases!.test(g.id) || g.rows.some((r) => opts.cases!.test(r.id))) : allGroups;
     const rowIds = new Set(groups.flatMap((g) => g.rows.map((r) => r.id)));
@@ -371,9 +382,9 @@ async function main(): Promise<number> {
     for (const d of [...daemons].reverse()) await d.stop();
 
     const results: CaseResult[] = [];
-    const caseResult = (c: Pick<RowDef, 'id' | 'title' | 'unit' | 'better' | 'command' | 'target'>, per: Map<DaemonName, Collected>): CaseResult => {
+    const caseResult = (c: Pick<RowDef, 'id' | 'title' | 'unit' | 'better' | 'command' | 'target' | 'scstdOnly'>, per: Map<DaemonName, Collected>): CaseResult => {
       const s = figures(per.get('scstd')!);
-      const t = per.has('tgtd') ? figures(per.get('tgtd')!) : null;
+      const t = per.has('tgtd') && !c.scstdOnly ? figures(per.get('tgtd')!) : null;
       const r = ratio(s.median, t?.median ?? null);
       // Every scstd run failing misses any target.
       const met = c.target !== null && s.median === null && s.samples.length > 0 ? false : judge(c.target, s.median, r);
@@ -386,6 +397,7 @@ async function main(): Promise<number> {
       for (const row of g.rows) {
         results.push(caseResult(row, collected.get(row.id)!));
         for (const [name, col] of collected.get(row.id)!) {
+          if (row.scstdOnly && name !== 'scstd') continue;
           const failed = col.values.filter((v) => v === null).length;
           if (failed === 0) continue;
           const what = `on ${name}: ${failed} of ${col.values.length} runs failed; first: ${errorGist(col.errors[0] ?? 'no error text')}`;

@@ -37,6 +37,8 @@ export interface RowDef {
   target: Target | null;
   /** Its name in the progress lines. */
   short: string;
+  /** A figure of scstd alone (tgtd has no such thing): its tgtd column is n/a. */
+  scstdOnly?: boolean;
 }
 
 /** What one run gave for one row; CPU figures cover the part of the run the row describes. */
@@ -87,7 +89,7 @@ export interface DerivedDef {
 const KiB = 1024;
 const MiB = 1024 * 1024;
 
-function perfCase(ctx: CaseContext, o: { id: string; title: string; role: LunRole; blocks: number; qd: number; target?: Target }): CaseDef {
+export function perfCase(ctx: CaseContext, o: { id: string; title: string; role: LunRole; blocks: number; qd: number; target?: Target }): CaseDef {
   const opts = (seconds: number) => ({ queueDepth: o.qd, blocks: o.blocks, seconds });
   return {
     id: o.id,
@@ -100,7 +102,7 @@ function perfCase(ctx: CaseContext, o: { id: string; title: string; role: LunRol
   };
 }
 
-interface QemuShape {
+export interface QemuShape {
   id: string;
   title: string;
   role: LunRole;
@@ -119,7 +121,7 @@ interface QemuShape {
  * qemu-img bench runs a fixed number of requests, so each daemon's count is sized from a short
  * probe run (which also warms it up) to take about `qemuSeconds`.
  */
-function qemuCase(ctx: CaseContext, s: QemuShape): CaseDef {
+export function qemuCase(ctx: CaseContext, s: QemuShape): CaseDef {
   const counts = new Map<DaemonName, number>();
   const timeoutMs = Math.max(30_000, ctx.qemuSeconds * 20_000);
   const opts = (count: number) => ({ write: s.write, size: s.size, depth: s.depth, count, step: s.step, timeoutMs });
@@ -152,7 +154,7 @@ function qemuCase(ctx: CaseContext, s: QemuShape): CaseDef {
 
 // A stride of 7919 (a prime) 4 KiB blocks scatters the writes over the whole image; the offset
 // wraps at the end of the LUN, and stays 4 KiB-aligned because the image size is a multiple of it.
-const SCATTER_STEP = 7919 * 4 * KiB;
+export const SCATTER_STEP = 7919 * 4 * KiB;
 
 /**
  * Before any measurement: a JIT-compiled, warmed daemon is what a long-running target is. Both

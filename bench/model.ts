@@ -1,7 +1,7 @@
 // The benchmark's results as they are printed and written to JSON.
 import type { DaemonName } from './daemon.js';
 
-export type Unit = 'IOPS' | 'MiB/s' | 'us' | 'MB' | 'ms' | 'KiB' | 'count';
+export type Unit = 'IOPS' | 'MiB/s' | 'us' | 'MB' | 'ms' | 'KiB' | 'count' | '%';
 export type Better = 'higher' | 'lower';
 
 /** A goal from issue 8 or 14, checked against the medians of the same run. */

@@ -12,6 +12,7 @@ export function formatValue(v: number | string | null, unit: Unit | ''): string 
       return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1);
     case 'us':
     case 'MB':
+    case '%':
       return v.toFixed(1);
     default:
       return Math.round(v).toLocaleString('en-US');

@@ -59,6 +59,8 @@ export interface LaunchOptions {
   logLevel: 'info' | 'warn';
   /** Options for node itself, before the script (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** More scstd options (e.g. --metrics ADDR:PORT). */
+  extraArgs?: string[];
   readyTimeoutMs?: number;
   /**
    * Publish the management trees through FUSE at this directory (--mount); without it the daemon
@@ -90,7 +92,7 @@ export async function launchScstd(o: LaunchOptions): Promise<ScstdProcess> {
   const port = await freePort();
   // Through the launcher, as an administrator starts it: it picks V8's start-up options for the
   // CPUs the daemon may use (under --pin, one).
-  const args = ['--config', confPath, '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, ...(o.mount !== undefined ? ['--mount', o.mount] : ['--no-mount']), '--log-level', o.logLevel];
+  const args = ['--config', confPath, '--listen', `127.0.0.1:${port}`, '--state-dir', stateDir, ...(o.mount !== undefined ? ['--mount', o.mount] : ['--no-mount']), '--log-level', o.logLevel, ...(o.extraArgs ?? [])];
   const started = performance.now();
   const env = { ...process.env, SCSTD_ENTRY: scstdBinary(), SCSTD_NODE_ARGS: (o.nodeArgs ?? []).join(' ') };
   const child = spawnTracked(...placed('daemon', SCSTD_LAUNCHER, args), { cwd: o.dir, env });
@@ -159,6 +161,8 @@ export interface ScstdBenchOptions {
   targetName?: string;
   /** Options for node itself (the profile run passes --cpu-prof). */
   nodeArgs?: string[];
+  /** More scstd options (the metrics rows pass --metrics). */
+  extraArgs?: string[];
 }
 
 /**
@@ -182,7 +186,7 @@ export async function startScstdBench(o: ScstdBenchOptions): Promise<BenchDaemon
   }
   const config = scstConf(devices, targetName, lunList);
   // The brief runs it at warn: no per-login info lines competing for the event loop.
-  const p = await launchScstd({ dir: o.dir, config, logLevel: 'warn', nodeArgs: o.nodeArgs });
+  const p = await launchScstd({ dir: o.dir, config, logLevel: 'warn', nodeArgs: o.nodeArgs, extraArgs: o.extraArgs });
   return {
     name: 'scstd',
     pid: p.pid,

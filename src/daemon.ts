@@ -19,6 +19,7 @@ import { mountTrees, sysfsWaitFromEnv, type PdeMount } from './pde-fuse/index.js
 import { applyIscsiScstdConf, parseIscsiScstdConf } from './conf/iscsi-scstd-conf.js';
 import { closeDevices, exitHolders, shutdown, type DaemonParts } from './shutdown.js';
 import { exitNow, finishExit } from './exit.js';
+import { startMetricsServer, type MetricsServer } from './metrics/prometheus.js';
 
 /** How long a cached pool buffer may stay unused before it is let go. */
 const SGV_PURGE_MS = 30_000;
@@ -45,6 +46,8 @@ export interface DaemonOptions {
   userTimeoutMs: number;
   /** Resource bounds given on the command line (the rest keep their defaults). */
   limits?: Partial<Limits>;
+  /** Where to serve Prometheus metrics (null: nowhere). */
+  metrics?: { host: string; port: number } | null;
 }
 
 /**
@@ -137,6 +140,18 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     finishExit(log, 1, exitHolders(parts));
     return 1;
   }
+  let metrics: MetricsServer | null = null;
+  if (o.metrics) {
+    try {
+      metrics = await startMetricsServer(o.metrics.host, o.metrics.port, { scst, iscsi, fuseRequests: () => mounted?.fuseRequests ?? null }, log);
+    } catch (e) {
+      process.stderr.write(`scstd: cannot serve metrics on ${o.metrics.host}:${o.metrics.port}: ${(e as Error).message}\n`);
+      log.fatal(`cannot serve metrics: ${(e as Error).message}`);
+      await shutdown(parts, o.teardownTimeoutMs);
+      finishExit(log, 1, exitHolders(parts));
+      return 1;
+    }
+  }
   // Cached buffers no command needed for a whole interval go back (SCST's SGV purge, 60 s there).
   const purgeMs = Number(process.env.SCSTD_SGV_PURGE_MS) || SGV_PURGE_MS;
   setInterval(() => scst.pool.purgeIdle(), purgeMs).unref();
@@ -156,10 +171,12 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
       if (stopping) exitNow(log, 1, `second ${sig}`, exitHolders(parts));
       stopping = true;
       log.info(`${sig} received: shutting down`);
-      void shutdown(parts, o.teardownTimeoutMs).then((clean) => {
-        finishExit(log, clean ? 0 : 1, exitHolders(parts));
-        resolve(clean ? 0 : 1);
-      });
+      void (metrics?.close() ?? Promise.resolve())
+        .then(() => shutdown(parts, o.teardownTimeoutMs))
+        .then((clean) => {
+          finishExit(log, clean ? 0 : 1, exitHolders(parts));
+          resolve(clean ? 0 : 1);
+        });
     };
     const onInt = () => stop('SIGINT');
     const onTerm = () => stop('SIGTERM');

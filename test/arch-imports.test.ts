@@ -38,8 +38,8 @@ export function importsOf(file: string, text: string): string[] {
 const isCore = (f: string) => /^src\/engine\/[^/]+\.ts$/.test(f) || f.startsWith('src/engine/scsi/');
 const under = (f: string, dirs: string[]) => dirs.some((d) => (d.endsWith('.ts') ? f === d : f === d || f.startsWith(`${d}/`) || f === `${d}.ts`));
 
-const NOT_FROM_CORE = ['src/engine/iscsi', 'src/engine/backstore', 'src/engine/user', 'src/pde-fuse', 'src/scstadmin', 'src/conf', 'src/user-handler', 'src/daemon.ts', 'src/bin'];
-const NOT_FROM_ENGINE = ['src/pde-fuse', 'src/scstadmin', 'src/conf'];
+const NOT_FROM_CORE = ['src/engine/iscsi', 'src/engine/backstore', 'src/engine/user', 'src/pde-fuse', 'src/scstadmin', 'src/conf', 'src/metrics', 'src/user-handler', 'src/daemon.ts', 'src/bin'];
+const NOT_FROM_ENGINE = ['src/pde-fuse', 'src/scstadmin', 'src/conf', 'src/metrics'];
 
 /** The rules one import edge breaks (empty: allowed). */
 export function violations(from: string, to: string): string[] {

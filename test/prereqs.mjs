@@ -13,6 +13,7 @@ const PACKAGES = {
   'qemu-utils': ['qemu-io', 'qemu-img'],
   tgt: ['tgtd', 'tgtadm'],
   fuse: ['fusermount'],
+  prometheus: ['prometheus'],
 };
 
 /** qemu opens iscsi:// URLs only with this module (Debian's qemu-block-extra). */

@@ -1,3 +1,4 @@
+import { ioStartTime, observeCompletion } from './io-metrics.js';
 import { Status } from './scsi/constants.js';
 import type { PoolBuffer, SgvPool } from './sgv.js';
 import type { TgtDev } from './tgtdev.js';
@@ -82,7 +83,11 @@ export class ScsiCmd {
     readonly createdAt: number = Date.now(),
   ) {
     ScsiCmd.live++;
+    this.startedAt = ioStartTime();
   }
+
+  /** performance.now() at creation while metrics are collected, else 0 (io-metrics.ts). */
+  private readonly startedAt: number;
 
   get opcode(): number {
     return this.cdb[0]!;
@@ -152,6 +157,7 @@ export class ScsiCmd {
     this.status = status;
     this.sense = sense;
     this.owner = 'transport';
+    if (this.startedAt !== 0) observeCompletion(this, this.startedAt);
     const hook = this.completion;
     this.completion = null;
     if (hook) hook(this);

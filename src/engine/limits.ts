@@ -40,19 +40,21 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 });
 
 /** Bound names as they appear in log lines and counters. */
-export type BoundName =
-  | 'login-timeout'
-  | 'login-pdus'
-  | 'login-text-bytes'
-  | 'connections'
-  | 'login-connections'
-  | 'login-connections-per-address'
-  | 'queued-commands'
-  | 'reply-bytes'
-  | 'rsp-timeout'
-  | 'session-buffer-bytes'
-  | 'buffer-bytes'
-  | 'descriptors';
+export const BOUND_NAMES = [
+  'login-timeout',
+  'login-pdus',
+  'login-text-bytes',
+  'connections',
+  'login-connections',
+  'login-connections-per-address',
+  'queued-commands',
+  'reply-bytes',
+  'rsp-timeout',
+  'session-buffer-bytes',
+  'buffer-bytes',
+  'descriptors',
+] as const;
+export type BoundName = (typeof BOUND_NAMES)[number];
 
 /** How often each bound was hit; logs at most one line per bound per interval. */
 export class BoundHits {

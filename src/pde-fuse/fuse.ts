@@ -162,6 +162,7 @@ export async function cleanStaleMount(mountPoint: string, log: Logger): Promise<
 function operations(pfs: PdeFs, log: Logger, pending: Set<PendingWrite>): Fuse.Ops {
   const guard = <A extends unknown[]>(name: string, fn: (...a: A) => void, fail: (...a: A) => void) =>
     (...a: A) => {
+      pfs.fuseRequests.set(name, (pfs.fuseRequests.get(name) ?? 0) + 1);
       try {
         fn(...a);
       } catch (e) {
@@ -331,6 +332,11 @@ export class PdeMount {
     }
     if (ok) this.log.info({ mountPoint: this.mountPoint }, `management tree unmounted from ${this.mountPoint}`);
     return ok;
+  }
+
+  /** FUSE requests served, by operation. */
+  get fuseRequests(): ReadonlyMap<string, number> {
+    return this.pfs.fuseRequests;
   }
 
   /** What of the mount still holds the process (after unmount(): writes not answered yet). */

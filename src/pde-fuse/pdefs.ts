@@ -76,6 +76,8 @@ export class PdeFs {
 
   /** How long commands take: slow ones are logged, the longest is kept. */
   readonly opTimes: MgmtOpTimes;
+  /** FUSE requests served, by operation (metrics). */
+  readonly fuseRequests = new Map<string, number>();
 
   constructor(
     readonly root: PdeDir,

@@ -308,6 +308,8 @@ export class IscsiConnection implements SessionTransport {
     if (isFirst) this.statSN = pdu.bhs.readUInt32BE(28); // start at the initiator's ExpStatSN
     let tsih = 0;
     const done = lp.outcome && reply.status === LoginStatus.SUCCESS;
+    if (reply.status !== LoginStatus.SUCCESS) this.ctx.loginStats.failed(lp.target?.name ?? '', reply.status);
+    else if (done) this.ctx.loginStats.succeeded(lp.outcome!.target?.name ?? '');
     if (done) {
       const o = lp.outcome!;
       if (!o.discovery && o.target) this.reinstate(o.initiatorName, o.isid, o.target.name);

@@ -1,3 +1,4 @@
+import type { LoginStats } from './login-stats.js';
 import type { Logger } from 'pino';
 import type { Scst } from '../scst.js';
 import type { IscsiSessionTable } from './session.js';
@@ -26,4 +27,6 @@ export interface IscsiContext {
   logThrottle: LogThrottle;
   /** The connection left login phase (full feature phase, or closed): it no longer counts there. */
   loginEnded(conn: IscsiConnection): void;
+  /** Logins accepted and refused, per target (metrics). */
+  readonly loginStats: LoginStats;
 }

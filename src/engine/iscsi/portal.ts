@@ -1,3 +1,4 @@
+import { LoginStats } from './login-stats.js';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Scst } from '../scst.js';
@@ -29,6 +30,7 @@ export class IscsiDriver implements IscsiContext {
   /** Housekeeping for every connection (login timeout, keep-alive, RspTimeout): one timer, not one each. */
   private ticker: NodeJS.Timeout | null = null;
   readonly logThrottle = new LogThrottle();
+  readonly loginStats = new LoginStats();
   private ticks = 0;
   /** The count of descriptors under way (shutdown waits for it), null between counts. */
   private checkingDescriptors: Promise<void> | null = null;
