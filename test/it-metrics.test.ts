@@ -107,7 +107,9 @@ describe('Prometheus metrics', () => {
     expect(await settle(hist, before.hist + 15)).toBe(before.hist + 15);
   }, 60_000);
 
-  it("a session's counters in Prometheus are its SCST counters in the sysfs tree", async () => {
+  it("a session's counters and latency in Prometheus are its SCST counters and latency files in the sysfs tree", async () => {
+    // SCST keeps latency statistics for sessions created while measure_latency is 1.
+    await writeFile(join(mnt, 'sys/kernel/scst_tgt/measure_latency'), '1\n');
     const s = await qemuIoSession({ port: d.ports[0]!, target: TARGET, lun: 0, initiator: INI });
     try {
       for (let i = 0; i < 7; i++) await s.exec(`write -P 0x33 ${4 * 1048576 + i * 8192} 8k`, /wrote \d+\/\d+ bytes/);
@@ -118,8 +120,21 @@ describe('Prometheus metrics', () => {
       const sel = `{target="${TARGET}",session="${INI}"}`;
       expect(await settle(`scst_session_write_commands_total${sel}`, tree)).toBe(tree);
       expect(await settle(`scst_session_write_bytes_total${sel}`, kb * 1024)).toBe(kb * 1024);
+      // The 8 KiB writes in SCST's latency file of their size and direction, and in the session's
+      // write-latency histogram: the same commands.
+      const lat = await readFile(join(dirPath, 'latency', 'w8192'), 'utf8');
+      const lines = lat.trimEnd().split('\n');
+      expect(lines[0]).toBe('state count min max avg stddev');
+      for (const l of lines.slice(1, -1)) expect(l).toMatch(/^(XMIT_RESP|INIT|EXEC_WAIT) 7 \d+\.\d \d+\.\d \d+\.\d \d+\.\d us$/);
+      expect(lines.at(-1)).toMatch(/^total 7 - - \d+\.\d \d+\.\d us$/);
+      expect(await readFile(join(dirPath, 'latency', 'r8192'), 'utf8')).toBe('state count min max avg stddev\n');
+      expect(await settle(`scst_session_command_duration_seconds_count{target="${TARGET}",session="${INI}",kind="write"}`, 7)).toBe(7);
+      // A write to any latency file zeroes them all (SCST).
+      await writeFile(join(dirPath, 'latency', 'n512'), '0\n');
+      expect(await readFile(join(dirPath, 'latency', 'w8192'), 'utf8')).toBe('state count min max avg stddev\n');
     } finally {
       await s.close();
+      await writeFile(join(mnt, 'sys/kernel/scst_tgt/measure_latency'), '0\n');
     }
   }, 60_000);
 

@@ -83,11 +83,23 @@ export class ScsiCmd {
     readonly createdAt: number = Date.now(),
   ) {
     ScsiCmd.live++;
-    this.startedAt = ioStartTime();
+    this.startedAt = session.latStats !== null ? performance.now() : ioStartTime();
   }
 
-  /** performance.now() at creation while metrics are collected, else 0 (io-metrics.ts). */
+  /**
+   * performance.now() at creation while someone measures commands (metrics are served, or the
+   * session keeps SCST's latency statistics), else 0; then also when execution started and when
+   * the command completed (0: not reached).
+   */
   private readonly startedAt: number;
+  private execAt = 0;
+  private doneAt = 0;
+
+  /** Execution starts (the device takes over). */
+  enterExec(): void {
+    this.state = CmdState.EXEC;
+    if (this.startedAt !== 0) this.execAt = performance.now();
+  }
 
   get opcode(): number {
     return this.cdb[0]!;
@@ -157,7 +169,10 @@ export class ScsiCmd {
     this.status = status;
     this.sense = sense;
     this.owner = 'transport';
-    if (this.startedAt !== 0) observeCompletion(this, this.startedAt);
+    if (this.startedAt !== 0) {
+      this.doneAt = performance.now();
+      observeCompletion(this, this.startedAt, this.doneAt);
+    }
     const hook = this.completion;
     this.completion = null;
     if (hook) hook(this);
@@ -183,6 +198,7 @@ export class ScsiCmd {
   private free(): void {
     this.state = CmdState.FREED;
     ScsiCmd.live--;
+    if (this.startedAt !== 0) this.session.latStats?.record(this, this.startedAt, this.execAt, this.doneAt, performance.now());
     if (this.pbuf) {
       this.session.bufferBytes -= this.pbuf.buf.length;
       this.pool.release(this.pbuf);

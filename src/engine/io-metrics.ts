@@ -98,8 +98,9 @@ function senseKey(sense: Buffer | null): number {
 }
 
 /** Called once per command, at its completion, for commands that carry a start time. */
-export function observeCompletion(cmd: ScsiCmd, startedAt: number): void {
-  const seconds = (performance.now() - startedAt) / 1000;
+export function observeCompletion(cmd: ScsiCmd, startedAt: number, completedAt: number): void {
+  if (!enabled) return;
+  const seconds = (completedAt - startedAt) / 1000;
   const kind = kindOf(cmd);
   const dev = cmd.tgtDev?.device;
   let sl = sessionLatency.get(cmd.session);

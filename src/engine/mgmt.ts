@@ -66,7 +66,6 @@ export interface CoreAttrs {
   maxTaskletCmd: number;
   pollUs: number;
   suspendCount: number;
-  measureLatency: boolean;
   asyncLunReplace: boolean;
   forceGlobalSgvPool: number;
   clusterName: string;
@@ -122,7 +121,7 @@ const aluaMap = new WeakMap<Scst, Alua>();
 
 export function coreAttrs(scst: Scst): CoreAttrs {
   let a = coreAttrsMap.get(scst);
-  if (!a) coreAttrsMap.set(scst, (a = { maxTaskletCmd: 10, pollUs: 0, suspendCount: 0, measureLatency: false, asyncLunReplace: false, forceGlobalSgvPool: 0, clusterName: '', defaultThreads: DEFAULT_THREADS }));
+  if (!a) coreAttrsMap.set(scst, (a = { maxTaskletCmd: 10, pollUs: 0, suspendCount: 0, asyncLunReplace: false, forceGlobalSgvPool: 0, clusterName: '', defaultThreads: DEFAULT_THREADS }));
   return a;
 }
 

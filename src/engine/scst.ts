@@ -1,3 +1,4 @@
+import { SessionLatencyStats } from './latency-stats.js';
 import type { Logger } from 'pino';
 import type { Device, HandlerName } from './device.js';
 import { createDevice } from './handlers.js';
@@ -142,8 +143,12 @@ export class Scst implements SessionCore {
     };
   }
 
+  /** measure_latency: sessions created while it is set keep SCST's latency statistics. */
+  measureLatency = false;
+
   createSession(target: Target, initiator: string, transport: SessionTransport): ScstSession {
     const s = new ScstSession(target, initiator, transport, this);
+    if (this.measureLatency) s.latStats = new SessionLatencyStats();
     s.sysfsName = target.takeSessionName(initiator);
     target.sessions.add(s);
     this.sessions.add(s);

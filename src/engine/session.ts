@@ -6,6 +6,7 @@ import type { BoundHits, Limits } from './limits.js';
 import type { IniGroup, LunChange, LunSet, Target } from './target.js';
 import type { Asc } from './scsi/constants.js';
 import { TgtDev } from './tgtdev.js';
+import type { SessionLatencyStats } from './latency-stats.js';
 import type { Device } from './device.js';
 import type { CopyManager } from './copy_manager/copy-manager.js';
 
@@ -55,6 +56,8 @@ export class ScstSession {
   readonly cmds = new CmdTable();
   readonly stats = { none: { cmds: 0, kb: 0, unaligned: 0 }, read: { cmds: 0, kb: 0, unaligned: 0 }, write: { cmds: 0, kb: 0, unaligned: 0 }, unknown: 0 };
   closed = false;
+  /** SCST's latency statistics (sessions/<s>/latency/): kept when measure_latency was 1 at creation. */
+  latStats: SessionLatencyStats | null = null;
   /** Sysfs directory name: the initiator name, with _N for a second session of it. */
   sysfsName: string;
   /** Bytes of pool buffers this session's commands hold (bounded by limits.maxSessionBufferBytes). */

@@ -154,7 +154,7 @@ export function fitToEdtl(cmd: ScsiCmd, edtl: number): void {
 /** Run a parsed command whose data (if any) has arrived. */
 export function execCmd(cmd: ScsiCmd): void {
   if (cmd.isDone) return;
-  cmd.state = CmdState.EXEC;
+  cmd.enterExec();
   cmd.owner = 'device';
   const td = cmd.tgtDev;
   const dev = td?.device ?? null;

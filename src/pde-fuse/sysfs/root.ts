@@ -165,9 +165,9 @@ export function rootAttributes(ctx: SysfsContext): Array<readonly [string, PdeNo
     [
       'measure_latency',
       rw(
-        () => `${core().measureLatency ? 1 : 0}\n`,
+        () => `${scst.measureLatency ? 1 : 0}\n`,
         (text) => {
-          core().measureLatency = kstrtol(text, 'measure_latency') !== 0;
+          scst.measureLatency = kstrtol(text, 'measure_latency') !== 0;
         },
       ),
     ],

@@ -1,3 +1,4 @@
+import { LATENCY_DIRS, LATENCY_SIZES } from '../../engine/latency-stats.js';
 import os from 'node:os';
 import { einval } from '../../engine/errors.js';
 import type { IscsiDriver } from '../../engine/iscsi/portal.js';
@@ -413,6 +414,18 @@ function iscsiView(ctx: SysfsContext): DriverView {
   };
 }
 
+/** sessions/<s>/latency/: n512 r512 w512 b512 ... b524288 (SCST's order); any write zeroes them all. */
+function latencyDir(s: ScstSession): PdeNode {
+  const files: Array<readonly [string, PdeNode]> = [];
+  LATENCY_SIZES.forEach((size, si) => {
+    for (const d of ['n', 'r', 'w', 'b'] as const) {
+      const di = LATENCY_DIRS.indexOf(d);
+      files.push([`${d}${size}`, rw(() => s.latStats?.render(di, si) ?? 'state count min max avg stddev\n', () => s.latStats?.reset())]);
+    }
+  });
+  return sdir(() => files);
+}
+
 function sessionDir(s: ScstSession, view: DriverView): PdeNode {
   const stats = STAT_NAMES.map((n) => [n, rw(() => `${statValue(s, n)}\n`, () => resetStats(s, n))] as const);
   const fixed: Array<readonly [string, PdeNode]> = [
@@ -421,6 +434,7 @@ function sessionDir(s: ScstSession, view: DriverView): PdeNode {
     ['active_commands', ro(() => `${s.activeCount}\n`)],
     ...stats,
     ['force_close', wo(() => s.transport.forceClose('force_close through sysfs'))],
+    ['latency', latencyDir(s)],
     ...view.sessionAttrs(s),
   ];
   // The LUN set in use: the target's own, or one of its groups' (a procfs-era group has no place here).
