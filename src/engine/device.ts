@@ -1,3 +1,4 @@
+import type { DeviceIo } from './io-metrics.js';
 import type { Backstore } from './backing-store.js';
 import { DeviceType, Sense, type Asc } from './scsi/constants.js';
 import type { TgtDev } from './tgtdev.js';
@@ -51,6 +52,8 @@ export class Device {
   tst: number;
   filename: string | null;
   backstore: Backstore | null = null;
+  /** What its commands did, for the metrics (io-metrics.ts), once a command was measured. */
+  io: DeviceIo | null = null;
   /** Caching mode page WCE (write-back cache enabled); MODE SELECT may change it. */
   wce: boolean;
   t10VendId: string;

@@ -69,16 +69,12 @@ export function ioStartTime(): number {
   return enabled ? performance.now() : 0;
 }
 
-const deviceIo = new WeakMap<object, DeviceIo>();
-const sessionLatency = new WeakMap<object, Latencies>();
-
-/** The counters of `dev` (created on first use; only devices that ran commands have any). */
-export function deviceIoOf(dev: object): DeviceIo | undefined {
-  return deviceIo.get(dev);
+/** What the device and the session of a command keep for it (fields of theirs: no lookup per command). */
+interface Measured {
+  io: DeviceIo | null;
 }
-
-export function sessionLatencyOf(sess: object): Latencies | undefined {
-  return sessionLatency.get(sess);
+interface MeasuredSession {
+  latency: Latencies | null;
 }
 
 function kindOf(cmd: ScsiCmd): LatencyKind | null {
@@ -102,13 +98,12 @@ export function observeCompletion(cmd: ScsiCmd, startedAt: number, completedAt: 
   if (!enabled) return;
   const seconds = (completedAt - startedAt) / 1000;
   const kind = kindOf(cmd);
-  const dev = cmd.tgtDev?.device;
-  let sl = sessionLatency.get(cmd.session);
-  if (!sl) sessionLatency.set(cmd.session, (sl = new Latencies()));
+  const sess: MeasuredSession = cmd.session;
+  const sl = (sess.latency ??= new Latencies());
   if (kind) sl[kind].observe(seconds);
+  const dev: Measured | undefined = cmd.tgtDev?.device;
   if (!dev) return;
-  let d = deviceIo.get(dev);
-  if (!d) deviceIo.set(dev, (d = new DeviceIo()));
+  const d = (dev.io ??= new DeviceIo());
   if (kind) d.latency[kind].observe(seconds);
   const good = cmd.status === Status.GOOD;
   if (kind === 'read') {

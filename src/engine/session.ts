@@ -7,6 +7,7 @@ import type { IniGroup, LunChange, LunSet, Target } from './target.js';
 import type { Asc } from './scsi/constants.js';
 import { TgtDev } from './tgtdev.js';
 import type { SessionLatencyStats } from './latency-stats.js';
+import type { Latencies } from './io-metrics.js';
 import type { Device } from './device.js';
 import type { CopyManager } from './copy_manager/copy-manager.js';
 
@@ -58,6 +59,8 @@ export class ScstSession {
   closed = false;
   /** SCST's latency statistics (sessions/<s>/latency/): kept when measure_latency was 1 at creation. */
   latStats: SessionLatencyStats | null = null;
+  /** Latency histograms for the metrics (io-metrics.ts), once a command was measured. */
+  latency: Latencies | null = null;
   /** Sysfs directory name: the initiator name, with _N for a second session of it. */
   sysfsName: string;
   /** Bytes of pool buffers this session's commands hold (bounded by limits.maxSessionBufferBytes). */

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
 import { ScsiCmd } from '../engine/cmd.js';
-import { deviceIoOf, enableIoMetrics, LATENCY_BUCKETS_S, LATENCY_KINDS, sessionLatencyOf, type Latencies, type LatencyHistogram } from '../engine/io-metrics.js';
+import { enableIoMetrics, LATENCY_BUCKETS_S, LATENCY_KINDS, type DeviceIo, type Latencies, type LatencyHistogram } from '../engine/io-metrics.js';
 import type { IscsiDriver } from '../engine/iscsi/portal.js';
 import { BOUND_NAMES } from '../engine/limits.js';
 import type { Scst } from '../engine/scst.js';
@@ -70,9 +70,9 @@ export function createRegistry(src: MetricsSources): Registry {
   const reg = new Registry();
   const add = (name: string, help: string, type: Collected['type'], samples: () => Sample[]): void => reg.registerMetric(new Collected(name, help, type, samples) as unknown as Metric);
   const devices = () => [...scst.devices.values()];
-  const perDevice = (pick: (d: NonNullable<ReturnType<typeof deviceIoOf>>) => number) => (): Sample[] =>
+  const perDevice = (pick: (d: DeviceIo) => number) => (): Sample[] =>
     devices().map((dev) => {
-      const io = deviceIoOf(dev);
+      const io = dev.io;
       return { labels: { device: dev.name }, value: io ? pick(io) : 0 };
     });
 
@@ -87,7 +87,7 @@ export function createRegistry(src: MetricsSources): Registry {
   add('scst_device_check_conditions_total', 'CHECK CONDITIONs by sense key', 'counter', () => {
     const out: Sample[] = [];
     for (const dev of devices()) {
-      const io = deviceIoOf(dev);
+      const io = dev.io;
       if (!io) continue;
       io.senseKeys.forEach((n, k) => {
         if (n > 0) out.push({ labels: { device: dev.name, sense_key: SENSE_KEYS[k]! }, value: n });
@@ -98,7 +98,7 @@ export function createRegistry(src: MetricsSources): Registry {
   add('scst_device_command_duration_seconds', 'time from a command arriving to its completion, by kind', 'histogram', () => {
     const out: Sample[] = [];
     for (const dev of devices()) {
-      const io = deviceIoOf(dev);
+      const io = dev.io;
       if (io) latencySamples('scst_device_command_duration_seconds', { device: dev.name }, io.latency, out);
     }
     return out;
@@ -114,7 +114,7 @@ export function createRegistry(src: MetricsSources): Registry {
   add('scst_session_command_duration_seconds', 'time from a command arriving to its completion, by kind', 'histogram', () => {
     const out: Sample[] = [];
     for (const { t, s } of sessions()) {
-      const l = sessionLatencyOf(s);
+      const l = s.latency;
       if (l) latencySamples('scst_session_command_duration_seconds', sessionLabels(t, s), l, out);
     }
     return out;
