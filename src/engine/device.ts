@@ -6,6 +6,8 @@ import type { ScsiCmd } from './cmd.js';
 import type { LunEntry } from './target.js';
 import { defaultIds } from './scsi/identity.js';
 import { settledWithin } from './wait.js';
+import type { ReservationStore } from './reservations.js';
+import { localReservations } from './reservations-local.js';
 
 export type HandlerName = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom' | 'scst_user';
 
@@ -84,6 +86,8 @@ export class Device {
    * then completes it), false to let the built-in command sets run it.
    */
   forward: ((cmd: ScsiCmd) => boolean) | null = null;
+  /** Where this logical unit's reservation state lives (shared by the nodes of a cluster). */
+  reservations: ReservationStore = localReservations;
   /** Nexuses that sent PREVENT MEDIUM REMOVAL. */
   readonly preventers = new Set<TgtDev>();
   private inflightCount = 0;

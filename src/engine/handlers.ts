@@ -4,6 +4,7 @@ import { backstoreKind, type FileStoreOptions } from './backing-store.js';
 import { einval, MgmtError } from './errors.js';
 import { checkDeviceName } from './names.js';
 import { restorePr } from './scsi/pr.js';
+import type { ReservationStore } from './reservations.js';
 
 // The vdisk device handlers: parameter validation for add_device (sysfs.md §11.1), and opening
 // the backing store. The same rules serve scst.conf at start-up and the management trees.
@@ -76,6 +77,8 @@ export interface CreateContext {
    * from) <stateDir>/pr/<device>.json. Without one, APTPL is not offered.
    */
   stateDir?: string;
+  /** Where the device's reservation state lives (default: this process alone). */
+  reservations?: ReservationStore;
 }
 
 /** Validate add_device parameters and open the device's backing store. */
@@ -155,6 +158,7 @@ export async function createDevice(handler: HandlerName, name: string, params: A
   }
   // Until the daemon passes its state directory here, the one it exports for its children is used.
   const stateDir = ctx.stateDir ?? process.env.SCSTD_STATE_DIR;
+  if (ctx.reservations) dev.reservations = ctx.reservations;
   if (stateDir) {
     try {
       await restorePr(dev, stateDir);

@@ -10,6 +10,8 @@ import { checkGroupName, checkTargetName } from './names.js';
 import { ScstSession, type SessionCore, type SessionTransport } from './session.js';
 import { BoundHits, DEFAULT_LIMITS, type Limits } from './limits.js';
 import { CopyManager } from './copy_manager/copy-manager.js';
+import type { ReservationStore } from './reservations.js';
+import { localReservations } from './reservations-local.js';
 
 export const SCST_VERSION = '3.10.0-usermode';
 
@@ -39,6 +41,8 @@ export class Scst implements SessionCore {
 
   /** Where persistent device state (PR with APTPL) lives: the daemon's --state-dir. */
   stateDir: string | undefined;
+  /** Where the reservation state of the devices added from now on lives (a cluster shares it). */
+  reservations: ReservationStore = localReservations;
 
   constructor(readonly log: Logger) {
     this.bounds = new BoundHits(log);
@@ -58,6 +62,7 @@ export class Scst implements SessionCore {
     const dev = await createDevice(handler, name, params, {
       setupId: this.setupId,
       stateDir: this.stateDir,
+      reservations: this.reservations,
       usnInUse: (usn) => this.devices.usnInUse(usn),
     });
     // Re-check: another add of the same name may have completed while we were opening files.

@@ -10,6 +10,7 @@ import type { SessionLatencyStats } from './latency-stats.js';
 import type { Latencies } from './io-metrics.js';
 import type { Device } from './device.js';
 import type { CopyManager } from './copy_manager/copy-manager.js';
+import { releaseSpc2ReservationOf } from './scsi/reserve.js';
 
 /** What the engine needs from the fabric that carries a session (its target driver). */
 export interface SessionTransport {
@@ -159,6 +160,8 @@ export class ScstSession {
   }
 
   private detach(td: TgtDev): void {
+    // The nexus is gone, and an SPC-2 reservation with it (nothing waits for that).
+    void releaseSpc2ReservationOf(td.device, td);
     td.device.tgtDevs.delete(td);
     td.device.preventers.delete(td);
   }

@@ -82,8 +82,8 @@ export async function taskManagement(s: ScstSession, req: TmRequest, o: TmOption
     case 'LOGICAL UNIT RESET': {
       const dev = td!.device;
       log.info({ lun: req.lun, device: dev.name }, 'LOGICAL UNIT RESET');
-      const waits = abortEverywhere(dev, () => {}, null);
-      resetLogicalUnit(dev);
+      const waits: Promise<unknown>[] = abortEverywhere(dev, () => {}, null);
+      waits.push(resetLogicalUnit(dev));
       dev.queueUA(Sense.DEVICE_RESET);
       return finish(waits);
     }
@@ -93,12 +93,13 @@ export async function taskManagement(s: ScstSession, req: TmRequest, o: TmOption
       // persistent reservation registrations survive (SPC-4 5.13.6).
       log.info({ initiator: s.initiatorName, target: s.target.name }, 'I_T NEXUS RESET');
       const wait = s.transport.abortDeviceTasks(null);
+      const releases: Promise<void>[] = [];
       for (const x of s.tgtDevs.values()) {
-        releaseSpc2ReservationOf(x.device, x);
+        releases.push(releaseSpc2ReservationOf(x.device, x));
         x.device.preventers.delete(x);
         x.queueUA(Sense.I_T_NEXUS_LOSS);
       }
-      return finish([wait]);
+      return finish([wait, ...releases]);
     }
     case 'TARGET WARM RESET':
     case 'TARGET COLD RESET': {
@@ -107,9 +108,9 @@ export async function taskManagement(s: ScstSession, req: TmRequest, o: TmOption
       log.info({ target: target.name }, req.fn);
       const devices = new Set<Device>();
       for (const x of target.sessions) for (const t of x.tgtDevs.values()) devices.add(t.device);
-      const waits = [...target.sessions].map((x) => x.transport.abortDeviceTasks(null));
+      const waits: Promise<unknown>[] = [...target.sessions].map((x) => x.transport.abortDeviceTasks(null));
       for (const d of devices) {
-        resetLogicalUnit(d);
+        waits.push(resetLogicalUnit(d));
         d.queueUA(Sense.POWER_ON_RESET);
       }
       await boundedAll(waits, o.boundMs);

@@ -17,7 +17,7 @@ export interface StoredRegistration {
 export interface StoredPr {
   generation: number;
   aptpl: boolean;
-  registrations: StoredRegistration[];
+  registrations: readonly StoredRegistration[];
   /** Index into registrations of the holder (null: all registrants type), type. */
   reservation: { type: number; holder: number | null } | null;
 }
@@ -30,20 +30,17 @@ export function prFile(stateDir: string, device: string): string {
 }
 
 export function serialize(device: string, s: StoredPr): string {
-  return (
-    JSON.stringify(
-      {
-        version: FORMAT_VERSION,
-        device,
-        generation: s.generation,
-        aptpl: s.aptpl,
-        registrations: s.registrations.map((r) => ({ key: r.key.toString(16), initiator: r.initiator, isid: r.isid, relTgtId: r.relTgtId, allTgPt: r.allTgPt })),
-        reservation: s.reservation,
-      },
-      null,
-      1,
-    ) + '\n'
-  );
+  return JSON.stringify({ version: FORMAT_VERSION, device, ...prToJson(s) }, null, 1) + '\n';
+}
+
+/** The JSON fields of a PR state (keys as hex), shared by the state file and the cluster value. */
+export function prToJson(s: StoredPr): Record<string, unknown> {
+  return {
+    generation: s.generation,
+    aptpl: s.aptpl,
+    registrations: s.registrations.map((r) => ({ key: r.key.toString(16), initiator: r.initiator, isid: r.isid, relTgtId: r.relTgtId, allTgPt: r.allTgPt })),
+    reservation: s.reservation,
+  };
 }
 
 /** Parse a state file's text; returns an error message for anything malformed. */
@@ -57,6 +54,11 @@ export function deserialize(text: string): StoredPr | { error: string } {
   if (typeof v !== 'object' || v === null) return { error: 'not an object' };
   const o = v as Record<string, unknown>;
   if (o.version !== FORMAT_VERSION) return { error: `unknown format version ${String(o.version)}` };
+  return prFromJson(o);
+}
+
+/** Validate the fields prToJson writes; an error message for anything malformed, never a throw. */
+export function prFromJson(o: Record<string, unknown>): StoredPr | { error: string } {
   if (!Number.isInteger(o.generation) || (o.generation as number) < 0 || (o.generation as number) > 0xffffffff) return { error: 'bad generation' };
   if (typeof o.aptpl !== 'boolean') return { error: 'bad aptpl' };
   if (!Array.isArray(o.registrations) || o.registrations.length > 65536) return { error: 'bad registrations' };

@@ -1,38 +1,46 @@
 import type { ScsiCmd } from '../cmd.js';
 import type { Device } from '../device.js';
 import type { TgtDev } from '../tgtdev.js';
-import { Op, Status } from './constants.js';
+import { itlOf } from '../reservations.js';
+import { Op } from './constants.js';
 import type { OpDesc, ReservationClass } from './op.js';
-import { hasRegistrations, prConflict } from './pr.js';
+import { decideAndComplete } from './pr.js';
+import { decideNexusLoss, decideReset, decideSpc2Release, decideSpc2Reserve, type Decision } from './resv-decide.js';
+import { nexusConflictIn, sameSpc2, type ItlNexus, type ResvState } from './resv-state.js';
 import { invalidField } from './util.js';
-import { nexusOf } from './nexus.js';
 
 // SPC-2 reservations (RESERVE/RELEASE 6 and 10): one I_T_L nexus may reserve the logical unit;
 // everyone else then gets RESERVATION CONFLICT for anything but the few commands that never
-// conflict. Lost on RELEASE, logical unit or target reset, and when the holder's session ends.
-// While persistent reservation registrations exist, both commands conflict (SPC-4 5.13.3).
+// conflict. Lost on RELEASE, logical unit or target reset, and when the holder's nexus goes
+// (session end, LUN unmapped, I_T NEXUS RESET). While persistent reservation registrations
+// exist, both commands conflict (SPC-4 5.13.3). The holder is part of the device's reservation
+// state (resv-state.ts), changed through its store like the persistent reservations.
 
-const holders = new WeakMap<Device, TgtDev>();
+function itl(td: TgtDev): ItlNexus {
+  return itlOf(td.session, td.lun, td.device.reservations.node);
+}
 
-/** The nexus holding the SPC-2 reservation; a holder whose session is gone holds nothing. */
-export function spc2Holder(dev: Device): TgtDev | null {
-  const h = holders.get(dev);
-  if (!h) return null;
-  if (!dev.tgtDevs.has(h)) {
-    holders.delete(dev);
-    return null;
-  }
-  return h;
+/** A change no command waits for (resets, nexus loss): the store logs what it cannot commit. */
+function changeQuietly(dev: Device, decide: (s: ResvState) => Decision): Promise<void> {
+  return dev.reservations.change(dev, decide).then(
+    () => undefined,
+    () => undefined,
+  );
 }
 
 /** Reset (logical unit reset, target reset): the SPC-2 reservation is released. */
-export function clearSpc2Reservation(dev: Device): void {
-  holders.delete(dev);
+export function clearSpc2Reservation(dev: Device): Promise<void> {
+  if (!dev.reservations.current(dev).spc2) return Promise.resolve();
+  return changeQuietly(dev, decideReset);
 }
 
 /** I_T nexus loss: the reservation goes if `td` holds it (SPC-4 5.13.6). */
-export function releaseSpc2ReservationOf(dev: Device, td: TgtDev): void {
-  if (spc2Holder(dev) === td) holders.delete(dev);
+export function releaseSpc2ReservationOf(dev: Device, td: TgtDev): Promise<void> {
+  const h = dev.reservations.current(dev).spc2;
+  if (!h) return Promise.resolve();
+  const who = itl(td);
+  if (!sameSpc2(h, who)) return Promise.resolve();
+  return changeQuietly(dev, (s) => decideNexusLoss(s, who));
 }
 
 /**
@@ -45,10 +53,10 @@ export function reservationConflict(cmd: ScsiCmd, op: OpDesc, dev: Device, td: T
 
 /** The same for an access of class `res` by nexus `td` (the copy manager's reads and writes). */
 export function nexusConflict(dev: Device, td: TgtDev, res: ReservationClass, prOut = false): boolean {
-  const h = spc2Holder(dev);
-  // A registration attempt through another nexus conflicts with an SPC-2 reservation too.
-  if (h && h !== td && (prOut || res !== 'allowed')) return true;
-  return prConflict(dev, nexusOf(td.session), res);
+  const s = dev.reservations.current(dev);
+  // The data path of an unreserved logical unit: nothing to compare.
+  if (!s.spc2 && !s.reservation) return false;
+  return nexusConflictIn(s, itl(td), res, prOut);
 }
 
 function parse6(cmd: ScsiCmd): void {
@@ -61,18 +69,13 @@ function parse10(cmd: ScsiCmd): void {
 }
 
 function doReserve(cmd: ScsiCmd, dev: Device, td: TgtDev): void {
-  if (hasRegistrations(dev)) return cmd.complete(Status.RESERVATION_CONFLICT);
-  const h = spc2Holder(dev);
-  if (h && h !== td) return cmd.complete(Status.RESERVATION_CONFLICT);
-  holders.set(dev, td);
-  cmd.complete(Status.GOOD);
+  const who = itl(td);
+  decideAndComplete(cmd, dev, (s) => decideSpc2Reserve(s, who));
 }
 
 function doRelease(cmd: ScsiCmd, dev: Device, td: TgtDev): void {
-  if (hasRegistrations(dev)) return cmd.complete(Status.RESERVATION_CONFLICT);
-  // A RELEASE from anyone but the holder succeeds without effect (SPC-2 7.17).
-  if (spc2Holder(dev) === td) holders.delete(dev);
-  cmd.complete(Status.GOOD);
+  const who = itl(td);
+  decideAndComplete(cmd, dev, (s) => decideSpc2Release(s, who));
 }
 
 function op(name: string, code: number, ten: boolean, run: typeof doReserve, res: ReservationClass): OpDesc {

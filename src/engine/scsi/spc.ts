@@ -445,11 +445,11 @@ const startStopUnit: OpDesc = {
 };
 
 /** What a logical unit reset (or target reset) returns to its defaults (SAM-5 6.3.3). */
-export function resetLogicalUnit(dev: Device): void {
+export function resetLogicalUnit(dev: Device): Promise<void> {
   dev.preventers.clear();
   dev.wce = !dev.writeThrough;
   dev.swp = false;
-  clearSpc2Reservation(dev);
+  return clearSpc2Reservation(dev);
 }
 
 export function spcOps(): OpTable {

@@ -72,6 +72,7 @@ export function declareUserDevice(scst: Scst, name: string, blockSize = 512): De
   });
   dev.t10VendId = 'SCST_USR';
   dev.notReadyCause = NO_HANDLER;
+  dev.reservations = scst.reservations;
   scst.devices.set(name, dev);
   return dev;
 }

@@ -119,8 +119,8 @@ function resizeNull(dev: Device, bytes: number): void {
 function renderPrState(dev: Device): string {
   const s = prState(dev);
   let out = `version 1\ngeneration ${s.generation}\n`;
-  if (s.reserved) out += `reservation ${s.type} ${s.holder ? s.regs.indexOf(s.holder) : -1}\n`;
-  s.regs.forEach((r, i) => {
+  if (s.reservation) out += `reservation ${s.reservation.type} ${s.reservation.holder ?? -1}\n`;
+  s.registrations.forEach((r, i) => {
     out += `registrant ${i} key 0x${r.key.toString(16)} initiator ${r.initiator}${r.isid ? ` isid ${r.isid}` : ''} rel_tgt_id ${r.relTgtId}${r.allTgPt ? ' all_tg_pt' : ''}\n`;
   });
   return out;
