@@ -20,9 +20,10 @@ import {
   type PrOutParams,
 } from './resv-decide.js';
 
-// Persistent reservations (SPC-4 5.13, 6.15, 6.16): registrations per I_T nexus, one
-// reservation per logical unit, the conflicts it causes, the unit attentions its changes send,
-// and the APTPL state kept in the state directory.
+// PERSISTENT RESERVE IN and OUT (SPC-4 5.13, 6.15, 6.16): the commands' parsing and answers.
+// What a PR OUT does to the logical unit's reservations is decided by resv-decide.ts on the
+// state of the device's ReservationStore (reservations.ts), which commits it (on every node of
+// a cluster, with APTPL on stable storage) before the command completes.
 
 export { PrType } from './resv-state.js';
 
