@@ -159,14 +159,13 @@ export async function createDevice(handler: HandlerName, name: string, params: A
   // Until the daemon passes its state directory here, the one it exports for its children is used.
   const stateDir = ctx.stateDir ?? process.env.SCSTD_STATE_DIR;
   if (ctx.reservations) dev.reservations = ctx.reservations;
-  if (stateDir) {
-    try {
-      await restorePr(dev, stateDir);
-    } catch (e) {
-      await dev.backstore?.close();
-      dev.backstore = null;
-      throw new MgmtError('EIO', `device ${name}: cannot restore persistent reservations: ${(e as Error).message} (move the file away to start without them)`);
-    }
+  try {
+    // The store takes the device in: its APTPL state restored (a shared store: the cluster's state).
+    await restorePr(dev, stateDir);
+  } catch (e) {
+    await dev.backstore?.close();
+    dev.backstore = null;
+    throw new MgmtError('EIO', `device ${name}: cannot restore persistent reservations: ${(e as Error).message} (move the file away to start without them)`);
   }
   return dev;
 }

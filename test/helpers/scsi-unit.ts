@@ -3,11 +3,12 @@
 import pino from 'pino';
 import { DataDir } from '../../src/engine/cmd.js';
 import { Scst } from '../../src/engine/scst.js';
-import type { ScstSession } from '../../src/engine/session.js';
+import type { ScstSession, SessionTransport } from '../../src/engine/session.js';
 import type { Device, HandlerName } from '../../src/engine/device.js';
 import { execCmd, fitToEdtl, parseCmd } from '../../src/engine/scsi/exec.js';
 import { registerIsid } from '../../src/engine/scsi/nexus.js';
 import type { Target } from '../../src/engine/target.js';
+import type { ReservationStore } from '../../src/engine/reservations.js';
 
 export interface CmdResult {
   status: number;
@@ -24,13 +25,17 @@ export interface UnitCore {
   target: Target;
   devices: Map<string, Device>;
   /** A session of initiator `name` with ISID `isid` (hex); its unit attentions already taken. */
-  session(name?: string, isid?: string): ScstSession;
+  session(name?: string, isid?: string, transport?: Partial<SessionTransport>): ScstSession;
 }
 
 let itt = 1;
 
-export async function unitCore(devs: Array<{ name: string; handler: HandlerName; params: Array<[string, string]> }>, opts: { stateDir?: string } = {}): Promise<UnitCore> {
+export async function unitCore(
+  devs: Array<{ name: string; handler: HandlerName; params: Array<[string, string]> }>,
+  opts: { stateDir?: string; reservations?: ReservationStore; relTgtId?: number } = {},
+): Promise<UnitCore> {
   const scst = new Scst(pino({ level: 'silent' }));
+  if (opts.reservations) scst.reservations = opts.reservations;
   const devices = new Map<string, Device>();
   const prev = process.env.SCSTD_STATE_DIR;
   if (opts.stateDir) process.env.SCSTD_STATE_DIR = opts.stateDir;
@@ -42,14 +47,14 @@ export async function unitCore(devs: Array<{ name: string; handler: HandlerName;
     else process.env.SCSTD_STATE_DIR = prev;
   }
   const target = scst.addTarget('iqn.2026-11.test:unit');
-  target.relTgtId = 1;
+  target.relTgtId = opts.relTgtId ?? 1;
   [...devices.values()].forEach((d, i) => target.defaultLuns.add(d, i, false));
   return {
     scst,
     target,
     devices,
-    session(name = 'iqn.2026-11.test:ini1', isid = '800000000001') {
-      const s = scst.createSession(target, name, { forceClose() {}, abortCommand: async () => {}, abortDeviceTasks: async () => {} });
+    session(name = 'iqn.2026-11.test:ini1', isid = '800000000001', transport = {}) {
+      const s = scst.createSession(target, name, { forceClose() {}, abortCommand: async () => {}, abortDeviceTasks: async () => {}, ...transport });
       registerIsid(s, Buffer.from(isid, 'hex'));
       for (const td of s.tgtDevs.values()) td.clearUA();
       return s;

@@ -46,7 +46,8 @@ export function prState(dev: Device): ResvState {
 }
 
 /**
- * Attach the state directory to a device and restore what an earlier run saved with APTPL.
+ * Hand a device to its reservation store: with a state directory, what an earlier run saved with
+ * APTPL is restored.
  * Throws (with the file name) when the saved state is corrupt.
  */
 export async function restorePr(dev: Device, stateDir: string | undefined): Promise<void> {
