@@ -32,7 +32,8 @@ export interface ReservationStore {
    * and resolve once that state and its effects are in force on every node that must enforce
    * it. `decide` is pure and may run more than once (a commit that lost a race decides again on
    * the state that won). Rejects only when nothing was committed (a cluster store that cannot
-   * reach its quorum in time).
+   * reach its quorum in time); the store logs why, as callers that wait for no command (resets,
+   * nexus loss) have nobody to tell.
    */
   change(dev: Device, decide: (s: ResvState) => Decision): Promise<Committed>;
 }
