@@ -200,6 +200,19 @@ describe('APTPL persistence', () => {
     await expect(readFile(join(dir, 'pr', 'd0.json'))).rejects.toThrow();
   });
 
+  it('a state that cannot be saved is in effect but reported (INSUFFICIENT REGISTRATION RESOURCES), the command completed once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pr-'));
+    dirs.push(dir);
+    const c = await core(dir);
+    await writeFile(join(dir, 'pr'), 'not a directory');
+    const a = c.session('iqn.2026-11.test:a', '800000000001');
+    const r = await runCmd(a, 0, cdb.prOut(0), { dataOut: prParams(0n, 0x77n, 0x01) });
+    expect([r.status, r.key, r.asc, r.ascq]).toEqual([Status.CHECK_CONDITION, 5, 0x55, 0x04]);
+    expect(keysOf((await runCmd(a, 0, cdb.prIn(0), { edtl: 64 })).data)).toEqual([0x77n]);
+    await new Promise((r) => setImmediate(r));
+    expect(c.scst.commandCount).toBe(0);
+  });
+
   it('a corrupt state file stops the device from being created, with the file named', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pr-'));
     dirs.push(dir);
