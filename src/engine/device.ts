@@ -8,6 +8,7 @@ import { defaultIds } from './scsi/identity.js';
 import { settledWithin } from './wait.js';
 import type { ReservationStore } from './reservations.js';
 import { localReservations } from './reservations-local.js';
+import { EMPTY_STATE, type ResvState } from './scsi/resv-state.js';
 
 export type HandlerName = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom' | 'scst_user';
 
@@ -88,6 +89,11 @@ export class Device {
   forward: ((cmd: ScsiCmd) => boolean) | null = null;
   /** Where this logical unit's reservation state lives (shared by the nodes of a cluster). */
   reservations: ReservationStore = localReservations;
+  /**
+   * The reservation state this node enforces for the logical unit: written only by its store
+   * (EnforcingStore), read through it by every command's conflict check (a field, no lookup).
+   */
+  resvState: ResvState = EMPTY_STATE;
   /** Nexuses that sent PREVENT MEDIUM REMOVAL. */
   readonly preventers = new Set<TgtDev>();
   private inflightCount = 0;

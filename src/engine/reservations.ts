@@ -1,7 +1,7 @@
 import type { Device } from './device.js';
 import { nexusOf } from './scsi/nexus.js';
 import type { Decision } from './scsi/resv-decide.js';
-import { EMPTY_STATE, matches, type ItlNexus, type ResvState, type UnitAttentionTo } from './scsi/resv-state.js';
+import { matches, type ItlNexus, type ResvState, type UnitAttentionTo } from './scsi/resv-state.js';
 import type { ScstSession } from './session.js';
 
 // Where a logical unit's reservation state lives and how it changes (docs/cluster-reservations.md).
@@ -53,12 +53,10 @@ export function itlOf(session: ScstSession, lun: number, node: string): ItlNexus
  * sees (its own and, through its watch, everyone else's) the same way.
  */
 export abstract class EnforcingStore implements ReservationStore {
-  private readonly states = new WeakMap<Device, ResvState>();
-
   constructor(readonly node: string) {}
 
   current(dev: Device): ResvState {
-    return this.states.get(dev) ?? EMPTY_STATE;
+    return dev.resvState;
   }
 
   abstract canPersist(dev: Device): boolean;
@@ -67,7 +65,7 @@ export abstract class EnforcingStore implements ReservationStore {
 
   /** Take a state as this node's without effects (restored at start, resynchronised). */
   protected adopt(dev: Device, state: ResvState): void {
-    this.states.set(dev, state);
+    dev.resvState = state;
   }
 
   /**
@@ -75,7 +73,7 @@ export abstract class EnforcingStore implements ReservationStore {
    * it. Resolves once the tasks to abort are gone (or ABORT_WAIT_MS passed).
    */
   apply(dev: Device, state: ResvState, effects: Pick<Decision, 'uas' | 'abort'>): Promise<void> {
-    this.states.set(dev, state);
+    dev.resvState = state;
     queueUAs(dev, effects.uas);
     const a = effects.abort;
     if (!a) return Promise.resolve();
