@@ -415,7 +415,7 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
       }
       continue;
     }
-    if (!isHandler(h.name)) err(file, h.line, `unknown handler '${h.name}' (vdisk_fileio, vdisk_blockio, vdisk_nullio, vcdrom, dev_disk, dev_cdrom)`);
+    if (!isHandler(h.name)) err(file, h.line, `unknown handler '${h.name}' (vdisk_fileio, vdisk_blockio, vdisk_nullio, vdisk_rbd, vcdrom, dev_disk, dev_cdrom)`);
     if (h.attributes.length) err(file, h.attributes[0]!.line, `handler ${h.name} has no attribute '${h.attributes[0]!.name}'`);
     for (const d of h.devices) {
       const createNames = new Set<string>([...CREATE_PARAMS[h.name], ...(h.name === 'vdisk_fileio' ? ['size', 'size_mb', 'dummy', 'lb_per_pb_exp'] : [])]);

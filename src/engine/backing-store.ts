@@ -30,6 +30,21 @@ export interface Backstore {
    * more than `maxRuns` runs.
    */
   mapStatus?(pos: number, len: number, cb: (err: NodeJS.ErrnoException | null, runs: Array<[number, boolean]>) => void, maxRuns?: number): void;
+  /**
+   * Write the `block` (its whole length) repeatedly over [pos, pos + len), len a multiple of
+   * block.length, in one operation of the store (WRITE SAME). Optional: the core writes a
+   * pattern buffer piece by piece otherwise.
+   */
+  writeSame?(pos: number, len: number, block: Buffer, cb: IoCallback): void;
+  /**
+   * Atomically (for every client of the store, not only this process) compare [pos, pos + len)
+   * with cmp[cmpOff, cmpOff + len) and, when equal, write buf[off, off + len) there (COMPARE AND
+   * WRITE). `miscompare` is the offset in the range of the first differing byte, -1 when they
+   * matched and the data was written. Optional: the core compares and writes under its own lock.
+   * An error with code 'ENOTSUP' means this range cannot be done atomically by the store: the
+   * core then falls back to its own lock.
+   */
+  compareAndWrite?(cmp: Buffer, cmpOff: number, buf: Buffer, off: number, len: number, pos: number, cb: (err: NodeJS.ErrnoException | null, miscompare: number) => void): void;
   /** Allocation unit of the storage in bytes (file system block, device physical block). */
   readonly physicalBlockSize?: number;
   /** Re-read the size of the backing store (resync_size). */
@@ -49,11 +64,26 @@ export interface FileStoreOptions {
   createSize?: number;
 }
 
+/** A Ceph RBD image (vdisk_rbd): where it is, and who the gateway is to the cluster. */
+export interface RbdStoreOptions {
+  pool: string;
+  image: string;
+  /** ceph.conf path; librados' default search when absent. */
+  conf?: string;
+  /** Client id (client.<id>); 'admin' when absent. */
+  id?: string;
+  /** Keyring path; the one ceph.conf names (or librados' default) when absent. */
+  keyring?: string;
+  readOnly: boolean;
+}
+
 export interface BackstoreKinds {
   /** A regular file or a block device: vdisk_fileio, vdisk_blockio, a vcdrom's medium. */
   file(filename: string, o: FileStoreOptions): Promise<Backstore>;
   /** No storage (vdisk_nullio): `size` bytes; reads return zeroes unless `zeroFill` is false. */
   null(size: number, zeroFill: boolean): Backstore;
+  /** An RBD image through librbd (vdisk_rbd); refuses with ENOSYS where librbd is not built in. */
+  rbd(o: RbdStoreOptions): Promise<Backstore>;
 }
 
 const kinds: Partial<BackstoreKinds> = {};

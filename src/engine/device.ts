@@ -1,5 +1,5 @@
 import type { DeviceIo } from './io-metrics.js';
-import type { Backstore } from './backing-store.js';
+import type { Backstore, RbdStoreOptions } from './backing-store.js';
 import { DeviceType, Sense, type Asc } from './scsi/constants.js';
 import type { TgtDev } from './tgtdev.js';
 import type { ScsiCmd } from './cmd.js';
@@ -10,7 +10,7 @@ import type { ReservationStore } from './reservations.js';
 import { localReservations } from './reservations-local.js';
 import { EMPTY_STATE, type ResvState } from './scsi/resv-state.js';
 
-export type HandlerName = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom' | 'scst_user';
+export type HandlerName = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vdisk_rbd' | 'vcdrom' | 'scst_user';
 
 export interface DeviceInit {
   name: string;
@@ -34,6 +34,8 @@ export interface DeviceInit {
   type?: number;
   /** lb_per_pb_exp: report the backing store's physical block size (default true). */
   lbPerPbExp?: boolean;
+  /** vdisk_rbd: the image and how to reach it. */
+  rbd?: RbdStoreOptions;
 }
 
 /**
@@ -54,6 +56,8 @@ export class Device {
   dummy: boolean;
   tst: number;
   filename: string | null;
+  /** vdisk_rbd: the image behind the device (pool, image, conf, id, keyring); null otherwise. */
+  readonly rbd: RbdStoreOptions | null;
   backstore: Backstore | null = null;
   /** What its commands did, for the metrics (io-metrics.ts), once a command was measured. */
   io: DeviceIo | null = null;
@@ -148,7 +152,8 @@ export class Device {
     this.explicit = init.explicit;
     this.wce = !init.writeThrough;
     this.lbPerPbExp = init.lbPerPbExp ?? true;
-    this.t10VendId = init.handler === 'vdisk_blockio' ? 'SCST_BIO' : 'SCST_FIO';
+    this.rbd = init.rbd ?? null;
+    this.t10VendId = init.handler === 'vdisk_blockio' ? 'SCST_BIO' : init.handler === 'vdisk_rbd' ? 'SCST_RBD' : 'SCST_FIO';
     this.prodId = init.name.slice(0, 16);
     // Default identifiers as vdev_create() derives them. vend_specific_id is copied from the
     // generated t10_dev_id before the add_device parameters are parsed, so a t10_dev_id given

@@ -1,7 +1,7 @@
 // A management or configuration request that was refused. `errno` is what a write(2) on the
 // management tree returns, so a shell shows e.g. "write error: Invalid argument".
 
-export type Errno = 'EINVAL' | 'EEXIST' | 'ENOENT' | 'EBUSY' | 'EPERM' | 'EACCES' | 'ENOMEM' | 'EAGAIN' | 'EMEDIUMTYPE' | 'EBADSLT' | 'ENODEV' | 'EIO' | 'EOVERFLOW' | 'EOPNOTSUPP';
+export type Errno = 'EINVAL' | 'EEXIST' | 'ENOENT' | 'EBUSY' | 'EPERM' | 'EACCES' | 'ENOMEM' | 'EAGAIN' | 'EMEDIUMTYPE' | 'EBADSLT' | 'ENODEV' | 'EIO' | 'EOVERFLOW' | 'EOPNOTSUPP' | 'ETIMEDOUT' | 'ENOSYS';
 
 export class MgmtError extends Error {
   constructor(

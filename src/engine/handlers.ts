@@ -1,6 +1,7 @@
 import fsp from 'node:fs/promises';
 import { Device, type HandlerName } from './device.js';
-import { backstoreKind, type FileStoreOptions } from './backing-store.js';
+import { backstoreKind, type FileStoreOptions, type RbdStoreOptions } from './backing-store.js';
+import type { Errno } from './errors.js';
 import { einval, MgmtError } from './errors.js';
 import { checkDeviceName } from './names.js';
 import { restorePr } from './scsi/pr.js';
@@ -9,7 +10,7 @@ import type { ReservationStore } from './reservations.js';
 // The vdisk device handlers: parameter validation for add_device (sysfs.md §11.1), and opening
 // the backing store. The same rules serve scst.conf at start-up and the management trees.
 
-export const HANDLERS: readonly HandlerName[] = ['vdisk_fileio', 'vdisk_blockio', 'vdisk_nullio', 'vcdrom'];
+export const HANDLERS: readonly HandlerName[] = ['vdisk_fileio', 'vdisk_blockio', 'vdisk_nullio', 'vdisk_rbd', 'vcdrom'];
 
 const FILEIO_ADVERTISED = ['active', 'async', 'bind_alua_state', 'blocksize', 'cluster_mode', 'dif_filename', 'dif_mode', 'dif_static_app_tag', 'dif_type', 'filename', 'numa_node_id', 'nv_cache', 'o_direct', 'read_only', 'removable', 'rotational', 'thin_provisioned', 'tst', 't10_dev_id', 'write_through'];
 const ALL_PARSER_NAMES = [...FILEIO_ADVERTISED, 'size', 'size_mb', 'dummy', 'lb_per_pb_exp'];
@@ -19,6 +20,7 @@ export const CREATE_PARAMS: Record<HandlerName, readonly string[]> = {
   vdisk_fileio: FILEIO_ADVERTISED,
   vdisk_blockio: ['active', 'bind_alua_state', 'blocksize', 'cluster_mode', 'dif_filename', 'dif_mode', 'dif_static_app_tag', 'dif_type', 'filename', 'numa_node_id', 'nv_cache', 'read_only', 'removable', 'rotational', 'thin_provisioned', 'tst', 't10_dev_id', 'write_through'],
   vdisk_nullio: ['blocksize', 'cluster_mode', 'dif_mode', 'dif_static_app_tag', 'dif_type', 'dummy', 'numa_node_id', 'read_only', 'removable', 'rotational', 'size', 'size_mb', 'tst', 't10_dev_id'],
+  vdisk_rbd: ['blocksize', 'cluster_mode', 'conf', 'id', 'image', 'keyring', 'nv_cache', 'pool', 'read_only', 'rotational', 'thin_provisioned', 'tst', 't10_dev_id', 'write_through'],
   vcdrom: ['tst'],
   // Devices of user-space handlers are created by the handler process (src/engine/user).
   scst_user: [],
@@ -117,6 +119,7 @@ export async function createDevice(handler: HandlerName, name: string, params: A
   if (p.has('size')) size = num('size', 0);
   if (size !== undefined && size % blockSize !== 0) throw einval(`size ${size} is not a multiple of the block size ${blockSize}`);
   // SCST takes 0 and then serves a disk of no blocks, which READ CAPACITY cannot describe.
+  const rbd = handler === 'vdisk_rbd' ? rbdParams(p, readOnly) : undefined;
   if (size === 0 && handler === 'vdisk_nullio') throw einval(`${p.has('size') ? 'size' : 'size_mb'}=0: a vdisk_nullio device needs at least one block`);
   const lbPerPbExp = p.has('lb_per_pb_exp') ? num('lb_per_pb_exp', 1) : 1;
   if (lbPerPbExp > 1) throw einval('lb_per_pb_exp must be 0 or 1');
@@ -131,7 +134,8 @@ export async function createDevice(handler: HandlerName, name: string, params: A
     nvCache,
     removable: flag('removable', isCd),
     rotational: flag('rotational', true),
-    thinProvisioned: flag('thin_provisioned', false),
+    // An RBD image is thin by nature: UNMAP and GET LBA STATUS are offered unless turned off.
+    thinProvisioned: flag('thin_provisioned', handler === 'vdisk_rbd'),
     dummy: dummy === 1,
     tst,
     filename: isCd ? null : filename,
@@ -139,6 +143,7 @@ export async function createDevice(handler: HandlerName, name: string, params: A
     setupId: ctx.setupId,
     explicit,
     lbPerPbExp: lbPerPbExp === 1,
+    rbd,
   });
   if (ctx.usnInUse(dev.usn)) throw new MgmtError('EEXIST', `device ${name}: usn ${dev.usn} already in use`);
 
@@ -155,6 +160,9 @@ export async function createDevice(handler: HandlerName, name: string, params: A
       dev.backstore = await openBackstore(filename, { readOnly, writeThrough, createSize: handler === 'vdisk_fileio' ? size : undefined }, handler);
       break;
     }
+    case 'vdisk_rbd':
+      dev.backstore = await openRbd(name, rbd!);
+      break;
   }
   // Until the daemon passes its state directory here, the one it exports for its children is used.
   const stateDir = ctx.stateDir ?? process.env.SCSTD_STATE_DIR;
@@ -179,6 +187,66 @@ async function openBackstore(filename: string, opts: FileStoreOptions, handler: 
     const err = e as NodeJS.ErrnoException;
     const code = (err.code ?? 'EIO') as 'ENOENT';
     throw new MgmtError(code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' ? code : 'EINVAL', `${handler}: cannot open ${filename}: ${err.message}`);
+  }
+}
+
+/** An RBD pool or image name: no '/' or '@' (they separate pool, image and snapshot), no blanks. */
+const RBD_NAME = /^[^/@\s;=]+$/;
+/** A client id as in client.<id>. */
+const RBD_ID = /^[A-Za-z0-9_.-]+$/;
+
+/** vdisk_rbd's own parameters: where the image is and how to reach the cluster. */
+function rbdParams(p: Map<string, string>, readOnly: boolean): RbdStoreOptions {
+  const pool = p.get('pool');
+  const image = p.get('image');
+  if (!pool) throw einval('vdisk_rbd: pool required');
+  if (!image) throw einval('vdisk_rbd: image required');
+  if (!RBD_NAME.test(pool)) throw einval(`vdisk_rbd: pool '${pool}' is not a pool name`);
+  if (!RBD_NAME.test(image)) throw einval(`vdisk_rbd: image '${image}' is not an image name`);
+  const o: RbdStoreOptions = { pool, image, readOnly };
+  for (const k of ['conf', 'keyring'] as const) {
+    const v = p.get(k);
+    if (v === undefined) continue;
+    if (!v.startsWith('/')) throw einval(`vdisk_rbd: ${k} '${v}' is not an absolute path`);
+    o[k] = v;
+  }
+  const id = p.get('id');
+  if (id !== undefined) {
+    if (!RBD_ID.test(id)) throw einval(`vdisk_rbd: id '${id}' is not a client id (letters, digits, '_', '.', '-')`);
+    o.id = id;
+  }
+  return o;
+}
+
+/** The errnos an RBD open failure is reported with (the rest become EIO). */
+const RBD_OPEN_ERRNOS: ReadonlySet<string> = new Set<Errno>(['ENOENT', 'EACCES', 'EPERM', 'ETIMEDOUT', 'ENOSYS', 'EINVAL', 'EBUSY']);
+
+async function openRbd(name: string, o: RbdStoreOptions) {
+  try {
+    return await backstoreKind('rbd')(o);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stage?: string };
+    const code = err.code && RBD_OPEN_ERRNOS.has(err.code) ? (err.code as Errno) : 'EIO';
+    throw new MgmtError(code, `vdisk_rbd: device ${name}: cannot open image ${o.pool}/${o.image}: ${rbdCause(err)}`);
+  }
+}
+
+/** What an administrator should look at, from the stage the open failed in. */
+function rbdCause(err: NodeJS.ErrnoException & { stage?: string }): string {
+  const why = err.message;
+  switch (err.stage) {
+    case 'config':
+      return `${why}: the ceph.conf or keyring cannot be read`;
+    case 'connect':
+      if (err.code === 'ETIMEDOUT') return `${why}: no monitor answered (cluster unreachable)`;
+      if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'ENOENT') return `${why}: the cluster refused the credentials (client id, keyring)`;
+      return `${why}: cannot connect to the cluster`;
+    case 'pool':
+      return err.code === 'ENOENT' ? `${why}: no such pool` : why;
+    case 'image':
+      return err.code === 'ENOENT' ? `${why}: no such image` : why;
+    default:
+      return why;
   }
 }
 

@@ -20,9 +20,11 @@ export const ERRNO: Record<Errno, number> = {
   EEXIST: 17,
   ENODEV: 19,
   EINVAL: 22,
+  ENOSYS: 38,
   EBADSLT: 57,
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,
+  ETIMEDOUT: 110,
   EMEDIUMTYPE: 124,
 };
 export const ENOENT = ERRNO.ENOENT;

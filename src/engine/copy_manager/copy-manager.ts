@@ -15,7 +15,7 @@ export const CM_DRIVER = 'copy_manager';
 export const CM_TARGET = 'copy_manager_tgt';
 export const CM_SESSION = 'copy_manager_sess';
 /** Handlers whose devices SCST assigns to the copy manager (auto_cm_assignment_possible). */
-const AUTO_ASSIGNED = new Set(['vdisk_fileio', 'vdisk_blockio', 'vdisk_nullio', 'vcdrom']);
+const AUTO_ASSIGNED = new Set(['vdisk_fileio', 'vdisk_blockio', 'vdisk_nullio', 'vdisk_rbd', 'vcdrom']);
 /** Designators longer than this are not compliant (SCST skips them with a warning). */
 const MAX_DESIGNATOR_LEN = 20;
 /** The copy manager's own INQUIRY (VPD 0x83) for a device: what SCST's session counts as one read. */

@@ -12,9 +12,20 @@ export function mustBeStable(dev: Device, fua: boolean): boolean {
   return (fua || !dev.wce) && !dev.nvCache;
 }
 
-/** Errors from the backing store become MEDIUM ERROR (EIO) or space allocation failure (ENOSPC). */
+/**
+ * Errors of a backing store that is reached over a network (an RBD cluster) which mean "not now"
+ * rather than "the medium is bad": the store did not answer in time, or the connection is gone.
+ */
+const UNREACHABLE: ReadonlySet<string> = new Set(['ETIMEDOUT', 'ENOTCONN', 'ESHUTDOWN', 'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Errors from the backing store become MEDIUM ERROR (EIO), space allocation failure (ENOSPC), or
+ * NOT READY in transition when the store is unreachable for now, which initiators retry (and
+ * multipath moves to another path) instead of failing the I/O.
+ */
 export function ioSense(err: NodeJS.ErrnoException, write: boolean): Buffer {
-  const asc = err.code === 'ENOSPC' ? Sense.SPACE_ALLOCATION_FAILED : write ? Sense.WRITE_ERROR : Sense.READ_ERROR;
+  const asc =
+    err.code === 'ENOSPC' ? Sense.SPACE_ALLOCATION_FAILED : err.code !== undefined && UNREACHABLE.has(err.code) ? Sense.ALUA_TRANSITIONING : write ? Sense.WRITE_ERROR : Sense.READ_ERROR;
   return buildSense(asc);
 }
 

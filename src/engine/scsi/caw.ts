@@ -68,16 +68,63 @@ export const compareAndWrite: OpDesc = {
     if (cmd.expectedLength !== cmd.dataLength) throw invalidField(13);
     if (cmd.blocks === 0) return good(cmd);
     const len = cmd.blocks * d.blockSize;
-    lockedRead(cmd, d, (current, finish) => {
-      const off = firstDifference(current, cmd.buf, len);
-      if (off >= 0) {
-        miscompare(cmd, off);
-        return finish(null);
-      }
-      devWrite(d, cmd.buf, len, len, cmd.lba * d.blockSize, mustBeStable(d, cmd.fua), finish);
-    });
+    const bs = d.backstore;
+    if (bs?.compareAndWrite) return storeCompareAndWrite(cmd, d, len);
+    compareThenWrite(cmd, d, len);
   },
 };
+
+/** COMPARE AND WRITE under this process's range lock: read, compare, write. */
+function compareThenWrite(cmd: ScsiCmd, d: Device, len: number): void {
+  lockedRead(cmd, d, (current, finish) => {
+    const off = firstDifference(current, cmd.buf, len);
+    if (off >= 0) {
+      miscompare(cmd, off);
+      return finish(null);
+    }
+    devWrite(d, cmd.buf, len, len, cmd.lba * d.blockSize, mustBeStable(d, cmd.fua), finish);
+  });
+}
+
+/**
+ * COMPARE AND WRITE done by the store itself (an RBD image: atomic in the cluster, so across
+ * gateways too). The range lock still orders it with this process's other commands on the same
+ * blocks. A store that cannot do this range atomically says ENOTSUP: then the local way.
+ */
+function storeCompareAndWrite(cmd: ScsiCmd, d: Device, len: number): void {
+  const done = hold(cmd, 'backstore');
+  rangeLock(d).acquire(cmd.lba, cmd.blocks, 'atomic', (release) => {
+    const bs = d.backstore;
+    if (!bs?.compareAndWrite) {
+      release();
+      ioError(cmd, Object.assign(new Error('no medium'), { code: 'ENOMEDIUM' }), true);
+      return done();
+    }
+    d.inflight++;
+    bs.compareAndWrite(cmd.buf, 0, cmd.buf, len, len, cmd.lba * d.blockSize, (err, at) => {
+      d.inflight--;
+      if (err?.code === 'ENOTSUP') {
+        release();
+        compareThenWrite(cmd, d, len);
+        return done();
+      }
+      const stable = mustBeStable(d, cmd.fua);
+      const finish: Cb = (e) => {
+        release();
+        if (e) ioError(cmd, e, true);
+        else if (at >= 0) miscompare(cmd, at);
+        else cmd.complete(Status.GOOD);
+        done();
+      };
+      if (err || at >= 0 || !stable) return finish(err);
+      d.inflight++;
+      bs.flush((e) => {
+        d.inflight--;
+        finish(e);
+      });
+    });
+  });
+}
 
 export const orWrite: OpDesc = {
   name: 'ORWRITE(16)',

@@ -116,6 +116,23 @@ function writeSameParse(sixteen: boolean) {
 
 /** Write `block` repeatedly over [lba, lba+blocks), in pattern-buffer sized pieces. */
 function writePattern(cmd: ScsiCmd, dev: Device, block: Buffer, cb: Cb): void {
+  const store = dev.backstore;
+  if (store?.writeSame) {
+    // The store repeats the block itself (librbd's writesame: one request for the whole range).
+    const stable = mustBeStable(dev, false);
+    dev.inflight++;
+    store.writeSame(cmd.lba * dev.blockSize, cmd.blocks * dev.blockSize, block.subarray(0, dev.blockSize), (err) => {
+      if (err || !stable) {
+        dev.inflight--;
+        return cb(err);
+      }
+      store.flush((e) => {
+        dev.inflight--;
+        cb(e);
+      });
+    });
+    return;
+  }
   const bs = dev.blockSize;
   const per = Math.max(1, Math.floor(PATTERN_BYTES / bs));
   const pb = cmd.pool.alloc(Math.min(per, cmd.blocks) * bs);

@@ -29,7 +29,7 @@ const MiB = 1024 * 1024;
 /** How long deactivating a device waits for I/O already in the backing store. */
 const DEACTIVATE_WAIT_MS = 5000;
 
-type Flavour = 'F' | 'B' | 'N' | 'C';
+type Flavour = 'F' | 'B' | 'N' | 'C' | 'R';
 
 function flavour(dev: Device): Flavour | null {
   switch (dev.handler) {
@@ -41,6 +41,8 @@ function flavour(dev: Device): Flavour | null {
       return 'N';
     case 'vcdrom':
       return 'C';
+    case 'vdisk_rbd':
+      return 'R';
     default:
       return null;
   }
@@ -270,6 +272,15 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
       ),
     );
   }
+  if (f === 'R' && dev.rbd) {
+    // Where the image is: fixed at add_device (a different image is a different device).
+    const r = dev.rbd;
+    add('pool', ro(() => keyed(r.pool, true)));
+    add('image', ro(() => keyed(r.image, true)));
+    add('conf', ro(() => keyed(r.conf ?? '', r.conf !== undefined)));
+    add('id', ro(() => keyed(r.id ?? 'admin', r.id !== undefined)));
+    add('keyring', ro(() => keyed(r.keyring ?? '', r.keyring !== undefined)));
+  }
   const sizeKey = () => !(f === 'N' && dev.size === NULLIO_DEFAULT_SIZE);
   if (f === 'N' || f === 'B') {
     const setSize = (bytes: number) =>
@@ -297,7 +308,7 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
     add('size', ro(() => keyed(dev.size, sizeKey())));
     add('size_mb', ro(() => `${Math.floor(dev.size / MiB)}\n`));
   }
-  if (has('F', 'B', 'N')) {
+  if (has('F', 'B', 'N', 'R')) {
     add('blocksize', ro(() => keyed(dev.blockSize, dev.blockSize !== 512)));
     add(
       'opt_trans_len',
@@ -313,14 +324,14 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
     );
     add('read_only', ro(() => keyed(dev.readOnly ? 1 : 0, dev.readOnly)));
   }
-  if (has('F', 'B')) {
+  if (has('F', 'B', 'R')) {
     add('write_through', ro(() => keyed(dev.writeThrough ? 1 : 0, dev.writeThrough)));
     add('nv_cache', ro(() => keyed(dev.nvCache ? 1 : 0, dev.nvCache)));
   }
   if (has('F')) add('o_direct', ro(() => keyed(0, false)));
-  if (has('F', 'B')) add('thin_provisioned', ro(() => keyed(dev.thinProvisioned ? 1 : 0, dev.explicit.has('thin_provisioned'))));
+  if (has('F', 'B', 'R')) add('thin_provisioned', ro(() => keyed(dev.thinProvisioned ? 1 : 0, dev.explicit.has('thin_provisioned'))));
   add('tst', ro(() => keyed(dev.tst, dev.tst !== 1)));
-  if (has('F', 'B', 'N')) {
+  if (has('F', 'B', 'N', 'R')) {
     add('rotational', ro(() => keyed(dev.rotational ? 1 : 0, !dev.rotational)));
     add('removable', ro(() => keyed(dev.removable ? 1 : 0, dev.removable)));
   }
@@ -372,7 +383,7 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
       ),
     );
   }
-  if (has('F', 'B', 'N')) {
+  if (has('F', 'B', 'N', 'R')) {
     add(
       'cluster_mode',
       rw(
@@ -407,6 +418,8 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
         },
       ),
     );
+  }
+  if (has('F', 'B', 'R')) {
     add(
       'resync_size',
       wo(() =>

@@ -20,6 +20,7 @@ export const DEVICE_ATTRS: Readonly<Record<string, ReadonlySet<string>>> = {
   vdisk_fileio: list(VDISK),
   vdisk_blockio: list(VDISK),
   vdisk_nullio: list(VDISK),
+  vdisk_rbd: list(`${VDISK} pool image conf id keyring`),
   vcdrom: list(VDISK),
 };
 
@@ -27,6 +28,7 @@ export const HANDLER_ATTRS: Readonly<Record<string, ReadonlySet<string>>> = {
   vdisk_fileio: list('type trace_level'),
   vdisk_blockio: list('type trace_level'),
   vdisk_nullio: list('type trace_level'),
+  vdisk_rbd: list('type trace_level'),
   vcdrom: list('type trace_level'),
 };
 

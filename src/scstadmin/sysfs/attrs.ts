@@ -50,6 +50,8 @@ const STRERROR: Readonly<Record<string, string>> = {
   ERANGE: 'Numerical result out of range',
   EOVERFLOW: 'Value too large for defined data type',
   EOPNOTSUPP: 'Operation not supported',
+  ETIMEDOUT: 'Connection timed out',
+  ENOSYS: 'Function not implemented',
 };
 
 export function strerror(e: unknown): string {
