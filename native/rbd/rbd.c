@@ -266,6 +266,12 @@ static void open_execute(napi_env env, void *data) {
   if ((r = default_timeout(d->cluster, "client_mount_timeout", 300, j->connect_timeout)) < 0) goto fail_shutdown;
   if ((r = default_timeout(d->cluster, "rados_mon_op_timeout", 0, j->connect_timeout)) < 0) goto fail_shutdown;
   if ((r = default_timeout(d->cluster, "rados_osd_op_timeout", 0, j->op_timeout)) < 0) goto fail_shutdown;
+  /*
+   * The LU reports LBPRZ=1: a discarded range must read back as zeroes. librbd by default skips
+   * discards of less than its granularity (and of partial objects) entirely; with this it zeroes
+   * what it cannot deallocate.
+   */
+  if ((r = rados_conf_set(d->cluster, "rbd_skip_partial_discard", "false")) < 0) goto fail_shutdown;
   j->stage = "connect";
   if ((r = rados_connect(d->cluster)) < 0) goto fail_shutdown;
   j->stage = "pool";

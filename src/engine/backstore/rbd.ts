@@ -89,6 +89,12 @@ type Pending = {
 export class RbdBackstore implements Backstore {
   /** librbd fills the whole range (zeroes where nothing was written). */
   readonly fillsReads = true;
+  /**
+   * What initiators should align to: 4 KiB, the unit librbd and the OSDs handle without
+   * read-modify-write (a RADOS object, 4 MiB by default, would be far beyond what READ
+   * CAPACITY's exponent is meant for).
+   */
+  readonly physicalBlockSize = 4096;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closing: Promise<void> | null = null;

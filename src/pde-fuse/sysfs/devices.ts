@@ -281,7 +281,8 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
     add('id', ro(() => keyed(r.id ?? 'admin', r.id !== undefined)));
     add('keyring', ro(() => keyed(r.keyring ?? '', r.keyring !== undefined)));
   }
-  const sizeKey = () => !(f === 'N' && dev.size === NULLIO_DEFAULT_SIZE);
+  // An RBD device's size is the image's: never a creation parameter, so never written back.
+  const sizeKey = () => f !== 'R' && !(f === 'N' && dev.size === NULLIO_DEFAULT_SIZE);
   if (f === 'N' || f === 'B') {
     const setSize = (bytes: number) =>
       ctx.works.run(`${dev.name}/size`, () => {
