@@ -12,7 +12,7 @@ import { randomFile, sparseFile, tmpDir } from './helpers/files.js';
 import { qemuImgConvert, qemuIo, type IscsiTarget } from './helpers/initiators.js';
 import { iscsiTestCu, testsWith } from './helpers/iscsi-test-cu.js';
 import { describeRun, freePort, run } from './helpers/proc.js';
-import { RawIscsiClient, senseKey } from './helpers/rawclient.js';
+import { Cdb, RawIscsiClient, senseKey } from './helpers/rawclient.js';
 import { startScstd, type ScstdHandle } from './helpers/scstd.js';
 
 installHarnessHooks();
@@ -20,6 +20,7 @@ installHarnessHooks();
 const MiB = 1024 * 1024;
 const T = 'iqn.2026-12.test:rbd';
 const INI = 'iqn.2026-12.test:rbd-ini';
+const ADMIN = join(import.meta.dirname, '..', 'dist', 'src', 'bin', 'scstadmin.js');
 const BINDING = new URL('../native/rbd/build/Release/rbd.node', import.meta.url);
 const ready = existsSync(BINDING) && (await cephAvailable());
 if (!ready) console.warn('it-rbd: skipped (needs ceph-mon ceph-osd ceph-common and the librbd binding: apt-get install librbd-dev; npm run build:rbd)');
@@ -48,7 +49,7 @@ describe.runIf(ready)('vdisk_rbd served by one scstd', () => {
     await ceph.createImage('cmds', 16 * MiB);
     dir = await tmpDir();
     const thin = await sparseFile(join(dir, 'thin.img'), 16 * MiB);
-    const mnt = join(dir, 'mnt');
+    mnt = join(dir, 'mnt');
     const rbdDev = (name: string, image: string) => `\tDEVICE ${name} {\n\t\tpool rbd\n\t\timage ${image}\n\t\tconf ${ceph.conf}\n\t\tkeyring ${ceph.keyring}\n\t}\n`;
     d = await startScstd({
       config:
@@ -59,6 +60,7 @@ describe.runIf(ready)('vdisk_rbd served by one scstd', () => {
     });
     root = join(mnt, 'sys/kernel/scst_tgt');
   }, 150_000);
+  let mnt = '';
 
   afterAll(async () => {
     await d?.stop();
@@ -193,6 +195,24 @@ describe.runIf(ready)('vdisk_rbd served by one scstd', () => {
     expect(d.exited()).toBe(false);
   }, 60_000);
 
+  it('scstadmin opens a vdisk_rbd device and -write_config writes it back as it was given', async () => {
+    await ceph.createImage('adm', 8 * MiB);
+    const admin = (args: string[]) => run(process.execPath, [ADMIN, '--root', mnt, ...args], { timeoutMs: 60_000 });
+    const o = await admin(['-open_dev', 'r_adm', '-handler', 'vdisk_rbd', '-attributes', `pool=rbd,image=adm,conf=${ceph.conf},keyring=${ceph.keyring}`]);
+    expect(o.code, describeRun('scstadmin -open_dev', o)).toBe(0);
+    const out = join(dir, 'written.conf');
+    const w = await admin(['-write_config', out]);
+    expect(w.code, describeRun('scstadmin -write_config', w)).toBe(0);
+    const text = await readFile(out, 'utf8');
+    const block = /HANDLER vdisk_rbd \{[\s\S]*?DEVICE r_adm \{([\s\S]*?)\}/.exec(text)?.[1] ?? '';
+    expect(block, text).toMatch(/\bpool rbd\b/);
+    expect(block).toMatch(/\bimage adm\b/);
+    expect(block).toContain(`conf ${ceph.conf}`);
+    expect(block).not.toMatch(/\bsize\b/);
+    const c = await admin(['-close_dev', 'r_adm', '-handler', 'vdisk_rbd']);
+    expect(c.code, describeRun('scstadmin -close_dev', c)).toBe(0);
+  }, 60_000);
+
   it('add_device, resync_size after a resize, and del_device at run time', async () => {
     await ceph.createImage('late', 8 * MiB);
     await writeFile(join(root, 'handlers/vdisk_rbd/mgmt'), `add_device r_late pool=rbd; image=late; conf=${ceph.conf}; keyring=${ceph.keyring}; blocksize=4096`);
@@ -207,4 +227,40 @@ describe.runIf(ready)('vdisk_rbd served by one scstd', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(existsSync(join(root, 'devices/r_late'))).toBe(false);
   }, 60_000);
+
+  // Last: it leaves the cluster stopped (the file's teardown SIGKILLs it).
+  it('a cluster that stops answering fails commands with retryable NOT READY, and del_device stays bounded', async () => {
+    const c = await RawIscsiClient.connect(d.ports[0]!);
+    try {
+      const login = await c.login({ initiatorName: INI, targetName: T });
+      expect(login.ok, login.error).toBe(true);
+      const read = () => c.scsi({ lun: 0, cdb: Cdb.read10(0, 8), readLength: 4096, timeoutMs: 60_000 });
+      expect((await read()).status).toBe(0);
+      // The OSD (and monitor) stop answering without closing their connections.
+      process.kill(ceph.osdPid, 'SIGSTOP');
+      process.kill(ceph.monPid, 'SIGSTOP');
+      const started = Date.now();
+      const r = await read();
+      const took = Date.now() - started;
+      expect(r.status, `after ${took} ms`).toBe(2);
+      expect(senseKey(r.sense)).toBe(0x02); // NOT READY
+      expect([r.sense![12], r.sense![13]]).toEqual([0x04, 0x0a]); // ASYMMETRIC ACCESS STATE TRANSITION
+      expect(took).toBeLessThan(45_000);
+      // The session is still alive.
+      expect(await c.ping(5_000)).toBe(true);
+    } finally {
+      c.destroy();
+    }
+    const started = Date.now();
+    const e = await writeFile(join(root, 'handlers/vdisk_rbd/mgmt'), 'del_device r_io').then(() => null, (x: NodeJS.ErrnoException) => x);
+    // Either done within the sysfs wait, or EAGAIN with the work finishing in the background.
+    if (e) expect(e.code).toBe('EAGAIN');
+    let gone = false;
+    while (!gone && Date.now() - started < 40_000) {
+      gone = !existsSync(join(root, 'devices/r_io'));
+      if (!gone) await new Promise((res) => setTimeout(res, 500));
+    }
+    expect(gone, `r_io still there after ${Date.now() - started} ms`).toBe(true);
+    expect(d.exited()).toBe(false);
+  }, 120_000);
 });
