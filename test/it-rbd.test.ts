@@ -23,6 +23,8 @@ const INI = 'iqn.2026-12.test:rbd-ini';
 const ADMIN = join(import.meta.dirname, '..', 'dist', 'src', 'bin', 'scstadmin.js');
 const BINDING = new URL('../native/rbd/build/Release/rbd.node', import.meta.url);
 const ready = existsSync(BINDING) && (await cephAvailable());
+// CI installs Ceph and says so: there a missing piece is a failure, not a skip.
+if (!ready && process.env.SCSTD_REQUIRE_RBD === '1') throw new Error('it-rbd: SCSTD_REQUIRE_RBD=1 but Ceph or the librbd binding is missing');
 if (!ready) console.warn('it-rbd: skipped (needs ceph-mon ceph-osd ceph-common and the librbd binding: apt-get install librbd-dev; npm run build:rbd)');
 
 /** qemu-io on the image through qemu's own rbd driver (not through scstd). */
