@@ -42,6 +42,8 @@ export interface DaemonOptions {
   userSocket: string | null;
   /** Offer the dev_disk/dev_cdrom pass-through handlers (default true; --no-pass-through: as a kernel without scst_disk/scst_cdrom). */
   passThrough?: boolean;
+  /** Offer the vdisk_rbd handler (default true; --no-rbd: as a kernel SCST, which has none). */
+  rbd?: boolean;
   /** Longest a user-space handler may hold a command. */
   userTimeoutMs: number;
   /** Resource bounds given on the command line (the rest keep their defaults). */
@@ -85,7 +87,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   try {
     const cfg = parseScstConf(text, o.configFile);
     for (const w of cfg.warnings ?? []) log.warn(`config: ${w}`);
-    await applyConfig(cfg, o.configFile, scst, iscsi, local, { passThrough: o.passThrough !== false });
+    await applyConfig(cfg, o.configFile, scst, iscsi, local, { passThrough: o.passThrough !== false, rbd: o.rbd !== false });
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`scstd: config error: ${e.file}:${e.line}: ${e.message}\n`);
@@ -113,7 +115,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     try {
       const waitMs = sysfsWaitFromEnv(); // SCSTD_SYSFS_WAIT_MS: EAGAIN bound for asynchronous sysfs writes
       // Without the user-handler socket there is no scst_user "module": handlers/scst_user is not listed.
-      const sysfs = { ...(waitMs === undefined ? {} : { asyncWaitMs: waitMs }), build: { userHandler: o.userSocket !== null, passThrough: o.passThrough !== false } };
+      const sysfs = { ...(waitMs === undefined ? {} : { asyncWaitMs: waitMs }), build: { userHandler: o.userSocket !== null, passThrough: o.passThrough !== false, rbd: o.rbd !== false } };
       mounted = await mountTrees(o.mount, scst, iscsi, log, { local, sysfs });
     } catch (e) {
       process.stderr.write(`scstd: cannot mount the management tree: ${(e as Error).message}\n`);

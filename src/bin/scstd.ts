@@ -24,12 +24,13 @@ program
   .option('--user-socket <path>', 'Unix socket for user-space device handlers (default: <state-dir>/scst_user.sock)')
   .option('--no-user-socket', 'do not accept user-space device handlers')
   .option('--no-pass-through', 'do not offer the dev_disk/dev_cdrom pass-through handlers (as a kernel without scst_disk/scst_cdrom)')
+  .option('--no-rbd', 'do not offer the vdisk_rbd handler (as a kernel SCST, which has none)')
   .option('--user-timeout <ms>', 'longest a user-space handler may hold a command', '30000')
   .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics');
 for (const o of LIMIT_OPTIONS) program.option(o.flag, o.help);
 program.parse();
 
-const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; iscsiConf?: string; initiatorsAllow?: string; initiatorsDeny?: string; stateDir: string; logLevel: string; teardownTimeout: string; pollUs: string; userSocket: string | boolean; userTimeout: string; passThrough: boolean; metrics?: string }>();
+const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; iscsiConf?: string; initiatorsAllow?: string; initiatorsDeny?: string; stateDir: string; logLevel: string; teardownTimeout: string; pollUs: string; userSocket: string | boolean; userTimeout: string; passThrough: boolean; rbd: boolean; metrics?: string }>();
 
 /** The bounds given on the command line (the rest keep their defaults). */
 function limitsFromOptions(): Partial<Limits> {
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
     userSocket: opts.userSocket === false ? null : typeof opts.userSocket === 'string' ? path.resolve(opts.userSocket) : path.join(stateDir, 'scst_user.sock'),
     userTimeoutMs: Number(opts.userTimeout) || 30000,
     passThrough: opts.passThrough !== false,
+    rbd: opts.rbd !== false,
     metrics: opts.metrics !== undefined ? parseListen(opts.metrics) : null,
     limits,
   });

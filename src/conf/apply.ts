@@ -363,7 +363,7 @@ function applyLocalDriver(file: string, scst: Scst, local: LocalDriver, drv: Dri
   }
 }
 
-export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, iscsi: IscsiDriver, local: LocalDriver | null = null, modules: { passThrough?: boolean } = {}): Promise<void> {
+export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, iscsi: IscsiDriver, local: LocalDriver | null = null, modules: { passThrough?: boolean; rbd?: boolean } = {}): Promise<void> {
   for (const a of cfg.attributes) {
     switch (a.name) {
       case 'setup_id':
@@ -415,6 +415,7 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
       }
       continue;
     }
+    if (h.name === 'vdisk_rbd' && modules.rbd === false) err(file, h.line, 'handler vdisk_rbd is not available (scstd runs with --no-rbd)');
     if (!isHandler(h.name)) err(file, h.line, `unknown handler '${h.name}' (vdisk_fileio, vdisk_blockio, vdisk_nullio, vdisk_rbd, vcdrom, dev_disk, dev_cdrom)`);
     if (h.attributes.length) err(file, h.attributes[0]!.line, `handler ${h.name} has no attribute '${h.attributes[0]!.name}'`);
     for (const d of h.devices) {

@@ -25,12 +25,15 @@ export interface SysfsBuild {
   userHandler: boolean;
   /** The pass-through modules (scst_disk, scst_cdrom) are loaded: handlers/dev_disk and dev_cdrom exist (scstd without --no-pass-through). */
   passThrough: boolean;
+  /** handlers/vdisk_rbd exists (scstd without --no-rbd). */
+  rbd: boolean;
 }
 
 export const DEFAULT_SYSFS_BUILD: SysfsBuild = {
   version: SCST_VERSION,
   userHandler: true,
   passThrough: true,
+  rbd: true,
   buildDate: '',
   buildNumber: '',
   gitCommit: '',

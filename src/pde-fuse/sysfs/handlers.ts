@@ -97,7 +97,8 @@ function passThroughDir(ctx: SysfsContext, h: PassThroughHandler): PdeNode {
 }
 
 export function handlersDir(ctx: SysfsContext): PdeNode {
-  const all: HandlerName[] = ctx.build.userHandler ? [...HANDLERS, 'scst_user'] : [...HANDLERS];
+  const vdisk = ctx.build.rbd ? HANDLERS : HANDLERS.filter((h) => h !== 'vdisk_rbd');
+  const all: HandlerName[] = ctx.build.userHandler ? [...vdisk, 'scst_user'] : [...vdisk];
   const entries: Array<readonly [string, PdeNode]> = all.map((h) => [h, handlerDir(ctx, h)] as const);
   if (ctx.build.passThrough) for (const h of PASS_THROUGH_HANDLERS) entries.push([h.name, passThroughDir(ctx, h)]);
   return sdir(() => entries);
