@@ -1,6 +1,6 @@
 // Issue 17, first slice: vdisk_rbd served by one scstd, against a real (throw-away) Ceph cluster.
 // Data is checked with an independent client of the same image: qemu's own rbd: driver. The
-// cluster is started once for the file (~10-15 s, ~0.5 GB RSS) and shared; each part uses its own
+// cluster is started once for the file (~10 s, ~100 MB RSS) and shared; each part uses its own
 // image. Skipped, saying why, where Ceph or the librbd binding is not installed.
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';

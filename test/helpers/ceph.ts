@@ -4,8 +4,8 @@
 // manager: librbd and the pool/image commands used here do not need one, and it would cost
 // another ~150 MB and seconds of Python start-up.
 //
-// Cost (2 vCPU, Ceph 16.2 from Debian 12): about 10-15 s to come up (keyrings, monitor mkfs, OSD
-// mkfs, first PGs peering), ~400-600 MB of RSS while it runs. So a test file starts it once in
+// Cost (2 vCPU, Ceph 16.2 from Debian 12): about 10 s to come up (keyrings, monitor mkfs, OSD
+// mkfs, first PGs peering), ~90 MB of RSS for the two daemons plus the data written (memstore). So a test file starts it once in
 // beforeAll and shares it between its tests (one image per test); it is torn down with SIGKILL by
 // PID (a Ceph daemon's clean shutdown can take many seconds and proves nothing here).
 //

@@ -49,6 +49,8 @@ const CLOSE_WAIT_MS = 15_000;
 const MAX_LEN = 0x40000000;
 /** Upper bound on the runs one allocation query collects. */
 const MAP_MAX_RUNS = 4096;
+/** Upper bound on the RADOS objects one allocation query looks at. */
+const MAP_MAX_OBJECTS = 256;
 
 let loaded: { rbd: NativeRbd | null; why: string } | null = null;
 
@@ -225,7 +227,9 @@ export class RbdBackstore implements Backstore {
   }
 
   mapStatus(pos: number, len: number, cb: (err: NodeJS.ErrnoException | null, runs: Array<[number, boolean]>) => void, maxRuns = Infinity): void {
-    const total = Math.max(0, Math.min(len, this._size - pos));
+    // Without fast-diff librbd asks the OSDs about every object in the range, in one pool job:
+    // a query covers at most MAP_MAX_OBJECTS objects (GET LBA STATUS may describe less than asked).
+    const total = Math.max(0, Math.min(len, this._size - pos, MAP_MAX_OBJECTS * this.objectSize - (pos % this.objectSize)));
     if (total === 0 || !this.handle || this.closing) return void process.nextTick(cb, null, total === 0 ? [] : [[total, true]]);
     const want = Math.max(1, Math.min(MAP_MAX_RUNS, Number.isFinite(maxRuns) ? Math.ceil(maxRuns / 2) + 1 : MAP_MAX_RUNS));
     this.rbd.allocation(this.handle, pos, total, want, (err, arr, truncated) => {
