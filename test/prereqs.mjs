@@ -14,6 +14,10 @@ const PACKAGES = {
   tgt: ['tgtd', 'tgtadm'],
   fuse: ['fusermount'],
   prometheus: ['prometheus'],
+  'ceph-mon': ['ceph-mon'],
+  'ceph-osd': ['ceph-osd'],
+  'ceph-mgr': ['ceph-mgr'],
+  'ceph-common': ['ceph', 'rbd'],
 };
 
 /** qemu opens iscsi:// URLs only with this module (Debian's qemu-block-extra). */
@@ -42,6 +46,11 @@ function missing(path, moduleFiles) {
         packages.add(pkg);
       }
     }
+  }
+  // vdisk_rbd's binding is built against librbd's headers (npm ci builds it when they are there).
+  if (!existsSync('/usr/include/rbd/librbd.h')) {
+    programs.push('librbd headers');
+    packages.add('librbd-dev');
   }
   if (!moduleFiles.some((f) => existsSync(f))) {
     programs.push('qemu iscsi:// driver');
