@@ -20,6 +20,9 @@ import { applyIscsiScstdConf, parseIscsiScstdConf } from './conf/iscsi-scstd-con
 import { closeDevices, exitHolders, shutdown, type DaemonParts } from './shutdown.js';
 import { exitNow, finishExit } from './exit.js';
 import { startMetricsServer, type MetricsServer } from './metrics/prometheus.js';
+import { coreAttrs } from './engine/mgmt.js';
+import { EtcdMembership } from './cluster/etcd-membership.js';
+import { clusterPrefix, type ClusterOptions } from './cluster/options.js';
 
 /** How long a cached pool buffer may stay unused before it is let go. */
 const SGV_PURGE_MS = 30_000;
@@ -50,6 +53,13 @@ export interface DaemonOptions {
   limits?: Partial<Limits>;
   /** Where to serve Prometheus metrics (null: nowhere). */
   metrics?: { host: string; port: number } | null;
+  /** scstd --cluster: join this etcd cluster as a node (issue 16); null or absent: standalone. */
+  cluster?: ClusterOptions | null;
+}
+
+/** How long the first join may take: a dead predecessor's lease (kill -9, restart) must be able to expire. */
+function joinTimeoutMs(ttlSeconds: number): number {
+  return Math.max(10_000, ttlSeconds * 2000 + 2000);
 }
 
 /**
@@ -109,13 +119,25 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     }
     applyIscsiScstdConf(parseIscsiScstdConf(conf), o.iscsiConf, scst, iscsi, log);
   }
+  // ---- cluster membership (issue 16): built here for the tree, joined once the portals listen ----
+  let cluster: EtcdMembership | null = null;
+  if (o.cluster) {
+    const named = clusterPrefix(coreAttrs(scst).clusterName, o.cluster.prefix);
+    if (typeof named === 'string') {
+      process.stderr.write(`scstd: --cluster: ${named}\n`);
+      log.fatal(`--cluster: ${named}`);
+      await closeDevices(scst);
+      return 1;
+    }
+    cluster = new EtcdMembership({ endpoints: o.cluster.endpoints, node: o.cluster.node, ttlSeconds: o.cluster.ttlSeconds, clusterName: named.name, prefix: named.prefix, portals: () => iscsi.portals(), log: log.child({ cluster: named.name }) });
+  }
   // ---- management trees: <mount>/proc/scsi_tgt and <mount>/sys/kernel/scst_tgt, one FUSE mount ----
   let mounted: PdeMount | null = null;
   if (o.mount) {
     try {
       const waitMs = sysfsWaitFromEnv(); // SCSTD_SYSFS_WAIT_MS: EAGAIN bound for asynchronous sysfs writes
       // Without the user-handler socket there is no scst_user "module": handlers/scst_user is not listed.
-      const sysfs = { ...(waitMs === undefined ? {} : { asyncWaitMs: waitMs }), build: { userHandler: o.userSocket !== null, passThrough: o.passThrough !== false, rbd: o.rbd !== false } };
+      const sysfs = { ...(waitMs === undefined ? {} : { asyncWaitMs: waitMs }), cluster, build: { userHandler: o.userSocket !== null, passThrough: o.passThrough !== false, rbd: o.rbd !== false } };
       mounted = await mountTrees(o.mount, scst, iscsi, log, { local, sysfs });
     } catch (e) {
       process.stderr.write(`scstd: cannot mount the management tree: ${(e as Error).message}\n`);
@@ -131,7 +153,7 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     await iscsi.acl.start();
   }
   const users = o.userSocket ? new UserHandlerServer(scst, log, o.userSocket, o.userTimeoutMs) : null;
-  const parts: DaemonParts = { log, scst, iscsi, local, mount: mounted, users };
+  const parts: DaemonParts = { log, scst, iscsi, local, mount: mounted, users, cluster };
   try {
     await users?.listen();
     for (const l of o.listen) await iscsi.listen(l.host, l.port);
@@ -141,6 +163,18 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     await shutdown(parts, o.teardownTimeoutMs);
     finishExit(log, 1, exitHolders(parts));
     return 1;
+  }
+  if (cluster) {
+    const ms = joinTimeoutMs(cluster.ttlSeconds);
+    try {
+      await cluster.start(ms);
+    } catch (e) {
+      process.stderr.write(`scstd: cluster: ${(e as Error).message}\n`);
+      log.fatal({ endpoints: cluster.endpoints, node: cluster.node }, `cluster: ${(e as Error).message}`);
+      await shutdown(parts, o.teardownTimeoutMs);
+      finishExit(log, 1, exitHolders(parts));
+      return 1;
+    }
   }
   let metrics: MetricsServer | null = null;
   if (o.metrics) {

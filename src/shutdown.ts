@@ -28,7 +28,19 @@ export interface DaemonParts {
   local?: LocalDriver | null;
   mount: PdeMount | null;
   users: UserHandlerServer | null;
+  /** Cluster membership (scstd --cluster): left, its lease revoked, once no command runs. */
+  cluster?: ClusterPart | null;
 }
+
+/** What the shutdown needs of the cluster membership. */
+export interface ClusterPart {
+  stop(ms: number): Promise<void>;
+  openHandles(): string[];
+  forceClose(): void;
+}
+
+/** Longest the revoke of the cluster lease may take (it expires by itself within its TTL anyway). */
+const CLUSTER_LEAVE_MS = 1000;
 
 /** How a step ended: in time and well, in time but failed (false or a rejection), or not in time. */
 async function within(work: Promise<unknown>, ms: number): Promise<'done' | 'failed' | 'timeout'> {
@@ -85,6 +97,8 @@ export async function shutdown(p: DaemonParts, boundMs: number): Promise<boolean
   await step('closing sessions', () => sessionsClosed);
   // Commands a backstore still holds finish on their own (file I/O returns), until the bound.
   while (ScsiCmd.live > 0 && Date.now() < soft) await new Promise((r) => setTimeout(r, 10));
+  const cluster = p.cluster;
+  if (cluster) await step('leaving the cluster', () => cluster.stop(CLUSTER_LEAVE_MS), CLUSTER_LEAVE_MS + 200);
   await step('closing devices', () => closeDevices(scst, Math.min(DEVICE_CLOSE_MS, Math.max(0, hard - Date.now()))));
 
   const cmds = ScsiCmd.live;
@@ -124,5 +138,7 @@ export function exitHolders(p: DaemonParts): ExitHolder[] {
   ];
   if (mount) holders.push(mount);
   if (users) holders.push(users);
+  const cluster = p.cluster;
+  if (cluster) holders.push({ alive: () => cluster.openHandles(), forceClose: () => cluster.forceClose() });
   return holders;
 }

@@ -38,8 +38,15 @@ export function importsOf(file: string, text: string): string[] {
 const isCore = (f: string) => /^src\/engine\/[^/]+\.ts$/.test(f) || f.startsWith('src/engine/scsi/');
 const under = (f: string, dirs: string[]) => dirs.some((d) => (d.endsWith('.ts') ? f === d : f === d || f.startsWith(`${d}/`) || f === `${d}.ts`));
 
-const NOT_FROM_CORE = ['src/engine/iscsi', 'src/engine/backstore', 'src/engine/user', 'src/pde-fuse', 'src/scstadmin', 'src/conf', 'src/metrics', 'src/user-handler', 'src/daemon.ts', 'src/bin'];
-const NOT_FROM_ENGINE = ['src/pde-fuse', 'src/scstadmin', 'src/conf', 'src/metrics'];
+const NOT_FROM_CORE = ['src/engine/iscsi', 'src/engine/backstore', 'src/engine/user', 'src/pde-fuse', 'src/scstadmin', 'src/conf', 'src/metrics', 'src/user-handler', 'src/daemon.ts', 'src/bin', 'src/cluster'];
+const NOT_FROM_ENGINE = ['src/pde-fuse', 'src/scstadmin', 'src/conf', 'src/metrics', 'src/cluster'];
+/** The cluster room (issue 16) is wired by the daemon: it knows no tree, CLI, config reader or driver. */
+const NOT_FROM_CLUSTER = ['src/pde-fuse', 'src/scstadmin', 'src/conf', 'src/metrics', 'src/engine', 'src/daemon.ts', 'src/shutdown.ts', 'src/bin'];
+/** Outside the room only its interface and its option parser are seen; the etcd side is the daemon's to build. */
+const CLUSTER_PUBLIC = ['src/cluster/membership.ts', 'src/cluster/options.ts'];
+const CLUSTER_BUILDERS = ['src/daemon.ts'];
+/** Packages of the etcd client: used by the cluster room only. */
+const ETCD_PACKAGES = /^(etcd3|cockatiel|@grpc\/)/;
 
 /** The rules one import edge breaks (empty: allowed). */
 export function violations(from: string, to: string): string[] {
@@ -47,7 +54,16 @@ export function violations(from: string, to: string): string[] {
   if (isCore(from) && under(to, NOT_FROM_CORE)) v.push(`core file ${from} imports ${to}`);
   if (from.startsWith('src/engine/') && under(to, NOT_FROM_ENGINE)) v.push(`engine file ${from} imports ${to}`);
   if (from.startsWith('src/') && to.startsWith('test/')) v.push(`${from} imports test code ${to}`);
+  if (from.startsWith('src/cluster/') && under(to, NOT_FROM_CLUSTER)) v.push(`cluster file ${from} imports ${to}`);
+  if (to.startsWith('src/cluster/') && !from.startsWith('src/cluster/') && !CLUSTER_PUBLIC.includes(to) && !CLUSTER_BUILDERS.includes(from)) v.push(`${from} imports the cluster room's inside ${to}`);
   return v;
+}
+
+/** Bare package names a file imports (the etcd client's may only be imported by src/cluster). */
+export function packagesOf(text: string): string[] {
+  const out = new Set<string>();
+  for (const re of SPECIFIERS) for (const m of text.matchAll(re)) if (!m[1]!.startsWith('.') && !m[1]!.startsWith('node:')) out.add(m[1]!);
+  return [...out];
 }
 
 describe('import direction', () => {
@@ -62,6 +78,15 @@ describe('import direction', () => {
     expect(violations('src/engine/backstore/file.ts', 'src/engine/backing-store.ts')).toEqual([]);
     expect(violations('src/pde-fuse/sysfs/iscsi.ts', 'src/engine/iscsi/target.ts')).toEqual([]);
     expect(violations('src/daemon.ts', 'src/engine/backstore/register.ts')).toEqual([]);
+    expect(violations('src/engine/scsi/pr.ts', 'src/cluster/membership.ts')).toHaveLength(2);
+    expect(violations('src/engine/iscsi/portal.ts', 'src/cluster/options.ts')).toHaveLength(1);
+    expect(violations('src/cluster/etcd-membership.ts', 'src/engine/scst.ts')).toHaveLength(1);
+    expect(violations('src/cluster/etcd-membership.ts', 'src/pde-fuse/node.ts')).toHaveLength(1);
+    expect(violations('src/pde-fuse/sysfs/cluster.ts', 'src/cluster/etcd-membership.ts')).toHaveLength(1);
+    expect(violations('src/pde-fuse/sysfs/cluster.ts', 'src/cluster/membership.ts')).toEqual([]);
+    expect(violations('src/daemon.ts', 'src/cluster/etcd-membership.ts')).toEqual([]);
+    expect(violations('src/cluster/etcd-membership.ts', 'src/cluster/membership.ts')).toEqual([]);
+    expect(packagesOf("import { Etcd3 } from 'etcd3';\nimport x from 'node:fs';\nimport './y.js';")).toEqual(['etcd3']);
     const text = "import type { A } from './iscsi/x.js';\nexport * from '../conf/y.js';\nimport './side.js';\nconst m = await import('../pde-fuse/z.js');\ntype T = import('./backstore/w.js').W;\nimport pino from 'pino';";
     expect(importsOf(join(ROOT, 'src/engine/f.ts'), text).sort()).toEqual(['src/conf/y.ts', 'src/engine/backstore/w.ts', 'src/engine/iscsi/x.ts', 'src/engine/side.ts', 'src/pde-fuse/z.ts']);
   });
@@ -76,6 +101,7 @@ describe('import direction', () => {
         edges++;
         bad.push(...violations(from, to));
       }
+      for (const pkg of packagesOf(readFileSync(f, 'utf8'))) if (ETCD_PACKAGES.test(pkg) && !from.startsWith('src/cluster/')) bad.push(`${from} imports the etcd client package ${pkg}`);
     }
     // The walk saw the code base (not an empty or misplaced directory).
     expect(files.length).toBeGreaterThan(100);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { startDaemon } from '../daemon.js';
 import { LIMIT_OPTIONS, parseLimit, type Limits } from '../engine/limits.js';
 import { DEFAULT_CONFIG, DEFAULT_MOUNT } from './package-paths.js';
+import { parseClusterOptions, type ClusterOptions } from '../cluster/options.js';
 
 const program = new Command();
 program
@@ -26,11 +27,33 @@ program
   .option('--no-pass-through', 'do not offer the dev_disk/dev_cdrom pass-through handlers (as a kernel without scst_disk/scst_cdrom)')
   .option('--no-rbd', 'do not offer the vdisk_rbd handler (as a kernel SCST, which has none)')
   .option('--user-timeout <ms>', 'longest a user-space handler may hold a command', '30000')
-  .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics');
+  .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics')
+  .option('--cluster <endpoints>', 'join a cluster of scstd nodes through etcd (comma-separated http://HOST:PORT client URLs)')
+  .option('--node <name>', 'this node\'s name in the cluster (default: the host name up to its first dot)')
+  .option('--cluster-ttl <seconds>', 'etcd lease TTL: a node that cannot reach etcd is fenced within it', '5')
+  .option('--cluster-prefix <prefix>', 'etcd key prefix of the cluster (default: /scst-usermode/<cluster_name>/)');
 for (const o of LIMIT_OPTIONS) program.option(o.flag, o.help);
 program.parse();
 
-const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; iscsiConf?: string; initiatorsAllow?: string; initiatorsDeny?: string; stateDir: string; logLevel: string; teardownTimeout: string; pollUs: string; userSocket: string | boolean; userTimeout: string; passThrough: boolean; rbd: boolean; metrics?: string }>();
+const opts = program.opts<{ config: string; listen: string[]; mount: string | boolean; iscsiConf?: string; initiatorsAllow?: string; initiatorsDeny?: string; stateDir: string; logLevel: string; teardownTimeout: string; pollUs: string; userSocket: string | boolean; userTimeout: string; passThrough: boolean; rbd: boolean; metrics?: string; cluster?: string; node?: string; clusterTtl: string; clusterPrefix?: string }>();
+
+/** --cluster and its companions, checked before anything starts; the others without --cluster are refused. */
+function clusterFromOptions(): ClusterOptions | null {
+  if (opts.cluster === undefined) {
+    const stray = program.getOptionValueSource('clusterTtl') === 'cli' ? '--cluster-ttl' : opts.node !== undefined ? '--node' : opts.clusterPrefix !== undefined ? '--cluster-prefix' : null;
+    if (stray) {
+      process.stderr.write(`scstd: ${stray} needs --cluster\n`);
+      process.exit(2);
+    }
+    return null;
+  }
+  const c = parseClusterOptions({ cluster: opts.cluster, node: opts.node, ttl: opts.clusterTtl, prefix: opts.clusterPrefix });
+  if (typeof c === 'string') {
+    process.stderr.write(`scstd: ${c}\n`);
+    process.exit(2);
+  }
+  return c;
+}
 
 /** The bounds given on the command line (the rest keep their defaults). */
 function limitsFromOptions(): Partial<Limits> {
@@ -52,6 +75,7 @@ function limitsFromOptions(): Partial<Limits> {
 
 async function main(): Promise<void> {
   const limits = limitsFromOptions();
+  const cluster = clusterFromOptions();
   const stateDir = path.resolve(opts.stateDir);
   await fs.mkdir(stateDir, { recursive: true });
   const listen = (opts.listen.length ? opts.listen : ['0.0.0.0:3260']).map(parseListen);
@@ -72,6 +96,7 @@ async function main(): Promise<void> {
     rbd: opts.rbd !== false,
     metrics: opts.metrics !== undefined ? parseListen(opts.metrics) : null,
     limits,
+    cluster,
   });
   if (code !== 0) process.exitCode = code;
 }

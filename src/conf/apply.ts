@@ -11,7 +11,7 @@ import type { IscsiDriver } from '../engine/iscsi/portal.js';
 import type { AddrMethod, IniGroup, LunSet, Target } from '../engine/target.js';
 import { iscsiTarget, type ChapUser } from '../engine/iscsi/target.js';
 import { shownName } from '../engine/names.js';
-import { aluaOf, deviceAttrs, targetAttrs } from '../engine/mgmt.js';
+import { aluaOf, coreAttrs, deviceAttrs, targetAttrs } from '../engine/mgmt.js';
 import { iscsiDriverExtras } from '../engine/iscsi/driver-attrs.js';
 import { isAluaState } from '../engine/alua.js';
 import { SCST_LOCAL, type LocalDriver } from '../engine/scst_local/driver.js';
@@ -375,6 +375,11 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
         break;
       case 'threads':
         scst.threads = Number(a.value) || 1;
+        break;
+      case 'cluster_name':
+        // As the sysfs attribute takes it; with --cluster it also names the cluster's etcd keys.
+        if (a.value.length >= 64) err(file, a.line, `cluster_name is too long (${a.value.length} characters, max 63)`);
+        coreAttrs(scst).clusterName = a.value;
         break;
       case 'suspend':
       case 'trace_level':

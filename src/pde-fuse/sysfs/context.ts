@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Alua } from '../../engine/alua.js';
+import type { ClusterView } from '../../cluster/membership.js';
 import { MgmtError } from '../../engine/errors.js';
 import type { IscsiDriver } from '../../engine/iscsi/portal.js';
 import type { LocalDriver } from '../../engine/scst_local/driver.js';
@@ -133,6 +134,8 @@ export interface SysfsContext {
   /** Shared with the procfs tree: a change through either shows in both. */
   trace: { core: TraceLevel; vdisk: TraceLevel; iscsi: TraceLevel };
   works: SysfsWorks;
+  /** The daemon's cluster membership (scstd --cluster): the cluster/ directory; null without. */
+  cluster: ClusterView | null;
 }
 
 export interface SysfsOptions {
@@ -142,6 +145,8 @@ export interface SysfsOptions {
   asyncWaitMs?: number;
   /** The scst_local driver to publish under targets/ (none: no scst_local directory). */
   local?: LocalDriver | null;
+  /** Cluster membership to publish under cluster/ (scstd --cluster). */
+  cluster?: ClusterView | null;
 }
 
 export function makeSysfsContext(scst: Scst, mgmt: ScstMgmt, iscsi: IscsiDriver | null, log: Logger, o: SysfsOptions = {}): SysfsContext {
@@ -159,5 +164,6 @@ export function makeSysfsContext(scst: Scst, mgmt: ScstMgmt, iscsi: IscsiDriver 
       iscsi: new TraceLevel('iscsi', ISCSI_TOKENS, ISCSI_DEFAULT),
     },
     works: new SysfsWorks(o.asyncWaitMs ?? 15_000, log),
+    cluster: o.cluster ?? null,
   };
 }

@@ -1,4 +1,4 @@
-import { einval } from '../../engine/errors.js';
+import { MgmtError, einval } from '../../engine/errors.js';
 import { coreAttrs } from '../../engine/mgmt.js';
 import { engineStats } from '../../engine/stats.js';
 import { CmdState } from '../../engine/cmd.js';
@@ -196,6 +196,8 @@ export function rootAttributes(ctx: SysfsContext): Array<readonly [string, PdeNo
         (text) => {
           const v = chomp(text);
           if (v.length >= 64) throw einval(`cluster_name is too long (${v.length} characters, max 63)`);
+          // The cluster's etcd keys are named after it: a member cannot move to another cluster.
+          if (ctx.cluster && v !== core().clusterName) throw new MgmtError('EBUSY', `cluster_name cannot change while scstd is node ${ctx.cluster.node} of cluster '${ctx.cluster.clusterName}' (--cluster)`);
           core().clusterName = v;
         },
       ),

@@ -1,5 +1,6 @@
 import { kdir, type PdeDir } from '../node.js';
 import { deviceGroupsDir } from './alua.js';
+import { clusterDir } from './cluster.js';
 import { sdir } from './attr.js';
 import type { SysfsContext } from './context.js';
 import { devicesDir } from './devices.js';
@@ -18,6 +19,7 @@ export function scstTgtDir(ctx: SysfsContext): PdeDir {
     ['device_groups', deviceGroupsDir(ctx)] as const,
     ['sgv', sgvDir(ctx)] as const,
   ];
+  if (ctx.cluster) entries.push(['cluster', clusterDir(ctx.cluster)] as const);
   return sdir(() => entries);
 }
 

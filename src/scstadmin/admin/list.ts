@@ -219,6 +219,26 @@ export async function listTargets(ctx: Ctx, driver: string | undefined, target: 
   return 0;
 }
 
+/** -list_cluster_nodes: the nodes of the cluster this scstd is part of (scstd --cluster), from cluster/. */
+export async function listClusterNodes(ctx: Ctx): Promise<number> {
+  const [c, err] = await ctx.scst.cluster();
+  if (err !== undefined) {
+    ctx.con.out(`FATAL: ${err}\n`);
+    return 1;
+  }
+  if (!c) {
+    ctx.con.out('This SCST is not part of a cluster (scstd runs without --cluster).\n');
+    return 1;
+  }
+  ctx.con.out(`Cluster: ${c.clusterName} (this node: ${c.thisNode}, ${c.state})\n\n`);
+  const ln = Math.max(len('Node'), ...c.nodes.map((n) => len(n.name)));
+  const ls = Math.max(len('State'), ...c.nodes.map((n) => len(n.state)));
+  const lp = Math.max(len('Portals'), ...c.nodes.map((n) => len(n.portals.join(','))));
+  ctx.con.out(`\t${pad('Node', ln)} ${pad('State', ls)} ${pad('Portals', lp)}\n\t${dashes(ln + ls + lp + 2)}\n`);
+  for (const n of c.nodes) ctx.con.out(`\t${pad(n.name, ln)} ${pad(n.state, ls)} ${pad(n.portals.join(',') || '-', lp)}\n`);
+  return 0;
+}
+
 export async function listSessions(ctx: Ctx): Promise<number> {
   const [drivers] = await ctx.scst.drivers();
   for (const d of drivers ?? []) {

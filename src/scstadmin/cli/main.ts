@@ -183,6 +183,7 @@ async function dispatch(ctx: Ctx, a: Args): Promise<number | undefined | 'none'>
   await q('list_target', () => L.listTargets(ctx, a.str('driver'), s('list_target')));
   await q('list_group', () => L.listGroups(ctx, a.str('driver'), a.str('target'), s('list_group')));
   await q('list_sessions', () => L.listSessions(ctx));
+  await q('list_cluster_nodes', () => L.listClusterNodes(ctx));
   await q('list_scst_attr', () => L.listScstAttributes(ctx));
   await q('list_hnd_attr', () => L.listHandlerAttributes(ctx, s('list_hnd_attr')));
   await q('list_dev_attr', () => L.listDevice(ctx, s('list_dev_attr')));

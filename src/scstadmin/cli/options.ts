@@ -20,6 +20,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('list_target'),
   opt('list_group'),
   flag('list_sessions'),
+  // Ours (issue 16): the nodes of the cluster (scstd --cluster).
+  flag('list_cluster_nodes'),
   flag('list_scst_attr'),
   req('list_hnd_attr'),
   req('list_dev_attr'),
@@ -104,6 +106,7 @@ export const QUERY_OPTIONS = [
   'list_target',
   'list_group',
   'list_sessions',
+  'list_cluster_nodes',
   'list_scst_attr',
   'list_hnd_attr',
   'list_dev_attr',

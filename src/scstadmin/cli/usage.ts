@@ -28,6 +28,7 @@ Query Operations
          [-driver <driver>]
          [-target <target>]
      -list_sessions          : List the sessions of every target.
+     -list_cluster_nodes     : List the nodes of the cluster (scstd --cluster).
 
 List Attribute Operations
      -list_scst_attr         : SCST core attributes.

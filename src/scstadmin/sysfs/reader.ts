@@ -73,6 +73,14 @@ async function filterInOrder<T>(items: readonly T[], keep: (x: T) => Promise<boo
   return items.filter((_, i) => ok[i]);
 }
 
+/** What cluster/ says (scstd --cluster). */
+export interface ClusterInfo {
+  clusterName: string;
+  thisNode: string;
+  state: string;
+  nodes: Array<{ name: string; state: string; portals: string[] }>;
+}
+
 export class ScstReader {
   readonly fs: TreeFs;
   readonly root: string;
@@ -154,6 +162,30 @@ export class ScstReader {
       return text.split('\n')[0] ?? '';
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * The cluster this daemon is a node of (cluster/, present only with scstd --cluster): its name,
+   * this node, and every node's state and portals. [undefined, undefined] when there is none.
+   */
+  async cluster(): Promise<Result<ClusterInfo | undefined>> {
+    const dir = this.path('cluster');
+    if (!(await this.isDir(dir))) return [undefined, undefined];
+    const line = async (p: string): Promise<string> => ((await this.fs.read(p)).split('\n')[0] ?? '');
+    try {
+      const [names, err] = await this.subdirs(`${dir}/nodes`, true);
+      if (!names) return [undefined, `cluster(): Unable to read directory '${dir}/nodes': ${err}`];
+      const nodes = await mapInOrder(names, async (name) => {
+        const n = `${dir}/nodes/${name}`;
+        // A node that left between the listing and these reads has empty files.
+        const state = await line(`${n}/state`).catch(() => '');
+        const portals = (await this.fs.read(`${n}/portals`).catch(() => '')).split('\n').filter((x) => x !== '');
+        return { name, state, portals };
+      });
+      return [{ clusterName: await line(`${dir}/cluster_name`), thisNode: await line(`${dir}/this_node`), state: await line(`${dir}/state`), nodes: nodes.filter((n) => n.state !== '') }, undefined];
+    } catch (e) {
+      return [undefined, `cluster(): Unable to read '${dir}': ${strerror(e)}`];
     }
   }
 
