@@ -6,7 +6,7 @@
 // registered again and every resync callback has completed. The lease is never trusted past the
 // bound, so a node is fenced before any other node can see its registration expire.
 import { hostname } from 'node:os';
-import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IBackoff, type IBackoffFactory } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IDuplexStream, type IKeyValue, type ILeaseKeepAliveRequest, type ILeaseKeepAliveResponse, type Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import type { ClusterMembership, ClusterNodeRecord, ClusterNodeView, ClusterPortal, ClusterState } from './membership.js';
@@ -57,12 +57,14 @@ function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+// The bounds and back-offs below are unref'd: they never are what keeps the daemon alive, and one
+// still running when the daemon stops must not hold its exit.
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** A promise bounded in time: rejects with `what` timed out after `ms`. */
 function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no answer within ${ms} ms`)), ms).unref()))]).finally(() => clearTimeout(timer));
 }
 
 interface Lease {
@@ -141,9 +143,8 @@ export class EtcdMembership implements ClusterMembership {
         // half a second only (the library's 5 s would outlast a short lease).
         global: retry(handleWhen(isRecoverableError), { maxAttempts: 1 }),
         host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 500, breaker: new ConsecutiveBreaker(3) }),
-        // The library's own default is an ExponentialBackoff factory too (its type says IBackoff);
-        // capped at 1 s so that a watch is back soon after etcd is.
-        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
+        // Capped at 1 s so that a watch is back soon after etcd is; 0 once stopping (see below).
+        watchBackoff: stoppableBackoff(new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }), () => this.stopping),
       },
       grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
     });
@@ -585,6 +586,22 @@ export class EtcdMembership implements ClusterMembership {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * The watch manager of etcd3 schedules a reconnect (a ref'd timer of the back-off's duration)
+ * whenever its stream ends, also when the last watcher is cancelled at shutdown, which would hold
+ * the process after its exit balance. Once `stopped()`, every duration is 0: the reconnect runs at
+ * once, finds no watcher and does nothing.
+ */
+function stoppableBackoff(inner: IBackoffFactory<unknown>, stopped: () => boolean): IBackoff<unknown> {
+  const wrap = (b: IBackoff<unknown> | undefined): IBackoff<unknown> => ({
+    get duration() {
+      return stopped() || !b ? 0 : b.duration;
+    },
+    next: (ctx: unknown) => wrap(b?.next(ctx) ?? b),
+  });
+  return { duration: 0, next: (ctx: unknown) => wrap(inner.next(ctx)) };
 }
 
 /** Whether a process of this host exists (signal 0 checks without sending). */
