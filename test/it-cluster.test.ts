@@ -175,27 +175,31 @@ describe('cluster membership over etcd (one etcd member)', () => {
 });
 
 describe('cluster membership over etcd (three etcd members)', () => {
-  it('killing one etcd member (the leader among them) fences nobody at the default TTL', async () => {
+  it('killing one etcd member, a follower or the leader, fences nobody', async () => {
     const etcd = await startEtcd(3);
-    // The default TTL (5 s): the loss of the leader costs an election (about a second on an idle
-    // machine, more on a loaded one) in which no keepalive is answered.
-    const a = await startNode(etcd, 'a', { ttl: 5 });
-    const b = await startNode(etcd, 'b', { ttl: 5 });
+    // The loss of the leader costs an election in which no keepalive is answered: about a second
+    // on an idle machine, several on this shared 2-CPU one. A node survives it when it ends
+    // within TTL - TTL/5 - TTL/10 after the last acknowledged keepalive: 5.6 s at TTL 8
+    // (docs/cluster.md). A follower's loss costs one failover of the keepalive stream.
+    const ttl = 8;
+    const a = await startNode(etcd, 'a', { ttl });
+    const b = await startNode(etcd, 'b', { ttl });
     await until('both members', async () => (await stateOf(a, 'b')) === 'member\n' && (await stateOf(b, 'a')) === 'member\n', 5000, async () => `${await stateOf(a, 'b')} ${await stateOf(b, 'a')}`);
-    // Kill each member in turn (whichever the nodes' streams use), one at a time, each for
-    // longer than the TTL: nobody is fenced.
-    for (const m of etcd.members) {
+    for (const which of ['follower', 'leader'] as const) {
+      const leader = await etcd.leader();
+      expect(leader, 'a leader is known').not.toBeNull();
+      const m = which === 'leader' ? leader! : etcd.members.find((x) => x !== leader)!;
       await m.stop();
       const t0 = Date.now();
-      while (Date.now() - t0 < 5000 + 1500) {
-        for (const n of [a, b]) expect(await text(join(n.dir, 'state')), `${n.name} with ${m.name} down\n${n.d.recentOutput(20)}`).toBe('member\n');
+      while (Date.now() - t0 < ttl * 1000 + 1500) {
+        for (const n of [a, b]) expect(await text(join(n.dir, 'state')), `${n.name} with the ${which} ${m.name} down\n${n.d.recentOutput(20)}`).toBe('member\n');
         await sleep(250);
       }
       await m.start();
       await etcd.waitHealthy(20_000, m);
     }
-    for (const n of [a, b]) expect(n.d.logs().some((l) => /fenced/.test(l.msg))).toBe(false);
+    for (const n of [a, b]) expect(n.d.logs().filter((l) => /fenced/.test(l.msg)).map((l) => l.msg)).toEqual([]);
     expect((await nodesOf(a)).join()).toBe('a,b');
     for (const n of [a, b]) expect((await n.d.stop()).code, n.d.recentOutput()).toBe(0);
-  }, 180_000);
+  }, 120_000);
 });

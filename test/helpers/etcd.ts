@@ -36,6 +36,8 @@ export interface EtcdCluster {
   readonly endpoints: string;
   /** Resolves once a member answers /health with health true (a quorum exists), bounded. */
   waitHealthy(ms?: number, member?: EtcdMember): Promise<void>;
+  /** The member that is raft leader now, as a running member reports it (null: none known). */
+  leader(): Promise<EtcdMember | null>;
   stopAll(): Promise<void>;
 }
 
@@ -48,6 +50,17 @@ async function healthy(m: EtcdMember): Promise<boolean> {
     return r.ok && body.health === 'true';
   } catch {
     return false;
+  }
+}
+
+/** A member's own id and the leader it knows, from the v3 JSON gateway (etcd 3.4: /v3/maintenance/status). */
+async function status(m: EtcdMember): Promise<{ member: string; leader: string } | null> {
+  try {
+    const r = await fetch(`${m.endpoint}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1_000) });
+    const b = (await r.json()) as { header?: { member_id?: string }; leader?: string };
+    return b.header?.member_id ? { member: b.header.member_id, leader: b.leader ?? '0' } : null;
+  } catch {
+    return null;
   }
 }
 
@@ -127,6 +140,18 @@ export async function startEtcd(size = 1, o: { readyMs?: number } = {}): Promise
       }
       const tails = await Promise.all(members.map(async (m) => `--- ${m.name} (${m.running() ? 'running' : 'stopped'}) ---\n${await m.tail()}`));
       throw new Error(`etcd not healthy within ${ms} ms\n${tails.join('\n')}`);
+    },
+    async leader() {
+      const ids = new Map<string, EtcdMember>();
+      let leaderId: string | null = null;
+      for (const m of members) {
+        if (!m.running()) continue;
+        const st = await status(m);
+        if (!st) continue;
+        ids.set(st.member, m);
+        if (st.leader !== '0') leaderId = st.leader;
+      }
+      return leaderId === null ? null : (ids.get(leaderId) ?? null);
     },
     async stopAll() {
       await Promise.all(members.map((m) => m.stop()));
