@@ -129,8 +129,9 @@ describe('cluster membership over etcd (one etcd member)', () => {
     for (const n of [a, b]) {
       await until(`${n.name} fenced`, async () => (await text(join(n.dir, 'state'))) === 'fenced\n', TTL * 1000 + 1000, async () => text(join(n.dir, 'state')));
       const line = await n.d.waitForLog(new RegExp(`cluster: node ${n.name} fenced: `), 1000);
-      // Fenced before the lease can have expired in etcd: at most the TTL after the last keepalive.
-      expect(line.at - killedAt).toBeLessThanOrEqual(TTL * 1000 + 500);
+      // Fenced before the lease can have expired in etcd: the bound is at most TTL - margin after
+      // the kill; a second more for the timer's lateness and the log's way on a loaded machine.
+      expect(line.at - killedAt).toBeLessThanOrEqual(TTL * 1000 + 1000);
       expect(n.d.logs().filter((l) => /^cluster: node \S+ fenced: /.test(l.msg))).toHaveLength(1);
       // Its own entry says fenced; what it knew of the others may be stale: unknown.
       expect(await stateOf(n)).toBe('fenced\n');

@@ -44,6 +44,14 @@ describe('listings match the reference byte for byte', () => {
     });
   }
 
+  it('-list_cluster_nodes (ours) on a tree without cluster/ says so and fails', async () => {
+    const fake = await referenceFake();
+    const r = await runAdmin(fake, ['-list_cluster_nodes']);
+    expect(r.out).toContain('\nThis SCST is not part of a cluster (scstd runs without --cluster).\n');
+    expect(r.code).toBe(1);
+    expect(fake.fs.writes).toEqual([]);
+  });
+
   it('-write_config writes §8.3 exactly', async () => {
     const fake = await referenceFake();
     const file = join(await mkdtemp(join(tmpdir(), 'scstadmin-')), 'out.conf');
