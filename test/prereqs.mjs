@@ -14,6 +14,7 @@ const PACKAGES = {
   tgt: ['tgtd', 'tgtadm'],
   fuse: ['fusermount'],
   prometheus: ['prometheus'],
+  'etcd-server': ['etcd'],
   'ceph-mon': ['ceph-mon'],
   'ceph-osd': ['ceph-osd'],
   'ceph-mgr': ['ceph-mgr'],
@@ -62,5 +63,11 @@ function missing(path, moduleFiles) {
 const m = missing(process.env.PATH ?? '', QEMU_ISCSI_MODULES);
 if (m.programs.length > 0) {
   process.stderr.write(`scst-usermode tests: missing ${m.programs.join(', ')}; install them first: apt-get install -y ${m.packages.join(' ')}\n`);
+  process.exit(1);
+}
+// librbd-dev installed after npm ci: the binding the RBD tests load was never built.
+const rbdBinding = new URL('../native/rbd/build/Release/rbd.node', import.meta.url);
+if (!existsSync(rbdBinding)) {
+  process.stderr.write('scst-usermode tests: the librbd binding is not built (librbd-dev came after npm ci): npm run build:rbd\n');
   process.exit(1);
 }

@@ -33,7 +33,7 @@ describe('test prerequisites', () => {
     const lines = r.stderr.split('\n').filter((l) => l !== '');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^scst-usermode tests: missing iscsi-ls, .*qemu-io, .*tgtd, .*fusermount/);
-    expect(lines[0]).toMatch(/apt-get install -y libiscsi-bin qemu-utils tgt fuse prometheus ceph-mon ceph-osd ceph-mgr ceph-common/);
+    expect(lines[0]).toMatch(/apt-get install -y libiscsi-bin qemu-utils tgt fuse prometheus etcd-server ceph-mon ceph-osd ceph-mgr ceph-common/);
   });
 
   it('with the machine PATH (where the tests run): nothing missing', async () => {
