@@ -28,10 +28,15 @@ export interface ExitHolder {
 const SETTLE_MS = 200;
 /** After the force-close: time for the closes to complete before process.exit(). */
 const DRAIN_MS = 200;
+/**
+ * When only timers are left, more time for them to fire: a client library's reconnect back-off
+ * armed just before its connection was closed (etcd3's, at most 1 s) ends by itself.
+ */
+const TIMER_GRACE_MS = 1200;
 /** Bound on process.exit() itself, which joins libuv's thread pool (see exit-guard.ts). */
 const GUARD_MS = 1000;
 /** The longest this phase takes, from the exit balance line to the end of the process. */
-export const EXIT_PHASE_MS = SETTLE_MS + DRAIN_MS + GUARD_MS;
+export const EXIT_PHASE_MS = SETTLE_MS + TIMER_GRACE_MS + DRAIN_MS + GUARD_MS;
 
 type ProcessInternals = { _getActiveHandles?: () => unknown[]; _getActiveRequests?: () => unknown[] };
 
@@ -120,7 +125,8 @@ function later(ms: number, fn: () => void): void {
 
 /**
  * End the process after shutdown, with `code` when the loop drains by itself. When it does not
- * within SETTLE_MS, what holds it is logged in one line and force-closed, and the exit code
+ * within SETTLE_MS (plus TIMER_GRACE_MS when only timers hold it), what holds it is logged in one
+ * line and force-closed, and the exit code
  * becomes 1 (the shutdown was not clean); DRAIN_MS later process.exit() runs, bounded by the
  * native guard. Never resolves: the process ends.
  */
@@ -132,15 +138,21 @@ export function finishExit(log: Logger, code: number, holders: ExitHolder[]): vo
     log.flush();
     exitImmediately(typeof process.exitCode === 'number' ? process.exitCode : code);
   });
-  later(SETTLE_MS, () => {
+  const onlyTimers = (names: string[]) => names.length > 0 && names.every((n) => /^(timer|immediate)( x\d+)?$/.test(n));
+  const settle = (graceLeft: boolean) => {
     const left = stillAlive(holders);
+    if (graceLeft && onlyTimers(left.names)) {
+      later(TIMER_GRACE_MS, () => settle(false));
+      return;
+    }
     const what = left.names.length ? left.names.join(', ') : 'nothing Node or the daemon can name (a native handle)';
     log.error({ stillAlive: left.names }, `exit: still alive after shutdown: ${what}; force-closing`);
     process.exitCode = 1;
     left.close();
     log.flush();
     later(DRAIN_MS, () => exitNow(log, 1, 'the event loop did not drain after the force-close', holders));
-  });
+  };
+  later(SETTLE_MS, () => settle(true));
 }
 
 /** Whether process.exit() may wait for ever: a request of libuv's pool is still out. */

@@ -11,6 +11,7 @@ import { tmpDir } from './helpers/files.js';
 import { run } from './helpers/proc.js';
 
 const GUARD_JS = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'src', 'exit-guard.js')).href;
+const EXIT_JS = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'src', 'exit.js')).href;
 
 describe('what outlives the shutdown', () => {
   it('names what the holders name and the sockets and servers only Node knows of, once each', async () => {
@@ -42,6 +43,20 @@ setTimeout(() => exitImmediately(3), 50);`;
     const r = await run(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 15_000 });
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('before\n');
+  });
+
+  it('a library timer still armed after shutdown (a reconnect back-off) is waited for and the exit code kept; one that stays is named and the code becomes 1', async () => {
+    const script = (ms: number) => `import pino from 'pino'; import { finishExit } from ${JSON.stringify(EXIT_JS)};
+const log = pino({ base: null });
+setTimeout(() => {}, ${ms});
+finishExit(log, 0, []);`;
+    const brief = await run(process.execPath, ['--input-type=module', '-e', script(800)], { timeoutMs: 15_000, cwd: join(import.meta.dirname, '..') });
+    expect(brief.code).toBe(0);
+    expect(brief.stdout).not.toContain('still alive');
+    const stays = await run(process.execPath, ['--input-type=module', '-e', script(60_000)], { timeoutMs: 15_000, cwd: join(import.meta.dirname, '..') });
+    expect(stays.code).toBe(1);
+    expect(stays.stdout).toMatch(/exit: still alive after shutdown: timer; force-closing/);
+    expect(stays.elapsedMs).toBeLessThan(8_000);
   });
 
   it.skipIf(!exitGuardAvailable)('the exit guard ends a process whose process.exit() waits for a pool thread blocked in the kernel', async () => {
