@@ -61,16 +61,18 @@ export interface GroupDef {
   measure(d: BenchDaemon): Promise<Map<string, RowSample>>;
 }
 
+/** One run of a client as the figure of a row. */
+export function rowSampleOf(s: RunSample): RowSample {
+  return { value: s.value, serverCpu: s.serverCpu, otherCpu: s.otherCpu, ...(s.error !== undefined ? { error: s.error } : {}) };
+}
+
 /** A plain case as a group of one row under its own id. */
 export function caseAsGroup(c: CaseDef): GroupDef {
   return {
     id: c.id,
     rows: [{ id: c.id, title: c.title, unit: c.unit, better: c.better, command: c.command, target: c.target, short: '' }],
     prepare: c.prepare === undefined ? undefined : (d) => c.prepare!(d),
-    measure: async (d) => {
-      const s = await c.measure(d);
-      return new Map([[c.id, { value: s.value, serverCpu: s.serverCpu, otherCpu: s.otherCpu, ...(s.error !== undefined ? { error: s.error } : {}) }]]);
-    },
+    measure: async (d) => new Map([[c.id, rowSampleOf(await c.measure(d))]]),
   };
 }
 

@@ -3,7 +3,7 @@
 // configured alike but started with --metrics and scraped once a second meanwhile, run by run in
 // the same round (the order alternates), so both see the same machine. tgtd runs the workloads
 // too (its column), the with/without ratio is scstd's alone.
-import { perfCase, qemuCase, SCATTER_STEP, warmUp, type CaseContext, type GroupDef, type RowDef, type RowSample } from './cases.js';
+import { perfCase, qemuCase, rowSampleOf as sample, SCATTER_STEP, warmUp, type CaseContext, type GroupDef, type RowDef, type RowSample } from './cases.js';
 import type { BenchDaemon } from './daemon.js';
 import type { RunSample } from './clients.js';
 
@@ -37,8 +37,6 @@ function scraper(port: number): { stop(): Promise<number> } {
     },
   };
 }
-
-const sample = (s: RunSample): RowSample => ({ value: s.value, serverCpu: s.serverCpu, otherCpu: s.otherCpu, ...(s.error !== undefined ? { error: s.error } : {}) });
 
 export function metricsGroup(ctx: CaseContext, o: MetricsCostOptions): GroupDef {
   const read = perfCase(ctx, { id: 'metrics-read', title: '', role: 'nullio', blocks: 1, qd: 32 });
@@ -91,11 +89,15 @@ export function metricsGroup(ctx: CaseContext, o: MetricsCostOptions): GroupDef 
           }
         };
         // Alternate which goes first: a warming or cooling machine favours neither.
-        const first = runs++ % 2 === 0;
-        const a = first ? await w.c.measure(d) : await runOn();
-        const b = first ? await runOn() : await w.c.measure(d);
-        const off = first ? a : b;
-        const onS = first ? b : a;
+        let off: RunSample;
+        let onS: RunSample;
+        if (runs++ % 2 === 0) {
+          off = await w.c.measure(d);
+          onS = await runOn();
+        } else {
+          onS = await runOn();
+          off = await w.c.measure(d);
+        }
         out.set(`metrics-${w.key}-off`, sample(off));
         out.set(`metrics-${w.key}-on`, sample(onS));
         out.set(`metrics-${w.key}-ratio`, { value: off.value !== null && onS.value !== null && off.value > 0 ? (100 * onS.value) / off.value : null, serverCpu: null, otherCpu: null });

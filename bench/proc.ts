@@ -2,9 +2,7 @@
 // hard deadline, and killed by that PID only (never by name) -- other engineers' daemons and
 // initiators run on the same machine.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 
 export interface RunResult {
@@ -288,19 +286,7 @@ export async function machineBusyCpuSeconds(): Promise<number | null> {
   return Number.isFinite(busy) ? busy / CLOCK_TICKS_PER_SECOND : null;
 }
 
-/** True when an executable `name` is in one of the PATH directories. */
-export async function onPath(name: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    try {
-      await access(join(dir, name), constants.X_OK);
-      return true;
-    } catch {
-      // not in this one
-    }
-  }
-  return false;
-}
+export { onPath } from '../src/on-path.js';
 
 /**
  * Bytes a live process has handed to write(2)-family calls so far (`wchar` of /proc/PID/io; it

@@ -67,6 +67,22 @@ async function images(dir: string): Promise<void> {
 }
 
 /** What both ways of configuring must give. */
+interface TwoPortals {
+  d: ScstdHandle;
+  mount: string;
+  p2: number;
+}
+
+/** A daemon on both portals with its tree mounted, its images in a fresh directory. */
+async function startOnTwoPortals(config: (dir: string) => string): Promise<TwoPortals> {
+  const dir = await tmpDir();
+  await images(dir);
+  const mount = join(dir, 'mnt');
+  const p2 = await freePort();
+  const d = await startScstd({ config: config(dir), extraArgs: ['--listen', `${P2}:${p2}`, '--mount', mount] });
+  return { d, mount, p2 };
+}
+
 function behaviour(get: () => { d: ScstdHandle; mount: string; p2: number }): void {
   const at = (host: string) => ({ host, port: host === P1 ? get().d.ports[0]! : get().p2 });
   const product = async (host: string, target: string, lun: number, initiator: string) => {
@@ -129,11 +145,7 @@ describe('per_portal_acl from scst.conf', () => {
   let mount = '';
   let p2 = 0;
   beforeAll(async () => {
-    const dir = await tmpDir();
-    await images(dir);
-    mount = join(dir, 'mnt');
-    p2 = await freePort();
-    d = await startScstd({ config: conf(dir), extraArgs: ['--listen', `${P2}:${p2}`, '--mount', mount] });
+    ({ d, mount, p2 } = await startOnTwoPortals(conf));
   }, 60_000);
 
   behaviour(() => ({ d, mount, p2 }));
@@ -157,12 +169,8 @@ describe('per_portal_acl through the sysfs tree', () => {
   let mount = '';
   let p2 = 0;
   beforeAll(async () => {
-    const dir = await tmpDir();
-    await images(dir);
-    mount = join(dir, 'mnt');
-    p2 = await freePort();
-    const devs = ['dA', 'dW', 'dDef', 'dA2'].map((n) => `\tDEVICE ${n} {\n\t\tfilename ${dir}/${n}.img\n\t}\n`).join('');
-    d = await startScstd({ config: `HANDLER vdisk_fileio {\n${devs}}\n\nTARGET_DRIVER iscsi {\n\tenabled 1\n}\n`, extraArgs: ['--listen', `${P2}:${p2}`, '--mount', mount] });
+    const devs = (dir: string) => ['dA', 'dW', 'dDef', 'dA2'].map((n) => `\tDEVICE ${n} {\n\t\tfilename ${dir}/${n}.img\n\t}\n`).join('');
+    ({ d, mount, p2 } = await startOnTwoPortals((dir) => `HANDLER vdisk_fileio {\n${devs(dir)}}\n\nTARGET_DRIVER iscsi {\n\tenabled 1\n}\n`));
     const R = join(mount, 'sys/kernel/scst_tgt/targets/iscsi');
     const w = (path: string, text: string) => writeFile(join(R, path), text);
     for (const t of [T1, T2]) {

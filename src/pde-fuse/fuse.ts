@@ -6,6 +6,7 @@ import Fuse from 'fuse-native';
 import type { Logger } from 'pino';
 import { ERRNO, type PdeFs } from './pdefs.js';
 import { fuseMountsAt } from './mountinfo.js';
+import { onPath } from '../on-path.js';
 
 // Publishes a PdeFs through FUSE (fuse-native, libfuse 2). Everything here runs on the daemon's
 // event loop: libfuse's threads only wait for our callbacks, and nothing in the daemon touches the
@@ -95,20 +96,6 @@ function run(cmd: string, args: string[], timeoutMs = EXTERNAL_TIMEOUT_MS): Prom
 interface PendingWrite {
   path: string;
   answer(result: number): void;
-}
-
-/** Whether an executable `cmd` is in one of PATH's directories. */
-async function onPath(cmd: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    try {
-      await fsp.access(path.join(dir, cmd), fsp.constants.X_OK);
-      return true;
-    } catch {
-      // not here
-    }
-  }
-  return false;
 }
 
 /**
