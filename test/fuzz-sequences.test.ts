@@ -274,6 +274,8 @@ interface Actor {
   desynced: boolean;
   cmds: FCmd[];
   tmfs: number[];
+  /** ITTs of this actor's clearing TMFs (task sets, resets), which reach other sessions' tasks too. */
+  clearingTmfs: number[];
   lastTsih: number;
 }
 
@@ -422,7 +424,7 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
       if (plan.kind !== 'discovery') await h.clearUnitAttention([0, 1], 1_000).catch(() => undefined);
     }
     const sharesControlTarget = plan.kind === 'raw' || (plan.kind === 'full' && plan.target === 'open');
-    return { h, sharesControlTarget, desynced: false, cmds: [], tmfs: [], lastTsih };
+    return { h, sharesControlTarget, desynced: false, cmds: [], tmfs: [], clearingTmfs: [], lastTsih };
   };
 
   /** A hand-driven login reached the full feature phase: its last Login Response said T=1, NSG=3, status 0. */
@@ -532,6 +534,9 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
     const sn = cmdSN ?? h.cmdSN;
     const w = h.window;
     const inWindow = s.immediate || (cmdSN === undefined && ((sn - w.expCmdSN) | 0) >= 0 && ((w.maxCmdSN - sn) | 0) >= 0);
+    // Another session's clearing TMF still unanswered may abort this command too: the daemon
+    // reads its sockets in no order the fuzzer controls, and a TMF held for its CmdSN runs later.
+    const mayBeCleared = currentActors.some((x) => x && x !== a && x.clearingTmfs.some((t) => x.h.record(t).tmfResponse === null));
     const itt = h.command({ cdb, lun: s.lun, edtl, read, write, final, immediate: s.immediate, data: Buffer.alloc(immLen, s.fill), cmdSN });
     stats.commands++;
     if (write && s.lun === 0 && s.blocks > 0) written.push([cdb.readUInt32BE(2), s.blocks]);
@@ -552,7 +557,7 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
       finalSent: new Set(),
       unsolicitedClosed: final || h.params.initialR2T,
       inWindow,
-      afterTmf: false,
+      afterTmf: mayBeCleared,
     });
     if (a.cmds.length > 64) a.cmds.shift();
   };
@@ -672,7 +677,9 @@ describe('PDU-sequence fuzzing against a live daemon', () => {
     // response of their own (TAS=0: the other initiator gets a UNIT ATTENTION instead).
     const clearsAll = s.func === 4 || s.func === 5 || s.func === 6 || s.func === 7;
     for (const x of clearsAll ? currentActors : [a]) for (const c of x?.cmds ?? []) c.afterTmf = true;
-    a.tmfs.push(h.tmf({ func: s.func, lun: ref?.lun ?? s.lun, refTaskTag: ref?.itt ?? 0x0badf00d, refCmdSN: ref?.cmdSN ?? h.cmdSN, immediate: s.immediate }));
+    const itt = h.tmf({ func: s.func, lun: ref?.lun ?? s.lun, refTaskTag: ref?.itt ?? 0x0badf00d, refCmdSN: ref?.cmdSN ?? h.cmdSN, immediate: s.immediate });
+    a.tmfs.push(itt);
+    if (clearsAll) a.clearingTmfs.push(itt);
   };
 
   const runStep = async (actors: Array<Actor | null>, s: Step): Promise<void> => {
