@@ -44,4 +44,24 @@ describe('SCST latency statistics', () => {
     st.reset();
     expect(st.render(R, LATENCY_SIZES.length - 1)).toBe('state count min max avg stddev\n');
   });
+
+  it('sums past 2^53 stay exact: long and many latencies give the 64-bit integer figures', () => {
+    const st = new SessionLatencyStats();
+    // INIT deltas in 0.1 µs units: a 20 s one (its square alone passes 2^53) and 3,000 of about
+    // 2 s (their squares add up past 2^53), whole milliseconds so that the times are exact
+    // doubles, compared with the same sums in BigInt.
+    const deltas = [200_000_000, ...Array.from({ length: 3000 }, (_, i) => 20_000_000 + 10_000 * i)];
+    for (const d of deltas) st.record(cmd(512, DataDir.READ), 0, 0, d / 10_000, d / 10_000);
+    const sum = deltas.reduce((a, d) => a + BigInt(d), 0n);
+    const sumsq = deltas.reduce((a, d) => a + BigInt(d) * BigInt(d), 0n);
+    expect(sumsq > BigInt(Number.MAX_SAFE_INTEGER)).toBe(true);
+    const n = BigInt(deltas.length);
+    const avg = sum / n;
+    const variance = (sumsq - (sum * sum) / n) / n;
+    let sd = BigInt(Math.floor(Math.sqrt(Number(variance))));
+    while (sd * sd > variance) sd--;
+    while ((sd + 1n) * (sd + 1n) <= variance) sd++;
+    const us = (v: bigint) => `${v / 10n}.${v % 10n}`;
+    expect(st.render(R, 0)).toContain(`INIT ${deltas.length} ${us(20_000_000n)} ${us(200_000_000n)} ${us(avg)} ${us(sd)} us\n`);
+  });
 });

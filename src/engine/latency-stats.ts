@@ -21,21 +21,46 @@ const XMIT_RESP = 0;
 const INIT = 1;
 const EXEC_WAIT = 2;
 
+// Per command this runs three times, so it stays in doubles (no BigInt allocation on the data
+// path): the sums are kept exactly as integers below 2^53 and moved into a BigInt only when the
+// next addition would pass that, which SCST's 64-bit counters then match exactly.
 class Entry {
   count = 0;
   /** 0.1 µs units. */
-  min = 0n;
-  max = 0n;
-  sum = 0n;
-  sumsq = 0n;
+  min = 0;
+  max = 0;
+  private sumLow = 0;
+  private sumsqLow = 0;
+  private sumHigh = 0n;
+  private sumsqHigh = 0n;
 
-  add(delta: bigint): void {
+  add(delta: number): void {
     if (this.count++ > 0) {
       if (delta < this.min) this.min = delta;
       if (delta > this.max) this.max = delta;
     } else this.min = this.max = delta;
-    this.sum += delta;
-    this.sumsq += delta * delta;
+    if (this.sumLow + delta > Number.MAX_SAFE_INTEGER) {
+      this.sumHigh += BigInt(this.sumLow);
+      this.sumLow = 0;
+    }
+    this.sumLow += delta;
+    const sq = delta * delta;
+    if (sq > Number.MAX_SAFE_INTEGER) this.sumsqHigh += BigInt(delta) * BigInt(delta);
+    else {
+      if (this.sumsqLow + sq > Number.MAX_SAFE_INTEGER) {
+        this.sumsqHigh += BigInt(this.sumsqLow);
+        this.sumsqLow = 0;
+      }
+      this.sumsqLow += sq;
+    }
+  }
+
+  get sum(): bigint {
+    return this.sumHigh + BigInt(this.sumLow);
+  }
+
+  get sumsq(): bigint {
+    return this.sumsqHigh + BigInt(this.sumsqLow);
   }
 }
 
@@ -57,7 +82,7 @@ function stddev(sumsq: bigint, sum: bigint, count: number): bigint {
 const us = (v: bigint): string => `${v / 10n}.${v % 10n}`;
 
 /** 0.1 µs units between two performance.now() readings (ms), never negative. */
-const delta = (from: number, to: number): bigint => BigInt(Math.max(0, Math.floor((to - from) * 10_000)));
+const delta = (from: number, to: number): number => Math.max(0, Math.floor((to - from) * 10_000));
 
 export class SessionLatencyStats {
   /** [size][direction][state] */
@@ -97,7 +122,7 @@ export class SessionLatencyStats {
     row.forEach((d, k) => {
       if (d.count === 0) return;
       const avg = d.sum / BigInt(d.count);
-      out += `${STATES[k]} ${d.count} ${us(d.min)} ${us(d.max)} ${us(avg)} ${us(stddev(d.sumsq, d.sum, d.count))} us\n`;
+      out += `${STATES[k]} ${d.count} ${us(BigInt(d.min))} ${us(BigInt(d.max))} ${us(avg)} ${us(stddev(d.sumsq, d.sum, d.count))} us\n`;
       sum += d.sum;
       sumsq += d.sumsq;
       count += d.count;
