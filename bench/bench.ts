@@ -23,6 +23,7 @@ import { assertScstdBuilt, scstdBinary, startScstdBench } from './scstd.js';
 import { median, ratio, spread } from './stats.js';
 import { fdLimitNote, STORM_GROUP_ID, stormGroup } from './storm.js';
 import { metricsGroup } from './metrics-cost.js';
+import { releaseMount } from './mount.js';
 import { startTgtdBench, tgtdAvailable } from './tgtd.js';
 
 // dist/bench/bench.js -> the repository root.
@@ -278,10 +279,19 @@ async function main(): Promise<number> {
         freePort,
         launch: async (metricsPort) => {
           const dir = join(tmp, 'metrics-scstd');
-          await mkdir(dir, { recursive: true });
-          const d = await startScstdBench({ dir, nullioSizeBytes: NULLIO_SIZE, imagePath: images.scstd, extraArgs: ['--metrics', `127.0.0.1:${metricsPort}`] });
-          fresh.add(d);
-          return d;
+          const mnt = join(dir, 'mnt');
+          await mkdir(mnt, { recursive: true });
+          const d = await startScstdBench({ dir, nullioSizeBytes: NULLIO_SIZE, imagePath: images.scstd, extraArgs: ['--metrics', `127.0.0.1:${metricsPort}`], mount: mnt });
+          const daemon: BenchDaemon = {
+            ...d,
+            stop: async () => {
+              await d.stop();
+              fresh.delete(daemon);
+              await releaseMount(mnt, log);
+            },
+          };
+          fresh.add(daemon);
+          return { daemon, setTiming: (on) => writeFile(join(mnt, 'sys/kernel/scst_tgt/measure_latency'), on ? '1\n' : '0\n') };
         },
       }),
     ];

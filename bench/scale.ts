@@ -1,15 +1,15 @@
 // Scale lines: scstd's start-up with many LUNs, what an idle session costs each daemon, and how
 // fast the management tree (FUSE) lists those LUNs and sessions.
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { InitiatorSession } from './login-client.js';
 import type { ScaleLine } from './model.js';
+import { releaseMount } from './mount.js';
 import { placed } from './pinning.js';
 import { describeRun, pollUntil, procMemory, run, sleep } from './proc.js';
 import { launchScstd, scstConf, type ConfDevice, type LaunchOptions, type ScstdProcess } from './scstd.js';
 import { median } from './stats.js';
 import { launchTgtd } from './tgtd.js';
-import { fuseMountsAt } from '../src/pde-fuse/mountinfo.js';
 
 export interface ScaleOptions {
   dir: string;
@@ -26,10 +26,6 @@ const LOGIN_BATCH = 10;
 // Each listing is read this many times by a fresh child; the line is the median.
 const LISTING_RUNS = 3;
 const LISTING_TIMEOUT_MS = 30_000;
-// scstd's FUSE mount uses auto_unmount: its helper may still be unmounting just after the exit.
-const UNMOUNT_GRACE_MS = 3_000;
-const FUSERMOUNT_TIMEOUT_MS = 10_000;
-
 function nullioConf(n: number): string {
   const devices: ConfDevice[] = [];
   const luns: Array<[number, string]> = [];
@@ -38,21 +34,6 @@ function nullioConf(n: number): string {
     luns.push([i, `null${i}`]);
   }
   return scstConf(devices, SCALE_TARGET, luns);
-}
-
-/** Whether scstd's FUSE tree is still mounted at `dir`. */
-async function isMountPoint(dir: string): Promise<boolean> {
-  const want = resolve(dir);
-  return (await fuseMountsAt(want)).includes(want);
-}
-
-/** Makes sure a stopped scstd left no mount at `dir`: waits for auto_unmount, then unmounts lazily. */
-async function releaseMount(dir: string, log: (line: string) => void): Promise<void> {
-  const gone = await pollUntil(async () => !(await isMountPoint(dir)), UNMOUNT_GRACE_MS, 50);
-  if (gone) return;
-  const r = await run('fusermount', ['-u', '-z', dir], { timeoutMs: FUSERMOUNT_TIMEOUT_MS });
-  if (await isMountPoint(dir)) log(`  ${dir} is still mounted after scstd stopped and could not be unmounted\n${describeRun('fusermount -u -z', r)}`);
-  else log(`  ${dir} was still mounted after scstd stopped: unmounted lazily`);
 }
 
 /**

@@ -163,6 +163,8 @@ export interface ScstdBenchOptions {
   nodeArgs?: string[];
   /** More scstd options (the metrics rows pass --metrics). */
   extraArgs?: string[];
+  /** Publish the management tree here (default: --no-mount). */
+  mount?: string;
 }
 
 /**
@@ -186,7 +188,7 @@ export async function startScstdBench(o: ScstdBenchOptions): Promise<BenchDaemon
   }
   const config = scstConf(devices, targetName, lunList);
   // The brief runs it at warn: no per-login info lines competing for the event loop.
-  const p = await launchScstd({ dir: o.dir, config, logLevel: 'warn', nodeArgs: o.nodeArgs, extraArgs: o.extraArgs });
+  const p = await launchScstd({ dir: o.dir, config, logLevel: 'warn', nodeArgs: o.nodeArgs, extraArgs: o.extraArgs, mount: o.mount });
   return {
     name: 'scstd',
     pid: p.pid,

@@ -108,8 +108,9 @@ describe('Prometheus metrics', () => {
   }, 60_000);
 
   it("a session's counters and latency in Prometheus are its SCST counters and latency files in the sysfs tree", async () => {
-    // SCST keeps latency statistics for sessions created while measure_latency is 1.
-    await writeFile(join(mnt, 'sys/kernel/scst_tgt/measure_latency'), '1\n');
+    // SCST keeps latency statistics for sessions created while measure_latency is 1, which
+    // --metrics sets.
+    expect(await readFile(join(mnt, 'sys/kernel/scst_tgt/measure_latency'), 'utf8')).toBe('1\n');
     const s = await qemuIoSession({ port: d.ports[0]!, target: TARGET, lun: 0, initiator: INI });
     try {
       for (let i = 0; i < 7; i++) await s.exec(`write -P 0x33 ${4 * 1048576 + i * 8192} 8k`, /wrote \d+\/\d+ bytes/);
@@ -134,7 +135,22 @@ describe('Prometheus metrics', () => {
       expect(await readFile(join(dirPath, 'latency', 'w8192'), 'utf8')).toBe('state count min max avg stddev\n');
     } finally {
       await s.close();
-      await writeFile(join(mnt, 'sys/kernel/scst_tgt/measure_latency'), '0\n');
+    }
+  }, 60_000);
+
+  it('measure_latency 0 stops the timing: commands are still counted, the histogram stands still', async () => {
+    const cmds = `scst_device_write_commands_total{device="${DEV}"}`;
+    const hist = `scst_device_command_duration_seconds_count{device="${DEV}",kind="write"}`;
+    await writeFile(join(mnt, 'sys/kernel/scst_tgt/measure_latency'), '0\n');
+    try {
+      const before = { cmds: (await scalar(cmds)) ?? 0, hist: (await scalar(hist)) ?? 0 };
+      const r = await qemuIo({ port: d.ports[0]!, target: TARGET, lun: 0, initiator: INI }, ['write -P 0x44 8388608 4k', 'write -P 0x45 8392704 4k', 'write -P 0x46 8396800 4k']);
+      expect(r.ok, r.failures.join('\n')).toBe(true);
+      expect(await settle(cmds, before.cmds + 3)).toBe(before.cmds + 3);
+      // The counter has moved in a scrape after the writes: the histogram was scraped with it.
+      expect(await scalar(hist)).toBe(before.hist);
+    } finally {
+      await writeFile(join(mnt, 'sys/kernel/scst_tgt/measure_latency'), '1\n');
     }
   }, 60_000);
 

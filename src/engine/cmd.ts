@@ -1,4 +1,5 @@
-import { ioStartTime, observeCompletion } from './io-metrics.js';
+import { observeCompletion } from './io-metrics.js';
+import { turnNow } from './turn-clock.js';
 import { Status } from './scsi/constants.js';
 import type { PoolBuffer, SgvPool } from './sgv.js';
 import type { TgtDev } from './tgtdev.js';
@@ -79,16 +80,16 @@ export class ScsiCmd {
     /** Expected data transfer length from the transport (EDTL). */
     readonly expectedLength: number,
     readonly pool: SgvPool,
-    /** When the command arrived (ms); a transport may pass the time it read the bytes. */
-    readonly createdAt: number = Date.now(),
+    /** When the command arrived (performance.now() ms); a transport may pass the time it read the bytes. */
+    readonly createdAt: number = turnNow(),
   ) {
     ScsiCmd.live++;
-    this.startedAt = session.latStats !== null ? performance.now() : ioStartTime();
+    this.startedAt = session.latStats !== null || session.core.measureLatency ? createdAt : 0;
   }
 
   /**
-   * performance.now() at creation while someone measures commands (metrics are served, or the
-   * session keeps SCST's latency statistics), else 0; then also when execution started and when
+   * The arrival time while commands are timed (measure_latency is 1, or the session keeps SCST's
+   * latency statistics), else 0; then also when execution started and when
    * the command completed (0: not reached).
    */
   private readonly startedAt: number;
@@ -98,7 +99,7 @@ export class ScsiCmd {
   /** Execution starts (the device takes over). */
   enterExec(): void {
     this.state = CmdState.EXEC;
-    if (this.startedAt !== 0) this.execAt = performance.now();
+    if (this.startedAt !== 0) this.execAt = turnNow();
   }
 
   get opcode(): number {
@@ -169,10 +170,8 @@ export class ScsiCmd {
     this.status = status;
     this.sense = sense;
     this.owner = 'transport';
-    if (this.startedAt !== 0) {
-      this.doneAt = performance.now();
-      observeCompletion(this, this.startedAt, this.doneAt);
-    }
+    if (this.startedAt !== 0) this.doneAt = turnNow();
+    observeCompletion(this, this.startedAt, this.doneAt);
     const hook = this.completion;
     this.completion = null;
     if (hook) hook(this);
@@ -198,7 +197,7 @@ export class ScsiCmd {
   private free(): void {
     this.state = CmdState.FREED;
     ScsiCmd.live--;
-    if (this.startedAt !== 0) this.session.latStats?.record(this, this.startedAt, this.execAt, this.doneAt, performance.now());
+    if (this.startedAt !== 0) this.session.latStats?.record(this, this.startedAt, this.execAt, this.doneAt, turnNow());
     if (this.pbuf) {
       this.session.bufferBytes -= this.pbuf.buf.length;
       this.pool.release(this.pbuf);
@@ -214,7 +213,7 @@ export class ScsiCmd {
       opcode: '0x' + this.opcode.toString(16).padStart(2, '0'),
       state: this.state,
       owner: this.owner,
-      ageMs: Date.now() - this.createdAt,
+      ageMs: Math.round(performance.now() - this.createdAt),
       refs: this.refs,
     };
   }

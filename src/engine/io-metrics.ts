@@ -2,12 +2,14 @@ import type { ScsiCmd } from './cmd.js';
 import { DataDir } from './cmd.js';
 import { Op, Status } from './scsi/constants.js';
 
-// What the core measures of completed commands for monitoring (scstd --metrics): per device and
-// per session, latency histograms of reads, writes and flushes, and per device the commands and
-// bytes, the sense keys of CHECK CONDITIONs (UNIT ATTENTION among them) and the reservation
-// conflicts. Counting starts only once something asks for it (enableIoMetrics): a command that
-// began before carries no start time and is not measured, so the data path pays nothing while
-// nobody watches, and one clock read and a few increments per command while someone does.
+// What the core counts and measures of completed commands for monitoring (scstd --metrics): per
+// device the commands and bytes, the sense keys of CHECK CONDITIONs (UNIT ATTENTION among them),
+// the reservation conflicts and the BUSY answers, always, as SCST keeps its sysfs counters always
+// (a few increments per command); and, while measure_latency is 1 (scstd --metrics sets it), per
+// device and per session latency histograms of reads, writes and flushes. Timing is what costs (a
+// clock read when the command arrives and when it completes), so it follows SCST's switch: an
+// operator who does not want it writes 0, and the benchmark measures its cost in one process by
+// switching it (bench/metrics-cost.ts). A command that began while it was 0 carries no start time.
 //
 // The per-session command and byte counts are not here: they are the session's own SCST
 // counters (sessions/<s>/*_cmd_count, *_io_count_kb), which the exporter reads, so the tree and
@@ -42,7 +44,7 @@ export class Latencies {
   readonly flush = new LatencyHistogram();
 }
 
-/** What a device's commands did since metrics were enabled. */
+/** What a device's commands did since the device was created. */
 export class DeviceIo {
   readCmds = 0;
   readBytes = 0;
@@ -55,18 +57,6 @@ export class DeviceIo {
   /** BUSY and TASK SET FULL: the bounds turning commands away. */
   busy = 0;
   readonly latency = new Latencies();
-}
-
-let enabled = false;
-
-/** From now on commands are measured (they carry a start time). */
-export function enableIoMetrics(): void {
-  enabled = true;
-}
-
-/** A command's start time for its latency, or 0 when nothing measures it. */
-export function ioStartTime(): number {
-  return enabled ? performance.now() : 0;
 }
 
 /** What the device and the session of a command keep for it (fields of theirs: no lookup per command). */
@@ -93,18 +83,18 @@ function senseKey(sense: Buffer | null): number {
   return sense[2]! & 0x0f;
 }
 
-/** Called once per command, at its completion, for commands that carry a start time. */
+/** Called once per command, at its completion; `startedAt` is 0 for a command nobody timed. */
 export function observeCompletion(cmd: ScsiCmd, startedAt: number, completedAt: number): void {
-  if (!enabled) return;
-  const seconds = (completedAt - startedAt) / 1000;
   const kind = kindOf(cmd);
-  const sess: MeasuredSession = cmd.session;
-  const sl = (sess.latency ??= new Latencies());
-  if (kind) sl[kind].observe(seconds);
   const dev: Measured | undefined = cmd.tgtDev?.device;
+  if (startedAt !== 0 && kind) {
+    const seconds = (completedAt - startedAt) / 1000;
+    const sess: MeasuredSession = cmd.session;
+    (sess.latency ??= new Latencies())[kind].observe(seconds);
+    if (dev) (dev.io ??= new DeviceIo()).latency[kind].observe(seconds);
+  }
   if (!dev) return;
   const d = (dev.io ??= new DeviceIo());
-  if (kind) d.latency[kind].observe(seconds);
   const good = cmd.status === Status.GOOD;
   if (kind === 'read') {
     d.readCmds++;

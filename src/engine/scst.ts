@@ -148,7 +148,7 @@ export class Scst implements SessionCore {
     };
   }
 
-  /** measure_latency: sessions created while it is set keep SCST's latency statistics. */
+  /** measure_latency: commands are timed while it is set (latency histograms); sessions created meanwhile keep SCST's latency statistics. */
   measureLatency = false;
 
   createSession(target: Target, initiator: string, transport: SessionTransport): ScstSession {

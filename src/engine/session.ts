@@ -37,6 +37,8 @@ export interface SessionCore {
   readonly log: Logger;
   readonly limits: Limits;
   readonly bounds: BoundHits;
+  /** measure_latency: commands are timed (latency histograms, SCST's latency files). */
+  readonly measureLatency: boolean;
   /** Where EXTENDED COPY finds its copy targets (absent: no copy manager, nothing is found). */
   readonly copyManager?: CopyManager;
 }

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
 import { ScsiCmd } from '../engine/cmd.js';
-import { enableIoMetrics, LATENCY_BUCKETS_S, LATENCY_KINDS, type DeviceIo, type Latencies, type LatencyHistogram } from '../engine/io-metrics.js';
+import { LATENCY_BUCKETS_S, LATENCY_KINDS, type DeviceIo, type Latencies, type LatencyHistogram } from '../engine/io-metrics.js';
 import type { IscsiDriver } from '../engine/iscsi/portal.js';
 import { BOUND_NAMES } from '../engine/limits.js';
 import type { Scst } from '../engine/scst.js';
@@ -63,10 +63,10 @@ function latencySamples(name: string, labels: Labels, l: Latencies, out: Sample[
   for (const kind of LATENCY_KINDS) histogramSamples(name, { ...labels, kind }, l[kind], out);
 }
 
-/** The registry with every scstd metric; starts the core's command measurements. */
+/** The registry with every scstd metric; turns on the core's timing of commands (measure_latency). */
 export function createRegistry(src: MetricsSources): Registry {
-  enableIoMetrics();
   const { scst, iscsi } = src;
+  scst.measureLatency = true;
   const reg = new Registry();
   const add = (name: string, help: string, type: Collected['type'], samples: () => Sample[]): void => reg.registerMetric(new Collected(name, help, type, samples) as unknown as Metric);
   const devices = () => [...scst.devices.values()];

@@ -26,6 +26,7 @@ import { taskManagement } from './tmf.js';
 import { boundedAll } from '../tmf.js';
 import { registerIsid } from '../scsi/nexus.js';
 import { iscsiTarget } from './target.js';
+import { turnNow } from '../turn-clock.js';
 
 type Phase = 'login' | 'ffp' | 'logout' | 'closed';
 
@@ -65,7 +66,8 @@ export class IscsiConnection implements SessionTransport {
   /** Commands whose buffers are queued for the socket: returned to the pool once written. */
   private writeHolds: ScsiCmd[] = [];
   private flushScheduled = false;
-  readonly acceptedAt = Date.now();
+  /** performance.now() ms, as every time of a connection (monotonic: a wall-clock step moves no timeout). */
+  readonly acceptedAt = performance.now();
   private lastRx = this.acceptedAt;
   /** Why reading the socket is suspended (bits of ReadGate); read while 0. */
   private readGates = 0;
@@ -155,7 +157,7 @@ export class IscsiConnection implements SessionTransport {
 
   /** Bytes read from the socket; `chunk` is valid only during the call (socket-reader.ts). */
   receive(chunk: Buffer): void {
-    this.lastRx = Date.now();
+    this.lastRx = turnNow();
     this.ctx.poller.touch();
     this.rx.push(chunk);
     // A read that filled the whole buffer means more is waiting, and libuv would read this
@@ -205,7 +207,7 @@ export class IscsiConnection implements SessionTransport {
       return;
     }
     const socket = this.socket;
-    this.lastTx = Date.now();
+    this.lastTx = turnNow();
     // Large Data-In went out as views of pool buffers: they may be reused only after the kernel
     // has them, so those commands are let go from the last write's callback.
     const done = holds.length ? () => holds.forEach((c) => c.put()) : undefined;

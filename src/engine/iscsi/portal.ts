@@ -127,7 +127,7 @@ export class IscsiDriver implements IscsiContext {
   }
 
   private tick(): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const c of this.connections) c.tick(now);
     if (++this.ticks % DESCRIPTOR_CHECK_TICKS === 0 && !this.checkingDescriptors) {
       this.checkingDescriptors = this.checkDescriptors().finally(() => (this.checkingDescriptors = null));

@@ -91,7 +91,7 @@ export function renderTraceCmds(ctx: SysfsContext): string {
     for (const c of s.cmds.values()) {
       if (c.state === CmdState.FREED) continue;
       const op = OPS[c.opcode] ?? `0x${c.opcode.toString(16).padStart(2, '0')}`;
-      const line = `cmd ${c.id}: state ${c.state}; op ${op}; proc time ${Math.floor((Date.now() - c.createdAt) / 1000)} sec; tgtt iscsi; tgt ${s.target.name}; session ${s.sysfsName}; grp ${s.group?.name ?? '(default)'}; LUN ${c.lun}; ini ${s.initiatorName}; cdb ${c.cdb.toString('hex')}\n`;
+      const line = `cmd ${c.id}: state ${c.state}; op ${op}; proc time ${Math.floor((performance.now() - c.createdAt) / 1000)} sec; tgtt iscsi; tgt ${s.target.name}; session ${s.sysfsName}; grp ${s.group?.name ?? '(default)'}; LUN ${c.lun}; ini ${s.initiatorName}; cdb ${c.cdb.toString('hex')}\n`;
       if (out.length + line.length > 4096) return out;
       out += line;
     }
