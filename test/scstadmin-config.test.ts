@@ -2,12 +2,12 @@
 // applied to an empty system gives the §8.3 state, a second run changes nothing, edits change
 // only what they touch, -force rules, malformed files are refused before any write, failures
 // name the step, and the EAGAIN / last_sysfs_mgmt_res protocol is honoured.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FakeSysfs } from './helpers/scstadmin/fake-sysfs.js';
 import { referenceFake, runAdmin } from './helpers/scstadmin/run.js';
+import { tmpDir } from './helpers/files.js';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'scstadmin');
 const TGT = 'iqn.2006-10.net.vlnb:tgt';
@@ -24,7 +24,7 @@ const file = async (name: string, text: string) => {
 const writes = (fake: FakeSysfs) => fake.fs.writes.map((w) => `${w.path.replace('/sys/kernel/scst_tgt/', '')} <- ${w.data}`);
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'scstadmin-config-'));
+  dir = await tmpDir('scstadmin-config-');
   // §6.4 is §8.3 without the copy-manager section and with its own first comment. A file name
   // with a blank cannot pass through add_device (sysfs.md §2.4), so disk2 gets a plain one.
   const ref = await readFile(join(GOLDEN, 'write_config.conf'), 'utf8');

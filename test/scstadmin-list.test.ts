@@ -3,9 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tmpdir } from 'node:os';
-import { mkdtemp } from 'node:fs/promises';
 import { referenceFake, runAdmin } from './helpers/scstadmin/run.js';
+import { tmpDir } from './helpers/files.js';
 
 const GOLDEN = join(import.meta.dirname, 'golden', 'scstadmin');
 const golden = (name: string) => readFile(join(GOLDEN, name), 'utf8');
@@ -54,7 +53,7 @@ describe('listings match the reference byte for byte', () => {
 
   it('-write_config writes §8.3 exactly', async () => {
     const fake = await referenceFake();
-    const file = join(await mkdtemp(join(tmpdir(), 'scstadmin-')), 'out.conf');
+    const file = join(await tmpDir('scstadmin-'), 'out.conf');
     const r = await runAdmin(fake, ['-write_config', file]);
     expect(r.code).toBe(0);
     expect(r.out).toBe(`\nCollecting current configuration: done.\n\nWriting current configuration to file '${file}'.. \nAll done.\n`);

@@ -2,14 +2,14 @@
 // exact, values stay text, errors carry their line, the shipped example is valid, and
 // -config / -write_config choose the format by extension.
 import fc from 'fast-check';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseScstConf, writeScstConf, type DeviceGroupConf } from '../src/conf/index.js';
 import { parseScstYaml, writeScstYaml } from '../src/conf/yaml.js';
 import { FakeSysfs } from './helpers/scstadmin/fake-sysfs.js';
 import { referenceFake, runAdmin } from './helpers/scstadmin/run.js';
+import { tmpDir } from './helpers/files.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const golden = () => readFile(join(ROOT, 'test', 'golden', 'scstadmin', 'write_config.conf'), 'utf8');
@@ -124,7 +124,7 @@ describe('YAML errors name the line', () => {
 describe('-config / -write_config by extension', () => {
   it('writes YAML for .yaml and applies it back without changes', async () => {
     const fake = await referenceFake();
-    const dir = await mkdtemp(join(tmpdir(), 'scstadmin-yaml-'));
+    const dir = await tmpDir('scstadmin-yaml-');
     const y = join(dir, 'live.yaml');
     expect((await runAdmin(fake, ['-write_config', y])).code).toBe(0);
     const text = await readFile(y, 'utf8');
@@ -138,7 +138,7 @@ describe('-config / -write_config by extension', () => {
 
   it('refuses a bad YAML file with its line and writes nothing', async () => {
     const fake = new FakeSysfs();
-    const dir = await mkdtemp(join(tmpdir(), 'scstadmin-yaml-'));
+    const dir = await tmpDir('scstadmin-yaml-');
     const f = join(dir, 'bad.yml');
     await writeFile(f, 'handlers:\n  vdisk_nullio:\n    devices:\n      n0:\n        dummy: 1\n  vdisk_bogus:\n    devices:\n      x: {}\n');
     const r = await runAdmin(fake, ['-config', f]);
