@@ -1,5 +1,6 @@
 import type { Device } from './device.js';
-import { MgmtError, einval } from './errors.js';
+import { MgmtError, einval, type Errno } from './errors.js';
+import type { Logger } from 'pino';
 
 // Asymmetric logical unit access (SPC-4 5.16) as SCST models it (sysfs.md §8): device groups
 // hold devices and target port groups; a target port group holds target ports (local targets by
@@ -55,6 +56,40 @@ export class DeviceGroup {
 /** What the ALUA layer needs to know about local targets: their rel_tgt_id, by name. */
 export type LocalTargetLookup = (name: string) => { relTgtId: number } | undefined;
 
+/** One target port group's new access state, by names (the names are the same on every node). */
+export interface AluaChange {
+  deviceGroup: string;
+  targetGroup: string;
+  state: AluaState;
+}
+
+/** The I_T nexus a SET TARGET PORT GROUPS came through: it is told nothing of its own change (SCST). */
+export interface AluaOrigin {
+  sessionId: number;
+}
+
+/** A refusal of the sharing layer, with the errno the management write reports. */
+export interface SharingError extends Error {
+  errno?: Errno;
+}
+
+/**
+ * Where the states of some device groups are agreed with other nodes (a cluster layer offers
+ * it; the daemon installs it). The core stays the only place that changes a state: it commits a
+ * change of a shared group here first, then applies it; changes other nodes committed come back
+ * through applyCommitted.
+ */
+export interface AluaSharing {
+  /** Whether the states of `g` are agreed with other nodes. */
+  shares(g: DeviceGroup): boolean;
+  /** Whether this node's view of the shared states is certainly current (a member, lease valid). */
+  certain(): boolean;
+  /** Commit `changes` (all of shared groups) atomically; rejects when nothing was committed. */
+  commit(changes: readonly AluaChange[]): Promise<void>;
+  /** A management change of a local target's rel_tgt_id or a group_id: throws (errno) when it would collide with another node's. */
+  checkIds?(change: { relTgtId?: { target: string; id: number }; groupId?: { deviceGroup: string; targetGroup: string; id: number } }): void;
+}
+
 /** Which device group each device is in (a device is in at most one), for the SCSI layer. */
 const membership = new WeakMap<Device, { alua: Alua; group: DeviceGroup }>();
 
@@ -64,6 +99,12 @@ const membership = new WeakMap<Device, { alua: Alua; group: DeviceGroup }>();
  */
 export class Alua {
   readonly groups: DeviceGroup[] = [];
+  /** The cluster's side of shared states; null: every state is this node's alone. */
+  sharing: AluaSharing | null = null;
+  /** Where state changes are logged (the core's logger once it is known). */
+  log: Logger | null = null;
+  /** SET TARGET PORT GROUPS run one after another (SCST serialises them globally). */
+  private stpgChain: Promise<unknown> = Promise.resolve();
 
   constructor(readonly localTarget: LocalTargetLookup) {}
 
@@ -135,6 +176,8 @@ export class Alua {
 
   setGroupId(tg: TargetGroup, id: number): void {
     if (!Number.isInteger(id) || id < 1 || id > 65535) throw einval(`Invalid group_id ${id} (1..65535)`);
+    const g = this.groups.find((x) => x.targetGroups.includes(tg));
+    if (g && this.sharing?.shares(g)) this.checkIds({ groupId: { deviceGroup: g.name, targetGroup: tg.name, id } });
     tg.groupId = id;
   }
 
@@ -164,6 +207,107 @@ export class Alua {
   memberRelTgtId(m: TgMember): number {
     return this.localTarget(m.name)?.relTgtId ?? m.relTgtId;
   }
+
+  /** Ask the sharing layer whether an identifier is free in the cluster; throws a MgmtError when not. */
+  checkIds(change: Parameters<NonNullable<AluaSharing['checkIds']>>[0]): void {
+    try {
+      this.sharing?.checkIds?.(change);
+    } catch (e) {
+      const err = e as SharingError;
+      throw new MgmtError(err.errno ?? 'EEXIST', err.message);
+    }
+  }
+
+  /** Whether a member is one of this node's targets. */
+  isLocal(m: TgMember): boolean {
+    return this.localTarget(m.name) !== undefined;
+  }
+
+  /**
+   * The state `tg` of `g` is reported in: its own, except that a node that is not certainly a
+   * member of its cluster reports the groups of its own ports of a shared device group as
+   * transitioning (its view of the states may be stale, and commands through them fail
+   * retryably meanwhile), never a stale active/optimized.
+   */
+  reportedState(g: DeviceGroup, tg: TargetGroup): AluaState {
+    const sh = this.sharing;
+    if (sh && !sh.certain() && sh.shares(g) && tg.members.some((m) => this.isLocal(m))) return 'transitioning';
+    return tg.state;
+  }
+
+  /** Resolve names to groups; throws (EINVAL, nothing changed) naming the first that is unknown. */
+  resolve(c: AluaChange): { g: DeviceGroup; tg: TargetGroup } {
+    const g = this.group(c.deviceGroup);
+    if (!g) throw einval(`Device group ${c.deviceGroup} not found`);
+    const tg = g.targetGroup(c.targetGroup);
+    if (!tg) throw einval(`Target group ${c.targetGroup} not found in device group ${g.name}`);
+    return { g, tg };
+  }
+
+  /**
+   * Change target port group states (sysfs state writes, SET TARGET PORT GROUPS): the changes
+   * of shared device groups are committed to the cluster first (all or none; a refusal changes
+   * nothing), then every change is applied here. Resolves once in force on this node.
+   */
+  async setStates(changes: readonly AluaChange[], origin: AluaOrigin | null = null): Promise<void> {
+    for (const c of changes) {
+      this.resolve(c);
+      if (!isAluaState(c.state)) throw einval(`Invalid ALUA state '${String(c.state)}'`);
+    }
+    const sh = this.sharing;
+    const shared = sh ? changes.filter((c) => sh.shares(this.resolve(c).g)) : [];
+    if (sh && shared.length > 0) {
+      try {
+        await sh.commit(shared);
+      } catch (e) {
+        const err = e as SharingError;
+        throw new MgmtError(err.errno ?? 'EIO', err.message);
+      }
+    }
+    for (const c of changes) {
+      const r = this.group(c.deviceGroup)?.targetGroup(c.targetGroup);
+      // A group deleted while the commit was under way has nothing left to apply to.
+      if (r) this.applyState(this.group(c.deviceGroup)!, r, c.state, origin);
+    }
+  }
+
+  /** setStates for SET TARGET PORT GROUPS: one after another, as SCST serialises them. */
+  setStatesSerialised(changes: readonly AluaChange[], origin: AluaOrigin): Promise<void> {
+    const run = this.stpgChain.then(() => this.setStates(changes, origin));
+    this.stpgChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Put `tg` in `state` on this node and tell every nexus of the group's devices (SPC-4 5.16.2.6:
+   * ASYMMETRIC ACCESS STATE CHANGED), except the one that asked through SET TARGET PORT GROUPS.
+   * Also how a state committed by another node takes effect here.
+   */
+  applyState(g: DeviceGroup, tg: TargetGroup, state: AluaState, origin: AluaOrigin | null = null, by?: string): void {
+    if (tg.state === state) return;
+    tg.state = state;
+    for (const d of g.devices) for (const td of d.tgtDevs) if (td.session.id !== origin?.sessionId) td.queueUA(ACCESS_STATE_CHANGED);
+    this.log?.info({ deviceGroup: g.name, targetGroup: tg.name, state, ...(by ? { by } : {}) }, `ALUA state of target group ${tg.name} changed to ${state}${by ? ` (committed by node ${by})` : ''}`);
+  }
+
+  /**
+   * The node's view of shared states is current again (rejoined): every nexus of the shared
+   * groups' devices hears that the access state changed, as what it was told meanwhile
+   * (transitioning) no longer holds.
+   */
+  sharedStatesRestored(): void {
+    const sh = this.sharing;
+    if (!sh) return;
+    for (const g of this.groups) if (sh.shares(g)) for (const d of g.devices) d.queueUA(ACCESS_STATE_CHANGED);
+  }
+}
+
+/** ASYMMETRIC ACCESS STATE CHANGED (SPC-4 Table 41), a unit attention. */
+export const ACCESS_STATE_CHANGED = Object.freeze({ key: 0x6, asc: 0x2a, ascq: 0x06 });
+
+/** The ALUA configuration a device's device group belongs to, if it is in one. */
+export function aluaOfDevice(dev: Device): Alua | null {
+  return membership.get(dev)?.alua ?? null;
 }
 
 /** The device group of a device, if any. */
@@ -207,10 +351,11 @@ export function reportTargetPortGroups(dev: Device, relTgtId: number): RtpgData 
   if (!m) return null;
   let own: TpgDescriptor | null = null;
   const descriptors = m.group.targetGroups.map((tg) => {
+    const st = m.alua.reportedState(m.group, tg);
     const d: TpgDescriptor = {
       preferred: tg.preferred,
-      state: ALUA_STATE_CODE[tg.state],
-      stateName: tg.state,
+      state: ALUA_STATE_CODE[st],
+      stateName: st,
       supported: { ...ALL_SUPPORTED },
       statusCode: 0,
       targetPortGroup: tg.groupId,

@@ -127,6 +127,8 @@ export class Device {
   swp = false;
   /** A SANITIZE operation is running: media access is refused until it ends (SBC-4 4.11). */
   sanitizing = false;
+  /** SCST's expl_alua: SET TARGET PORT GROUPS accepted, INQUIRY reports explicit ALUA (TPGS 11b). */
+  explAlua = false;
   /** lb_per_pb_exp: READ CAPACITY(16) reports logical blocks per physical block. */
   lbPerPbExp: boolean;
   /**

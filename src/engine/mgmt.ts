@@ -82,7 +82,6 @@ export interface DeviceAttrs {
   prFileName: string | null;
   optTransLen: number;
   readZero: boolean;
-  explAlua: boolean;
   bindAluaState: boolean;
   clusterMode: boolean;
   async: boolean;
@@ -141,7 +140,6 @@ export function deviceAttrs(dev: Device): DeviceAttrs {
       prFileName: null,
       optTransLen: DEFAULT_OPT_TRANS_LEN,
       readZero: false,
-      explAlua: false,
       bindAluaState: dev.handler === 'vdisk_blockio',
       clusterMode: false,
       async: false,
@@ -167,7 +165,10 @@ export function groupAttrs(g: IniGroup): GroupAttrs {
 /** The ALUA configuration of a core (device groups, target groups, states). */
 export function aluaOf(scst: Scst): Alua {
   let a = aluaMap.get(scst);
-  if (!a) aluaMap.set(scst, (a = new Alua((name) => scst.anyTarget(name))));
+  if (!a) {
+    aluaMap.set(scst, (a = new Alua((name) => scst.anyTarget(name))));
+    a.log = scst.log;
+  }
   return a;
 }
 
@@ -586,6 +587,8 @@ export class ScstMgmt {
   setRelTgtId(t: Target, id: number): void {
     if (t.enabled && id !== t.relTgtId && this.relTgtIdUsed(id, t)) throw new MgmtError('EBADSLT', `Relative port id ${id} is not unique`);
     if (!Number.isInteger(id) || id > 65535 || id < 0 || (id === 0 && t.enabled)) throw einval(`Invalid relative port id ${id}`);
+    // In a cluster the id names this port on every node: it must not be another node's.
+    if (id !== 0 && id !== t.relTgtId) aluaOf(this.scst).checkIds({ relTgtId: { target: t.name, id } });
     t.relTgtId = id;
     this.log.info({ target: t.name, relTgtId: id }, `Relative target id of target ${t.name} set to ${id}`);
   }

@@ -1,8 +1,11 @@
+import { DataDir, type ScsiCmd } from '../cmd.js';
 import type { Device } from '../device.js';
-import { encodeRtpg, reportTargetPortGroups as aluaGroups } from '../alua.js';
-import { MI_REPORT_SUPPORTED_OPCODES, MI_REPORT_SUPPORTED_TMFS, MI_REPORT_TARGET_PORT_GROUPS, Op } from './constants.js';
+import { ALUA_STATE_CODE, aluaOfDevice, deviceGroupOf, encodeRtpg, reportTargetPortGroups as aluaGroups, type AluaChange, type AluaState } from '../alua.js';
+import { MgmtError } from '../errors.js';
+import { MI_REPORT_SUPPORTED_OPCODES, MI_REPORT_SUPPORTED_TMFS, MI_REPORT_TARGET_PORT_GROUPS, MO_SET_TARGET_PORT_GROUPS, Op, Sense, Status } from './constants.js';
 import { usageOf, type OpDesc, type OpTable } from './op.js';
-import { dataIn, invalidField, replyData, serviceActionGroup } from './util.js';
+import { buildSense, ScsiError } from './sense.js';
+import { dataIn, good, invalidField, paramData, replyData, serviceActionGroup } from './util.js';
 
 // MAINTENANCE IN service actions that let an initiator discover what this logical unit can do:
 // REPORT SUPPORTED OPERATION CODES, REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS, and REPORT
@@ -182,7 +185,93 @@ const reportTargetPortGroups: OpDesc = {
 
 export const maintenanceIn: OpDesc = serviceActionGroup('MAINTENANCE IN', 0, [reportTargetPortGroups, reportSupportedOpcodes, reportSupportedTmfs]);
 
+// ---- SET TARGET PORT GROUPS (SPC-4 6.40; explicit ALUA) -----------------------------------------
+
+/** The states an initiator may ask for (SCST refuses transitioning, LBA dependent and the rest). */
+const SETTABLE = new Map<number, AluaState>((['active', 'nonoptimized', 'standby', 'unavailable', 'offline'] as const).map((s) => [ALUA_STATE_CODE[s], s]));
+/** SCST's limit on descriptors in one command. */
+const MAX_STPG_DESCRIPTORS = 64;
+/** Not committed in the cluster: retryable, as while the node's view is uncertain. */
+const NOT_COMMITTED = Sense.ALUA_TRANSITIONING;
+
+const USAGE_STPG = [Op.MAINTENANCE_OUT, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] as const;
+
+function stpgFailed(): ScsiError {
+  return new ScsiError(Sense.SET_TARGET_PGS_FAILED);
+}
+
+/**
+ * The descriptors of a SET TARGET PORT GROUPS parameter list as changes of the device's device
+ * group, validated as SCST does: every descriptor names a target port group of the group, with a
+ * state an initiator may set, and none of them is transitioning; else nothing changes.
+ */
+function stpgChanges(dev: Device, d: Buffer): AluaChange[] {
+  const g = deviceGroupOf(dev);
+  if (!g) throw stpgFailed();
+  const alua = aluaOfDevice(dev)!;
+  const out: AluaChange[] = [];
+  for (let i = 4; i + 4 <= d.length; i += 4) {
+    const state = SETTABLE.get(d[i]! & 0x0f);
+    if (!state || (d[i]! & 0x10) !== 0) throw stpgFailed();
+    const id = d.readUInt16BE(i + 2);
+    const tg = id === 0 ? undefined : g.targetGroups.find((t) => t.groupId === id);
+    if (!tg) throw stpgFailed();
+    if (alua.reportedState(g, tg) === 'transitioning') throw new ScsiError(Sense.ALUA_TRANSITIONING);
+    out.push({ deviceGroup: g.name, targetGroup: tg.name, state });
+  }
+  return out;
+}
+
+const setTargetPortGroups: OpDesc = {
+  name: 'SET TARGET PORT GROUPS',
+  flags: 0,
+  sa: MO_SET_TARGET_PORT_GROUPS,
+  // SPC-4 Table 63: conflicts under every persistent reservation type held by another nexus.
+  res: 'write',
+  // Listed by REPORT SUPPORTED OPERATION CODES only with expl_alua (as SCST's vdisk).
+  usage: (dev) => (dev.explAlua ? USAGE_STPG : null),
+  parse(cmd, dev) {
+    if (dev && !dev.explAlua) {
+      // SCST: "not explicit ALUA mode": the service action field is invalid.
+      throw invalidField(1, 0);
+    }
+    const len = cmd.cdb.readUInt32BE(6);
+    if (len > 4 + 4 * MAX_STPG_DESCRIPTORS) throw invalidField(6);
+    cmd.dir = len > 0 ? DataDir.WRITE : DataDir.NONE;
+    cmd.dataLength = len;
+  },
+  exec(cmd, dev) {
+    const d = paramData(cmd);
+    // SPC-4: a parameter list length of zero changes nothing.
+    if (d.length === 0) return good(cmd);
+    const changes = stpgChanges(dev!, d);
+    if (changes.length === 0) return good(cmd);
+    const alua = aluaOfDevice(dev!)!;
+    cmd.get();
+    cmd.owner = 'alua';
+    alua.setStatesSerialised(changes, { sessionId: cmd.session.id }).then(
+      () => {
+        cmd.complete(Status.GOOD);
+        cmd.put();
+      },
+      (e: unknown) => {
+        const why = (e as Error).message;
+        cmd.session.core.log.error({ device: dev!.name, cmd: cmd.describe(), err: why }, `${dev!.name}: SET TARGET PORT GROUPS not done: ${why}`);
+        // Not committed in the cluster (fenced, etcd out of reach): the initiator retries.
+        const retry = e instanceof MgmtError && (e.errno === 'EAGAIN' || e.errno === 'ETIMEDOUT');
+        cmd.complete(Status.CHECK_CONDITION, buildSense(retry ? NOT_COMMITTED : Sense.SET_TARGET_PGS_FAILED));
+        cmd.put();
+      },
+    );
+  },
+};
+
+export const maintenanceOut: OpDesc = serviceActionGroup('MAINTENANCE OUT', 0, [setTargetPortGroups]);
+
 export function maintenanceOps(): OpTable {
-  return new Map([[Op.MAINTENANCE_IN, maintenanceIn]]);
+  return new Map([
+    [Op.MAINTENANCE_IN, maintenanceIn],
+    [Op.MAINTENANCE_OUT, maintenanceOut],
+  ]);
 }
 

@@ -7,7 +7,7 @@ import { F_DURING_SANITIZE, F_MEDIUM, F_NO_LUN, F_NO_UA, type OpDesc, type OpTab
 import { dataIn, good, invalidField, padAscii, replyData, writeU64 } from './util.js';
 import { blockLimitsVpd, blockCharacteristicsVpd, logicalBlockProvisioningVpd, supportsDpoFua } from './sbc.js';
 import { deviceIdentificationDescriptors } from './identity.js';
-import { reportTargetPortGroups as aluaGroups } from '../alua.js';
+import { deviceGroupOf, reportTargetPortGroups as aluaGroups } from '../alua.js';
 import { sanitizeProgressSense } from './sanitize.js';
 import { clearSpc2Reservation } from './reserve.js';
 
@@ -27,8 +27,9 @@ function standardInquiry(cmd: ScsiCmd, dev: Device | null): Buffer {
   b[2] = 0x06; // SPC-4
   b[3] = 0x12; // HISUP, response data format 2
   b[4] = b.length - 5;
-  // TPGS 01b: implicit ALUA (REPORT TARGET PORT GROUPS); 3PC: EXTENDED COPY on disks.
-  b[5] = 0x10 | (dev.type === 0 ? 0x08 : 0);
+  // TPGS 01b: implicit ALUA (REPORT TARGET PORT GROUPS), 11b with SCST's expl_alua for a device
+  // in a device group (SET TARGET PORT GROUPS too); 3PC: EXTENDED COPY on disks.
+  b[5] = 0x10 | (dev.explAlua && deviceGroupOf(dev) ? 0x20 : 0) | (dev.type === 0 ? 0x08 : 0);
   b[7] = 0x02; // CMDQUE
   padAscii(dev.t10VendId, 8).copy(b, 8);
   padAscii(dev.prodId, 16).copy(b, 16);

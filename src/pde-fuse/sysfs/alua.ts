@@ -1,6 +1,5 @@
 import { isAluaState, type DeviceGroup, type TargetGroup, type TgMember } from '../../engine/alua.js';
 import { einval } from '../../engine/errors.js';
-import type { Asc } from '../../engine/scsi/constants.js';
 import { link, type PdeNode } from '../node.js';
 import { keyed, rw, sdir } from './attr.js';
 import type { SysfsContext } from './context.js';
@@ -8,9 +7,6 @@ import { Lexer, firstLine, kstrtoul, unknownAction } from './lexer.js';
 
 // R/device_groups/ (sysfs.md §8, §11.7-§11.10): ALUA device groups, their devices and target
 // port groups. The state itself is in src/engine/alua.ts.
-
-/** ASYMMETRIC ACCESS STATE CHANGED (SPC-4): told to every nexus of the group's devices. */
-const ACCESS_STATE_CHANGED: Asc = { key: 0x6, asc: 0x2a, ascq: 0x06 };
 
 const CREATE_DEL_HELP = 'Usage: echo "create group_name" >mgmt\n       echo "del group_name" >mgmt\n';
 const DEVICES_HELP = 'Usage: echo "add device" >mgmt\n       echo "del device" >mgmt\n';
@@ -94,10 +90,6 @@ export function writeTgMgmt(ctx: SysfsContext, g: DeviceGroup, tg: TargetGroup, 
   }
 }
 
-function stateChanged(g: DeviceGroup): void {
-  for (const d of g.devices) d.queueUA(ACCESS_STATE_CHANGED);
-}
-
 function memberNode(ctx: SysfsContext, m: TgMember): PdeNode {
   const local = ctx.scst.anyTarget(m.name);
   if (local) return link(() => `../../../../targets/${local.driverName}/${m.name}`);
@@ -146,11 +138,15 @@ function targetGroupDir(ctx: SysfsContext, g: DeviceGroup, tg: TargetGroup): Pde
         (text) => {
           const v = firstLine(text);
           if (!isAluaState(v)) throw einval(`Invalid ALUA state '${v}'`);
-          return ctx.works.run(`${what}/state`, () => {
-            if (tg.state === v) return;
-            tg.state = v;
-            stateChanged(g);
-            ctx.log.info({ deviceGroup: g.name, targetGroup: tg.name, state: v }, `ALUA state of target group ${tg.name} changed to ${v}`);
+          // In a cluster the state is committed there first (alua.setStates); the write completes
+          // once it is in force on this node, and fails (nothing changed) when it cannot be committed.
+          return ctx.works.run(`${what}/state`, async () => {
+            try {
+              await ctx.alua.setStates([{ deviceGroup: g.name, targetGroup: tg.name, state: v }]);
+            } catch (e) {
+              ctx.log.error({ deviceGroup: g.name, targetGroup: tg.name, state: v, err: (e as Error).message }, `${what}/state: ${v} not set: ${(e as Error).message}`);
+              throw e;
+            }
           });
         },
       ),

@@ -352,9 +352,9 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
     add(
       'expl_alua',
       rw(
-        () => keyed(a().explAlua ? 1 : 0, a().explAlua),
+        () => keyed(dev.explAlua ? 1 : 0, dev.explAlua),
         (text) => {
-          a().explAlua = kstrtoul(text, 'expl_alua') !== 0;
+          dev.explAlua = kstrtoul(text, 'expl_alua') !== 0;
         },
       ),
     );
