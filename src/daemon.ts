@@ -20,9 +20,11 @@ import { applyIscsiScstdConf, parseIscsiScstdConf } from './conf/iscsi-scstd-con
 import { closeDevices, exitHolders, shutdown, type DaemonParts } from './shutdown.js';
 import { exitNow, finishExit } from './exit.js';
 import { startMetricsServer, type MetricsServer } from './metrics/prometheus.js';
-import { coreAttrs } from './engine/mgmt.js';
+import { aluaOf, coreAttrs } from './engine/mgmt.js';
 import { EtcdMembership } from './cluster/etcd-membership.js';
 import { clusterPrefix, type ClusterOptions } from './cluster/options.js';
+import { EtcdAluaSync } from './cluster/etcd-alua.js';
+import { clusterAluaLocal } from './cluster-alua.js';
 
 /** How long a cached pool buffer may stay unused before it is let go. */
 const SGV_PURGE_MS = 30_000;
@@ -130,6 +132,8 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
       return 1;
     }
     cluster = new EtcdMembership({ endpoints: o.cluster.endpoints, node: o.cluster.node, ttlSeconds: o.cluster.ttlSeconds, clusterName: named.name, prefix: named.prefix, portals: () => iscsi.portals(), log: log.child({ cluster: named.name }) });
+    // ALUA states of shared device groups agreed through etcd (docs/cluster.md "ALUA").
+    aluaOf(scst).sharing = new EtcdAluaSync(cluster, clusterAluaLocal(scst), log.child({ cluster: named.name }));
   }
   // ---- management trees: <mount>/proc/scsi_tgt and <mount>/sys/kernel/scst_tgt, one FUSE mount ----
   let mounted: PdeMount | null = null;

@@ -43,7 +43,7 @@ const NOT_FROM_ENGINE = ['src/pde-fuse', 'src/scstadmin', 'src/conf', 'src/metri
 /** The cluster room (issue 16) is wired by the daemon: it knows no tree, CLI, config reader or driver. */
 const NOT_FROM_CLUSTER = ['src/pde-fuse', 'src/scstadmin', 'src/conf', 'src/metrics', 'src/engine', 'src/daemon.ts', 'src/shutdown.ts', 'src/bin'];
 /** Outside the room only its interface and its option parser are seen; the etcd side is the daemon's to build. */
-const CLUSTER_PUBLIC = ['src/cluster/membership.ts', 'src/cluster/options.ts'];
+const CLUSTER_PUBLIC = ['src/cluster/membership.ts', 'src/cluster/options.ts', 'src/cluster/alua-local.ts'];
 const CLUSTER_BUILDERS = ['src/daemon.ts'];
 /** Packages of the etcd client: used by the cluster room only. */
 const ETCD_PACKAGES = /^(etcd3|cockatiel|@grpc\/)/;

@@ -437,6 +437,9 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
       }
       try {
         const dev = await scst.addDevice(h.name, d.name, create);
+        // Recorded as handlers/<h>/mgmt add_device records it (ScstMgmt.addDevice).
+        const cm = create.find(([k]) => k === 'cluster_mode');
+        if (cm) deviceAttrs(dev).clusterMode = Number(cm[1]) !== 0;
         for (const a of post) {
           switch (a.name) {
             case 'filename':
@@ -479,6 +482,10 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
               break;
             case 'threads_num':
               deviceAttrs(dev).threadsNum = parseUnsigned(a.name, a.value);
+              break;
+            case 'expl_alua':
+              // vdisk_sysfs_expl_alua_store: kstrtoul, non-zero is 1.
+              dev.explAlua = parseUnsigned(a.name, a.value) !== 0;
               break;
             case 'eui64_id':
               if (!/^(0x)?([0-9a-f]{16}|[0-9a-f]{24}|[0-9a-f]{32})$/i.test(a.value)) err(file, a.line, `eui64_id: invalid '${a.value}'`);
