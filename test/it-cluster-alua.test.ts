@@ -215,12 +215,15 @@ describe('ALUA across cluster nodes', () => {
     const a = await startNode(etcd, 'a', backing);
     const b = await startNode(etcd, 'b', backing);
     // A third node whose target takes node-a's rel_tgt_id: it does not join.
+    const t0 = Date.now();
     const r = await runScstdOnce({
       config: config('b', backing, { rel: NODES.a.rel }).replace(/:b\b/g, ':c').replace('TARGET_GROUP node-b', 'TARGET_GROUP node-c'),
       extraArgs: ['--no-user-socket', '--cluster', etcd.endpoints, '--node', 'node-c', '--cluster-ttl', String(TTL)],
       timeoutMs: 60_000,
     });
     expect(r.code).toBe(1);
+    // At once: waiting would not resolve it (the join's own bound is 10 s).
+    expect(Date.now() - t0).toBeLessThan(8000);
     expect(r.stderr).toMatch(/rel_tgt_id 1 is used by target iqn\.2026-12\.test\.alua:c on node node-c and by target iqn\.2026-12\.test\.alua:a on node node-a/);
     // At run time on B: its target may not take A's id, its target group not A's group id.
     const tgt = join(b.mnt, 'sys/kernel/scst_tgt/targets/iscsi', IQN('b'), 'rel_tgt_id');

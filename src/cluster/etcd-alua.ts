@@ -268,7 +268,8 @@ export class EtcdAluaSync {
       if (why) {
         await c.delete().key(ownKey).exec().catch(() => undefined);
         this.log.error({ node: this.m.node, other: o.node }, `cluster: identifiers collide: ${why}`);
-        throw errnoError('EEXIST', `identifiers collide: ${why}`);
+        // The first start fails at once (refuseJoin); a rejoin keeps trying, the other node may go.
+        throw Object.assign(errnoError('EEXIST', `identifiers collide: ${why}`), { refuseJoin: true });
       }
     }
     this.others.clear();

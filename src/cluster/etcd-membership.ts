@@ -221,6 +221,10 @@ export class EtcdMembership implements ClusterMembership {
           if (!waitedStale) this.log.warn({ holder: h }, `cluster: node name '${this.node}' is held by pid ${h.pid} of this host, which is gone; waiting for its lease ${h.lease} to expire`);
           waitedStale = true;
           last = e.message;
+        } else if ((e as { refuseJoin?: boolean }).refuseJoin) {
+          // A conflict with the cluster's configuration (a layer's resync says so): waiting does not help.
+          await this.releaseLease();
+          throw e;
         } else {
           last = errText(e);
         }

@@ -64,7 +64,9 @@ export interface ClusterMembership extends ClusterView {
   /**
    * Registers work that must complete before a (re)joining node becomes `member`: a layer
    * re-reads its shared state here. A rejection or a run past the bound keeps the node fenced
-   * and the whole resynchronisation is retried.
+   * and the whole resynchronisation is retried; on the first join, a rejection whose error has
+   * `refuseJoin: true` (this node's configuration conflicts with the cluster's) ends the start at
+   * once instead.
    */
   onResync(cb: (signal: AbortSignal) => Promise<void>): () => void;
   /** The etcd client (shared; its calls carry deadlines by default). */
