@@ -233,6 +233,11 @@ describe('ALUA across cluster nodes', () => {
     const gid = join(b.mnt, 'sys/kernel/scst_tgt/device_groups/dg1/target_groups/node-b/group_id');
     await expect(writeFile(gid, '1\n')).rejects.toMatchObject({ code: 'EEXIST' });
     expect(await readFile(gid, 'utf8')).toMatch(/^2\n/);
+    // A target enabled without a rel_tgt_id gets one free in the whole cluster (not A's 1).
+    const tgts = join(b.mnt, 'sys/kernel/scst_tgt/targets/iscsi');
+    await writeFile(join(tgts, 'mgmt'), `add_target ${IQN('b2')}\n`);
+    await writeFile(join(tgts, IQN('b2'), 'enabled'), '1\n');
+    expect(await readFile(join(tgts, IQN('b2'), 'rel_tgt_id'), 'utf8')).toMatch(/^3\n/);
     // A free id is taken, and published: A then refuses it for its own target.
     await writeFile(tgt, '7\n');
     const tgtA = join(a.mnt, 'sys/kernel/scst_tgt/targets/iscsi', IQN('a'), 'rel_tgt_id');

@@ -218,6 +218,16 @@ export class Alua {
     }
   }
 
+  /** Whether no other node of the cluster uses `id` for one of its targets (always, standalone). */
+  relTgtIdFree(target: string, id: number): boolean {
+    try {
+      this.sharing?.checkIds?.({ relTgtId: { target, id } });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Whether a member is one of this node's targets. */
   isLocal(m: TgMember): boolean {
     return this.localTarget(m.name) !== undefined;

@@ -570,7 +570,9 @@ export class ScstMgmt {
       if (t.relTgtId !== 0 && this.relTgtIdUsed(t.relTgtId, t)) throw new MgmtError('EBADSLT', `Relative target id ${t.relTgtId} is not unique`);
       if (t.relTgtId === 0) {
         let id = 1;
-        while (this.relTgtIdUsed(id, t, true)) id++;
+        // In a cluster, not one of another node's either (its targets name their ports by it).
+        const alua = aluaOf(this.scst);
+        while (this.relTgtIdUsed(id, t, true) || !alua.relTgtIdFree(t.name, id)) id++;
         t.relTgtId = id;
       }
     }
