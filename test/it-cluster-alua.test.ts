@@ -187,6 +187,23 @@ describe('ALUA across cluster nodes', () => {
     expect([rdA.status, senseKey(rdA.sense), rdA.sense?.[12], rdA.sense?.[13]]).toEqual([2, 2, 0x04, 0x0b]);
     expect((await b.c.scsiOnce({ cdb: Buffer.from([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]), readLength: 512 })).status).toBe(0);
 
+    // Both nodes writing the same group at once: each write completes, and both end up reporting
+    // the same state (the commits are ordered by etcd; a node applies the other's before its own).
+    const racing = await Promise.allSettled([writeFile(stateFile(a, 'node-b'), 'nonoptimized\n'), writeFile(stateFile(b, 'node-b'), 'active\n')]);
+    expect(racing.map((x) => x.status)).toEqual(['fulfilled', 'fulfilled']);
+    const settled = await pollUntil(
+      async () => {
+        const [x, y] = [await rtpg(a), await rtpg(b)];
+        return x.status === 0 && y.status === 0 && x.data.equals(y.data) ? states(x.data) : undefined;
+      },
+      SEEN_WITHIN_MS,
+      50,
+    );
+    expect(settled?.[1]).toBe(STANDBY);
+    expect([1, 0]).toContain(settled?.[2]);
+    await writeFile(stateFile(a, 'node-b'), 'active\n');
+    await awaitStates(b, { 1: STANDBY, 2: ACTIVE });
+
     // A restarted node reads the current states, not its configuration's.
     a.c.destroy();
     expect((await a.d.stop()).code).toBe(0);
