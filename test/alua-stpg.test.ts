@@ -104,8 +104,9 @@ describe('ALUA states shared with a cluster (the sharing interface)', () => {
         return this.isCertain;
       },
       commit: async (c) => {
-        if (o.fail) throw Object.assign(new Error(o.fail), { errno: 'EAGAIN' as const });
+        if (o.fail) throw Object.assign(new Error(o.fail), { errno: 'EIO' as const });
         commits.push([...c]);
+        return c;
       },
     };
     return { sharing, commits };
@@ -122,7 +123,7 @@ describe('ALUA states shared with a cluster (the sharing interface)', () => {
     const r = await runCmd(s1, 0, stpg(8), { dataOut: stpgParams([0x02, 1]) });
     expect([r.status, r.key, r.asc, r.ascq]).toEqual([2, 2, 0x04, 0x0a]);
     expect(local.state).toBe('active');
-    await expect(alua.setStates([{ deviceGroup: 'dg', targetGroup: 'local', state: 'standby' }])).rejects.toMatchObject({ errno: 'EAGAIN' });
+    await expect(alua.setStates([{ deviceGroup: 'dg', targetGroup: 'local', state: 'standby' }])).rejects.toMatchObject({ errno: 'EIO' });
     expect(local.state).toBe('active');
   });
 

@@ -31,7 +31,9 @@ export const ALUA_COMMIT_MS = 5000;
 /** Compare-and-swap attempts when another node's change got in between. */
 const CAS_TRIES = 4;
 
-type Errno = 'EAGAIN' | 'EEXIST' | 'EINVAL' | 'ETIMEDOUT' | 'EIO';
+// EIO, not EAGAIN, for "not committed": EAGAIN from a sysfs write means "still running, see
+// last_sysfs_mgmt_res" to scstadmin (SCST's convention), which this is not.
+type Errno = 'EEXIST' | 'EINVAL' | 'ETIMEDOUT' | 'EIO';
 
 /** An error with the errno a management write reports (the core maps it). */
 export function errnoError(errno: Errno, message: string): Error & { errno: Errno } {
@@ -100,6 +102,8 @@ export class EtcdAluaSync {
   private readonly seenRev = new Map<string, bigint>();
   /** Commit ids of this node's commits under way: the watch leaves them to their writer. */
   private readonly pending = new Set<string>();
+  /** Watch events of those commits, kept until the writer knows whether it succeeded. */
+  private readonly heldBack = new Map<string, IKeyValue[]>();
   private watcher: Watcher | null = null;
   private seq = 0;
   private uncertainSince: number | null = null;
@@ -142,14 +146,27 @@ export class EtcdAluaSync {
    * Resolves once committed; the caller applies the changes here. Another node applies them
    * from its watch; the writer does not wait for that (docs/cluster.md says why).
    */
-  async commit(changes: readonly CommittedState[]): Promise<void> {
-    if (!this.certain()) throw errnoError('EAGAIN', `node ${this.m.node} is not a certain member of cluster '${this.m.clusterName}' (${this.m.state}): ALUA state not committed`);
+  async commit<C extends CommittedState>(changes: readonly C[]): Promise<readonly C[]> {
+    if (!this.certain()) throw errnoError('EIO', `node ${this.m.node} is not a certain member of cluster '${this.m.clusterName}' (${this.m.state}): ALUA state not committed`);
     const id = `${this.m.node}:${process.pid}:${++this.seq}`;
     this.pending.add(id);
+    const run = { abandoned: false };
+    let ok = false;
     try {
-      await bounded(this.commitTx(changes, id), ALUA_COMMIT_MS, `ALUA state commit ${id}`);
+      const current = await bounded(this.commitTx(changes, id, run), ALUA_COMMIT_MS, `ALUA state commit ${id}`);
+      ok = true;
+      return current;
+    } catch (e) {
+      // An etcd client error (unreachable, deadline) is a commit that did not happen either.
+      if ((e as { errno?: string }).errno) throw e;
+      throw errnoError('EIO', `ALUA state not committed: ${(e as Error).message}`);
     } finally {
+      run.abandoned = true;
       this.pending.delete(id);
+      const held = this.heldBack.get(id);
+      this.heldBack.delete(id);
+      // Given up on, but etcd did commit it (the answer was late): it takes effect as another node's.
+      if (!ok && held) for (const kv of held) this.onStatePut(kv, true);
     }
   }
 
@@ -186,12 +203,14 @@ export class EtcdAluaSync {
     return { node: this.m.node, targets: this.local.localTargets(), groups };
   }
 
-  private async commitTx(changes: readonly CommittedState[], id: string): Promise<void> {
+  /** `run.abandoned`: the caller gave up (bound); a late success is then left to the watch to apply. */
+  private async commitTx<C extends CommittedState>(changes: readonly C[], id: string, run: { abandoned: boolean }): Promise<readonly C[]> {
     const c = this.m.client;
     const at = new Date().toISOString();
     for (let attempt = 1; ; attempt++) {
       const lease = this.m.leaseId;
-      if (!lease || !this.certain()) throw errnoError('EAGAIN', `node ${this.m.node} lost its membership: ALUA state not committed`);
+      if (run.abandoned) return [];
+      if (!lease || !this.certain()) throw errnoError('EIO', `node ${this.m.node} lost its membership: ALUA state not committed`);
       const keys = changes.map((ch) => this.stateKey(ch.deviceGroup, ch.targetGroup));
       let tx = c.if(this.membersKey, 'Lease', '==', lease);
       keys.forEach((k) => {
@@ -205,18 +224,29 @@ export class EtcdAluaSync {
         .commit();
       if (r.succeeded) {
         const rev = BigInt(r.header.revision);
-        for (const k of keys) this.seenRev.set(k, rev);
+        if (run.abandoned) {
+          this.log.warn({ commit: id, revision: String(rev) }, `cluster: ALUA state commit ${id} took effect after its writer gave up; applied from the watch`);
+          return [];
+        }
+        // A newer commit of another node may already be in force here (its watch event came
+        // before this answer): that one stays, this one is not applied over it.
+        const current = changes.filter((_, i) => {
+          const seen = this.seenRev.get(keys[i]!);
+          if (seen !== undefined && seen > rev) return false;
+          this.seenRev.set(keys[i]!, rev);
+          return true;
+        });
         this.log.info({ commit: id, revision: String(rev), changes }, `cluster: ALUA state committed (${changes.map((ch) => `${ch.deviceGroup}/${ch.targetGroup} ${ch.state}`).join(', ')})`);
-        return;
+        return current;
       }
       const member = r.responses[0]?.response_range?.kvs[0];
-      if (!member || String(member.lease) !== lease) throw errnoError('EAGAIN', `node ${this.m.node} is no longer registered under lease ${lease}: ALUA state not committed`);
+      if (!member || String(member.lease) !== lease) throw errnoError('EIO', `node ${this.m.node} is no longer registered under lease ${lease}: ALUA state not committed`);
       // Another node changed one of these states since this node applied it: take that first.
       r.responses.slice(1).forEach((resp) => {
         const kv = resp.response_range?.kvs[0];
         if (kv) this.onStatePut(kv, true);
       });
-      if (attempt >= CAS_TRIES) throw errnoError('EAGAIN', `ALUA state not committed: changed by other nodes ${attempt} times meanwhile`);
+      if (attempt >= CAS_TRIES) throw errnoError('EIO', `ALUA state not committed: changed by other nodes ${attempt} times meanwhile`);
     }
   }
 
@@ -231,7 +261,12 @@ export class EtcdAluaSync {
       return;
     }
     // This node's own commit under way: its writer applies it, with the issuing nexus spared.
-    if (!force && this.pending.has(rec.commit)) return;
+    if (!force && this.pending.has(rec.commit)) {
+      const held = this.heldBack.get(rec.commit) ?? [];
+      held.push(kv);
+      this.heldBack.set(rec.commit, held);
+      return;
+    }
     this.seenRev.set(key, rev);
     const rest = key.slice(this.statesPrefix.length);
     const slash = rest.indexOf('/');

@@ -84,8 +84,12 @@ export interface AluaSharing {
   shares(g: DeviceGroup): boolean;
   /** Whether this node's view of the shared states is certainly current (a member, lease valid). */
   certain(): boolean;
-  /** Commit `changes` (all of shared groups) atomically; rejects when nothing was committed. */
-  commit(changes: readonly AluaChange[]): Promise<void>;
+  /**
+   * Commit `changes` (all of shared groups) atomically; rejects when nothing was committed.
+   * Resolves with those to apply here: not the ones a newer commit of another node, already in
+   * force here, has overtaken.
+   */
+  commit(changes: readonly AluaChange[]): Promise<readonly AluaChange[]>;
   /** A management change of a local target's rel_tgt_id or a group_id: throws (errno) when it would collide with another node's. */
   checkIds?(change: { relTgtId?: { target: string; id: number }; groupId?: { deviceGroup: string; targetGroup: string; id: number } }): void;
 }
@@ -266,15 +270,17 @@ export class Alua {
     }
     const sh = this.sharing;
     const shared = sh ? changes.filter((c) => sh.shares(this.resolve(c).g)) : [];
+    let apply = changes;
     if (sh && shared.length > 0) {
       try {
-        await sh.commit(shared);
+        const current = await sh.commit(shared);
+        apply = changes.filter((c) => !shared.includes(c) || current.includes(c));
       } catch (e) {
         const err = e as SharingError;
         throw new MgmtError(err.errno ?? 'EIO', err.message);
       }
     }
-    for (const c of changes) {
+    for (const c of apply) {
       const r = this.group(c.deviceGroup)?.targetGroup(c.targetGroup);
       // A group deleted while the commit was under way has nothing left to apply to.
       if (r) this.applyState(this.group(c.deviceGroup)!, r, c.state, origin);

@@ -1,4 +1,4 @@
-import { DataDir, type ScsiCmd } from '../cmd.js';
+import { DataDir } from '../cmd.js';
 import type { Device } from '../device.js';
 import { ALUA_STATE_CODE, aluaOfDevice, deviceGroupOf, encodeRtpg, reportTargetPortGroups as aluaGroups, type AluaChange, type AluaState } from '../alua.js';
 import { MgmtError } from '../errors.js';
@@ -257,8 +257,9 @@ const setTargetPortGroups: OpDesc = {
       (e: unknown) => {
         const why = (e as Error).message;
         cmd.session.core.log.error({ device: dev!.name, cmd: cmd.describe(), err: why }, `${dev!.name}: SET TARGET PORT GROUPS not done: ${why}`);
-        // Not committed in the cluster (fenced, etcd out of reach): the initiator retries.
-        const retry = e instanceof MgmtError && (e.errno === 'EAGAIN' || e.errno === 'ETIMEDOUT');
+        // Not committed in the cluster (fenced, etcd out of reach, too many concurrent changes):
+        // the initiator retries. EINVAL: a group went away meanwhile, the command failed.
+        const retry = e instanceof MgmtError && e.errno !== 'EINVAL';
         cmd.complete(Status.CHECK_CONDITION, buildSense(retry ? NOT_COMMITTED : Sense.SET_TARGET_PGS_FAILED));
         cmd.put();
       },
