@@ -85,6 +85,9 @@ describe('import direction', () => {
     expect(violations('src/pde-fuse/sysfs/cluster.ts', 'src/cluster/etcd-membership.ts')).toHaveLength(1);
     expect(violations('src/pde-fuse/sysfs/cluster.ts', 'src/cluster/membership.ts')).toEqual([]);
     expect(violations('src/daemon.ts', 'src/cluster/etcd-membership.ts')).toEqual([]);
+    expect(violations('src/cluster-alua.ts', 'src/cluster/alua-local.ts')).toEqual([]);
+    expect(violations('src/cluster-alua.ts', 'src/cluster/etcd-alua.ts')).toHaveLength(1);
+    expect(violations('src/cluster/etcd-alua.ts', 'src/engine/alua.ts')).toHaveLength(1);
     expect(violations('src/cluster/etcd-membership.ts', 'src/cluster/membership.ts')).toEqual([]);
     expect(packagesOf("import { Etcd3 } from 'etcd3';\nimport x from 'node:fs';\nimport './y.js';")).toEqual(['etcd3']);
     const text = "import type { A } from './iscsi/x.js';\nexport * from '../conf/y.js';\nimport './side.js';\nconst m = await import('../pde-fuse/z.js');\ntype T = import('./backstore/w.js').W;\nimport pino from 'pino';";
