@@ -22,6 +22,7 @@ import { exitNow, finishExit } from './exit.js';
 import { startMetricsServer, type MetricsServer } from './metrics/prometheus.js';
 import { aluaOf, coreAttrs } from './engine/mgmt.js';
 import { EtcdMembership } from './cluster/etcd-membership.js';
+import { EtcdReservationStore } from './cluster/etcd-reservations.js';
 import { clusterPrefix, type ClusterOptions } from './cluster/options.js';
 import { EtcdAluaSync } from './cluster/etcd-alua.js';
 import { clusterAluaLocal } from './cluster-alua.js';
@@ -96,6 +97,9 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
   }
   // %STATE_DIR% lets a shipped config place backing files in the daemon's state directory.
   text = text.split('%STATE_DIR%').join(o.stateDir);
+  // ---- cluster_mode 1 devices (issue 16): their reservations in etcd; bound to the membership below ----
+  const clusterResv = o.cluster ? new EtcdReservationStore({ node: o.cluster.node, log: log.child({ cluster: 'reservations' }) }) : null;
+  scst.clusterReservations = clusterResv;
   try {
     const cfg = parseScstConf(text, o.configFile);
     for (const w of cfg.warnings ?? []) log.warn(`config: ${w}`);
@@ -134,6 +138,8 @@ export async function startDaemon(o: DaemonOptions): Promise<number> {
     cluster = new EtcdMembership({ endpoints: o.cluster.endpoints, node: o.cluster.node, ttlSeconds: o.cluster.ttlSeconds, clusterName: named.name, prefix: named.prefix, portals: () => iscsi.portals(), log: log.child({ cluster: named.name }) });
     // ALUA states of shared device groups agreed through etcd (docs/cluster.md "ALUA").
     aluaOf(scst).sharing = new EtcdAluaSync(cluster, clusterAluaLocal(scst), log.child({ cluster: named.name }));
+    // Reservations of cluster_mode 1 devices in etcd (docs/cluster-reservations.md §4).
+    clusterResv!.bind(cluster);
   }
   // ---- management trees: <mount>/proc/scsi_tgt and <mount>/sys/kernel/scst_tgt, one FUSE mount ----
   let mounted: PdeMount | null = null;

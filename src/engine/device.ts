@@ -98,6 +98,15 @@ export class Device {
    * (EnforcingStore), read through it by every command's conflict check (a field, no lookup).
    */
   resvState: ResvState = EMPTY_STATE;
+  /**
+   * A cluster-mode logical unit (cluster_mode 1): whether this node may execute commands on it
+   * now, i.e. it is a certain member of the cluster and enforces the shared reservation state.
+   * Set by the cluster's reservation store; null for every other device (a null test per command).
+   * Called at admission of each command (a field read and a clock read, never a wait).
+   */
+  clusterGate: (() => boolean) | null = null;
+  /** cluster_mode: the reservation state is the cluster's (reservations are then `Scst.clusterReservations`). */
+  clusterMode = false;
   /** Nexuses that sent PREVENT MEDIUM REMOVAL. */
   readonly preventers = new Set<TgtDev>();
   private inflightCount = 0;

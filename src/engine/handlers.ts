@@ -81,6 +81,20 @@ export interface CreateContext {
   stateDir?: string;
   /** Where the device's reservation state lives (default: this process alone). */
   reservations?: ReservationStore;
+  /** The store of cluster_mode 1 devices; absent or null: not a cluster node (cluster_mode 1 refused). */
+  clusterReservations?: ReservationStore | null;
+}
+
+/**
+ * Why `cluster_mode 1` cannot be had, or null when it can: it needs a cluster
+ * to share the reservations through, and a t10_dev_id given explicitly, since that is what names
+ * the logical unit on every node (SCST's DLM lockspace is scst-<t10_dev_id> too; a generated one
+ * would differ between nodes).
+ */
+export function clusterModeRefusal(store: ReservationStore | null | undefined, t10Explicit: boolean): string | null {
+  if (!store) return 'cluster_mode 1 needs a cluster (start scstd with --cluster ENDPOINTS --node NAME)';
+  if (!t10Explicit) return 'cluster_mode 1 needs t10_dev_id set explicitly (the same on every node of the cluster)';
+  return null;
 }
 
 /** Validate add_device parameters and open the device's backing store. */
@@ -112,6 +126,11 @@ export async function createDevice(handler: HandlerName, name: string, params: A
   if (flag('o_direct', false) && !flag('async', false)) throw einval('o_direct requires async=1');
   const t10 = p.get('t10_dev_id');
   if (t10 !== undefined && t10.length > 25) throw einval('t10_dev_id longer than 25 characters');
+  const clusterMode = flag('cluster_mode', false);
+  if (clusterMode) {
+    const why = clusterModeRefusal(ctx.clusterReservations, t10 !== undefined && t10 !== '');
+    if (why) throw einval(why);
+  }
   let filename: string | null = p.get('filename') ?? null;
   if (filename !== null && !filename.startsWith('/')) throw einval(`filename '${filename}' is not an absolute path`);
   let size: number | undefined;
@@ -145,6 +164,7 @@ export async function createDevice(handler: HandlerName, name: string, params: A
     lbPerPbExp: lbPerPbExp === 1,
     rbd,
   });
+  dev.clusterMode = clusterMode;
   if (ctx.usnInUse(dev.usn)) throw new MgmtError('EEXIST', `device ${name}: usn ${dev.usn} already in use`);
 
   switch (handler) {
@@ -166,7 +186,8 @@ export async function createDevice(handler: HandlerName, name: string, params: A
   }
   // Until the daemon passes its state directory here, the one it exports for its children is used.
   const stateDir = ctx.stateDir ?? process.env.SCSTD_STATE_DIR;
-  if (ctx.reservations) dev.reservations = ctx.reservations;
+  if (clusterMode) dev.reservations = ctx.clusterReservations!;
+  else if (ctx.reservations) dev.reservations = ctx.reservations;
   try {
     // The store takes the device in: its APTPL state restored (a shared store: the cluster's state).
     await restorePr(dev, stateDir);

@@ -2,7 +2,8 @@ import fsp from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Device, HandlerName } from './device.js';
 import { MgmtError, einval } from './errors.js';
-import { changeMedium, HANDLERS } from './handlers.js';
+import { changeMedium, clusterModeRefusal, HANDLERS } from './handlers.js';
+import { EMPTY_STATE } from './scsi/resv-state.js';
 import { Sense } from './scsi/constants.js';
 import type { Scst } from './scst.js';
 import { IniGroup, MAX_LUN, type AddrMethod, type LunSet, type Target } from './target.js';
@@ -83,7 +84,6 @@ export interface DeviceAttrs {
   optTransLen: number;
   readZero: boolean;
   bindAluaState: boolean;
-  clusterMode: boolean;
   async: boolean;
   inqVendSpecific: string;
 }
@@ -141,7 +141,6 @@ export function deviceAttrs(dev: Device): DeviceAttrs {
       optTransLen: DEFAULT_OPT_TRANS_LEN,
       readZero: false,
       bindAluaState: dev.handler === 'vdisk_blockio',
-      clusterMode: false,
       async: false,
       inqVendSpecific: '',
     };
@@ -475,6 +474,41 @@ export class ScstMgmt {
     this.log.info({ device: name }, `Virtual device ${name} unregistered`);
   }
 
+  /**
+   * cluster_mode of a device at run time. SCST switches the device's reservation handling with
+   * activity suspended (scst_pr_set_cluster_mode): the state of the store it leaves is dropped and
+   * the one of the store it enters taken (the cluster's, or the APTPL file's). The same here; but
+   * since commands cannot be suspended across a cluster, the switch is refused while sessions use
+   * the device (EBUSY): a host would otherwise see its reservations change without a unit attention.
+   */
+  async setClusterMode(dev: Device, on: boolean): Promise<void> {
+    if (dev.clusterMode === on) return;
+    if (on) {
+      const why = clusterModeRefusal(this.scst.clusterReservations, dev.explicit.has('t10_dev_id') && dev.t10DevId !== '');
+      if (why) throw einval(`${dev.name}: ${why}`);
+    }
+    if (dev.tgtDevs.size > 0) throw new MgmtError('EBUSY', `${dev.name}: cluster_mode cannot change while sessions use the device (${dev.tgtDevs.size} I_T nexuses); end them first`);
+    const stateDir = this.scst.stateDir ?? process.env.SCSTD_STATE_DIR;
+    const from = dev.reservations;
+    const to = on ? this.scst.clusterReservations! : this.scst.reservations;
+    const enter = async (store: typeof from, mode: boolean) => {
+      dev.resvState = EMPTY_STATE;
+      dev.clusterGate = null;
+      dev.reservations = store;
+      dev.clusterMode = mode;
+      await store.attach(dev, stateDir);
+    };
+    from.detach?.(dev);
+    try {
+      await enter(to, on);
+    } catch (e) {
+      to.detach?.(dev);
+      await enter(from, !on).catch(() => undefined);
+      throw new MgmtError('EIO', `${dev.name}: changing cluster_mode into ${on ? 1 : 0} failed: ${(e as Error).message}`);
+    }
+    this.log.info({ device: dev.name, clusterMode: on }, `${dev.name}: changing cluster_mode from ${on ? 0 : 1} into ${on ? 1 : 0}`);
+  }
+
   async resyncSize(name: string): Promise<void> {
     const dev = this.scst.devices.get(name);
     if (!dev || !isDisk(dev)) throw einval(`Device ${name} not found`);
@@ -515,7 +549,6 @@ export class ScstMgmt {
     const bind = params.find(([k]) => k === 'bind_alua_state');
     if (bind) a.bindAluaState = Number(bind[1]) !== 0;
     for (const [k, v] of params) {
-      if (k === 'cluster_mode') a.clusterMode = Number(v) !== 0;
       if (k === 'async') a.async = Number(v) !== 0;
     }
     this.log.info({ device: name, handler }, `Attached SCSI target virtual ${handler === 'vcdrom' ? 'cdrom' : 'disk'} ${name}`);

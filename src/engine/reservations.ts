@@ -36,6 +36,8 @@ export interface ReservationStore {
    * nexus loss) have nobody to tell.
    */
   change(dev: Device, decide: (s: ResvState) => Decision): Promise<Committed>;
+  /** Let `dev` go (deleted, or moved to another store): a shared store stops enforcing it here. */
+  detach?(dev: Device): void;
 }
 
 /** How long PREEMPT AND ABORT waits for the preempted nexuses' tasks to end. */

@@ -43,6 +43,11 @@ export class Scst implements SessionCore {
   stateDir: string | undefined;
   /** Where the reservation state of the devices added from now on lives (a cluster shares it). */
   reservations: ReservationStore = localReservations;
+  /**
+   * The store of cluster_mode 1 devices (scstd --cluster: reservations shared through the
+   * cluster); null when this process is no cluster node, and cluster_mode 1 is then refused.
+   */
+  clusterReservations: ReservationStore | null = null;
 
   constructor(readonly log: Logger) {
     this.bounds = new BoundHits(log);
@@ -63,6 +68,7 @@ export class Scst implements SessionCore {
       setupId: this.setupId,
       stateDir: this.stateDir,
       reservations: this.reservations,
+      clusterReservations: this.clusterReservations,
       usnInUse: (usn) => this.devices.usnInUse(usn),
     });
     // Re-check: another add of the same name may have completed while we were opening files.
@@ -83,6 +89,7 @@ export class Scst implements SessionCore {
     this.devices.delete(name);
     dev.closing = true;
     for (const set of new Set([...dev.mappings].map((e) => e.set))) set.dropDevice(dev);
+    dev.reservations.detach?.(dev);
     if (!(await dev.whenIdle(timeoutMs))) this.log.error({ device: name, inflight: dev.inflight }, `device ${name}: ${dev.inflight} backstore operations still running at close; closing anyway`);
     await dev.backstore?.close();
     dev.backstore = null;

@@ -7,6 +7,7 @@ import { Op } from './constants.js';
 import { reservationConflict } from './reserve.js';
 import { sanitizeFailed, sanitizeProgressSense } from './sanitize.js';
 import type { TgtDev } from '../tgtdev.js';
+import type { Device } from '../device.js';
 import { aluaStateFor } from '../alua.js';
 import { MAX_TRANSFER_BYTES } from './sbc.js';
 import { extBlockIfAny } from '../ext-block.js';
@@ -72,6 +73,10 @@ export function parseCmd(cmd: ScsiCmd): boolean {
       cmd.complete(Status.CHECK_CONDITION, sanitizeProgressSense(dev));
       return false;
     }
+    if (clusterFenced(dev, cmd)) {
+      completeWithSense(cmd, ALUA_NOT_READY.transitioning);
+      return false;
+    }
     const access = aluaStateFor(dev, cmd.session.target.relTgtId || 1);
     if (access !== 'active' && access !== 'nonoptimized' && op.flags & F_MEDIUM) {
       // Through a port in this state the medium is out of reach (SPC-4 5.16.2.4).
@@ -130,6 +135,29 @@ const ALUA_NOT_READY: Record<'standby' | 'unavailable' | 'offline' | 'transition
   offline: { key: 2, asc: 0x04, ascq: 0x12 },
 };
 
+/**
+ * A cluster-mode logical unit on a node that is not a certain member of its cluster (or does not
+ * enforce the shared reservation state yet) executes nothing that reads or changes the medium or
+ * the reservations: the initiator hears that the logical unit is in transition (SPC-4 5.16.2.6)
+ * and retries, on this path later or on another. What SPC-4 lets a device server answer in the
+ * transitioning state without the medium or the shared state is still answered: INQUIRY, REPORT
+ * LUNS, REPORT TARGET PORT GROUPS and REQUEST SENSE. TEST UNIT READY reports the transition.
+ */
+function clusterFenced(dev: Device, cmd: ScsiCmd): boolean {
+  const gate = dev.clusterGate;
+  if (!gate || gate()) return false;
+  switch (cmd.opcode) {
+    case Op.INQUIRY:
+    case Op.REPORT_LUNS:
+    case Op.REQUEST_SENSE:
+      return false;
+    case Op.MAINTENANCE_IN:
+      return (cmd.cdb[1]! & 0x1f) !== 0x0a;
+    default:
+      return true;
+  }
+}
+
 /** Read-only LUN or device, or software write protect (control mode page SWP). */
 export function writeProtected(td: TgtDev): boolean {
   return td.isReadOnly || td.device.swp;
@@ -166,6 +194,8 @@ export function execCmd(cmd: ScsiCmd): void {
   }
   // An externally blocked device (sysfs block) holds the command; it runs here again when unblocked.
   if (dev && extBlockIfAny(dev)?.hold(cmd, () => execCmd(cmd))) return;
+  // Admission again: a write's data may have arrived after the node lost its certain membership.
+  if (dev && clusterFenced(dev, cmd)) return completeWithSense(cmd, ALUA_NOT_READY.transitioning);
   if (dev?.forward && dev.forward(cmd)) return;
   try {
     cmd.op!.exec(cmd, dev, td);

@@ -194,7 +194,7 @@ function coreEntries(ctx: SysfsContext, dev: Device): Array<readonly [string, Pd
         () => keyed(a().prFileName ?? `/var/lib/scst/pr/${dev.name}`, a().prFileName !== null),
         (text) =>
           ctx.works.run(`${dev.name}/pr_file_name`, () => {
-            if (a().clusterMode) throw new MgmtError('EPERM', `${dev.name}: pr_file_name cannot change in cluster mode`);
+            if (dev.clusterMode) throw new MgmtError('EPERM', `${dev.name}: pr_file_name cannot change in cluster mode`);
             if (mapped(dev)) throw new MgmtError('EBUSY', `Device ${dev.name} is in use`);
             const v = trimBlanks(text);
             a().prFileName = v === '' ? null : v;
@@ -388,12 +388,10 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
     add(
       'cluster_mode',
       rw(
-        () => keyed(a().clusterMode ? 1 : 0, a().clusterMode),
+        () => keyed(dev.clusterMode ? 1 : 0, dev.clusterMode),
         (text) => {
           const on = parse01(text, 'cluster_mode');
-          return ctx.works.run(`${dev.name}/cluster_mode`, () => {
-            a().clusterMode = on;
-          });
+          return ctx.works.run(`${dev.name}/cluster_mode`, () => ctx.mgmt.setClusterMode(dev, on));
         },
       ),
     );
@@ -468,7 +466,7 @@ function vdiskEntries(ctx: SysfsContext, dev: Device, f: Flavour): Array<readonl
     rw(
       () => keyed(dev.t10DevId, dev.explicit.has('t10_dev_id')),
       (text) => {
-        if (a().clusterMode) throw new MgmtError('EPERM', `${dev.name}: t10_dev_id cannot change in cluster mode`);
+        if (dev.clusterMode) throw new MgmtError('EPERM', `${dev.name}: t10_dev_id cannot change in cluster mode`);
         const v = firstLine(text);
         if (v.length > 25) throw einval(`t10_dev_id '${v}' is longer than 25 characters`);
         dev.t10DevId = v;
