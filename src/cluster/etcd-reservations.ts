@@ -9,7 +9,8 @@
 import type { IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Device } from '../engine/device.js';
-import { EnforcingStore, type Committed } from '../engine/reservations.js';
+import { ABORT_WAIT_MS, EnforcingStore, type Committed } from '../engine/reservations.js';
+import { Sense } from '../engine/scsi/constants.js';
 import { decideNexusLoss, type Decision } from '../engine/scsi/resv-decide.js';
 import { decodeState, EMPTY_STATE, encodeState, fromStored, persistentPart, type ItlNexus, type NexusMatcher, type ResvState, type UnitAttentionTo } from '../engine/scsi/resv-state.js';
 import type { ClusterMembership } from './membership.js';
@@ -65,11 +66,16 @@ interface StoredValue {
   state: ResvState;
   effects: Effects;
   by: string;
+  /** A LOGICAL UNIT RESET through node `by`: the other nodes end their tasks on the LU and queue BUS DEVICE RESET. */
+  reset: boolean;
 }
 
-function encodeValue(state: ResvState, effects: Effects, by: string): string {
-  return JSON.stringify({ state: JSON.parse(encodeState(state)) as unknown, change: { uas: effects.uas, abort: effects.abort }, by });
+function encodeValue(state: ResvState, effects: Effects, by: string, reset = false): string {
+  return JSON.stringify({ state: JSON.parse(encodeState(state)) as unknown, change: { uas: effects.uas, abort: effects.abort, ...(reset ? { reset: true } : {}) }, by });
 }
+
+/** The node name of a value's writer (`by` is node:lease:sequence). */
+const writerOf = (by: string): string => by.slice(0, by.indexOf(':'));
 
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isMatcher = (m: unknown): m is NexusMatcher => {
@@ -93,7 +99,7 @@ function decodeValue(raw: Buffer | string): StoredValue | { error: string } {
   if (!uas || !uas.every((u) => isMatcher((u as UnitAttentionTo).to) && typeof (u as UnitAttentionTo).asc === 'object')) return { error: 'bad unit attentions' };
   const a = c.abort as Effects['abort'];
   if (a !== null && !(typeof a === 'object' && Array.isArray(a.victims) && a.victims.every(isMatcher) && typeof a.except === 'object')) return { error: 'bad abort' };
-  return { state, effects: { uas: uas as UnitAttentionTo[], abort: a }, by: isStr(o.by) ? o.by : '' };
+  return { state, effects: { uas: uas as UnitAttentionTo[], abort: a }, by: isStr(o.by) ? o.by : '', reset: c.reset === true };
 }
 
 export class EtcdReservationStore extends EnforcingStore {
@@ -247,6 +253,42 @@ export class EtcdReservationStore extends EnforcingStore {
     throw this.fail(dev, `no commit after ${MAX_ATTEMPTS} attempts (other nodes kept changing the state)`);
   }
 
+  /**
+   * A LOGICAL UNIT RESET through this node: one revision (the state unchanged) that tells every
+   * other node to reset the logical unit for its nexuses; resolves once all enforce it.
+   */
+  async logicalUnitReset(dev: Device): Promise<void> {
+    const lu = this.luOf(dev);
+    const m = this.m;
+    if (!lu || !m || !this.admits(lu)) throw this.fail(dev, 'LOGICAL UNIT RESET not announced to the other nodes: this node is not a certain member');
+    let rev = lu.rev;
+    let state = lu.state;
+    for (let i = 0; i < MAX_ATTEMPTS; i++) {
+      const by = `${this.node}:${m.leaseId}:${++this.seq}`;
+      const r = await m.client.if(this.stateKey(lu), 'Mod', '==', rev).then(m.client.put(this.stateKey(lu)).value(encodeValue(state, { uas: [], abort: null }, by, true))).else(m.client.get(this.stateKey(lu))).commit();
+      if (r.succeeded) return this.inForce(dev, lu, Number(r.header.revision));
+      const kv = r.responses[0]?.response_range?.kvs[0];
+      rev = kv ? Number(kv.mod_revision) : 0;
+      const v = kv ? decodeValue(kv.value) : null;
+      if (v && 'error' in v) throw this.fail(dev, `the state in etcd is not readable: ${v.error}`);
+      state = v ? v.state : EMPTY_STATE;
+    }
+    throw this.fail(dev, `LOGICAL UNIT RESET not announced after ${MAX_ATTEMPTS} attempts`);
+  }
+
+  /** What a LOGICAL UNIT RESET through another node does here: this node's tasks on `dev` end, its nexuses hear of it. */
+  private resetHere(dev: Device): Promise<void> {
+    const sessions = new Set([...dev.tgtDevs].map((td) => td.session));
+    const waits = [...sessions].map((s) => s.transport.abortDeviceTasks(dev));
+    // What a reset sets back on the logical unit (as the core's resetLogicalUnit; the SPC-2
+    // reservation went with the reset's own change).
+    dev.preventers.clear();
+    dev.wce = !dev.writeThrough;
+    dev.swp = false;
+    dev.queueUA(Sense.DEVICE_RESET);
+    return Promise.race([Promise.allSettled(waits).then(() => undefined), sleep(ABORT_WAIT_MS)]);
+  }
+
   private fail(dev: Device, why: string): Error {
     const msg = `${dev.name}: reservation change not committed: ${why}`;
     this.log.error({ device: dev.name, t10DevId: dev.t10DevId }, `cluster: ${msg}`);
@@ -375,6 +417,7 @@ export class EtcdReservationStore extends EnforcingStore {
       if (rev <= lu.rev) return;
       lu.state = v.state;
       await Promise.all([...lu.devices].map((d) => this.apply(d, v.state, v.effects)));
+      if (v.reset && writerOf(v.by) !== this.node) await Promise.all([...lu.devices].map((d) => this.resetHere(d)));
       lu.rev = rev;
       const still: Lu['applied'] = [];
       for (const w of lu.applied) (w.rev <= rev ? w.done() : still.push(w));

@@ -38,6 +38,12 @@ export interface ReservationStore {
   change(dev: Device, decide: (s: ResvState) => Decision): Promise<Committed>;
   /** Let `dev` go (deleted, or moved to another store): a shared store stops enforcing it here. */
   detach?(dev: Device): void;
+  /**
+   * A LOGICAL UNIT RESET was received through this node (which ended its own tasks on `dev` and
+   * queued BUS DEVICE RESET FUNCTION OCCURRED on its own nexuses): a store shared by several
+   * nodes has the others do the same for theirs, resolving once they did (bounded, like a change).
+   */
+  logicalUnitReset?(dev: Device): Promise<void>;
 }
 
 /** How long PREEMPT AND ABORT waits for the preempted nexuses' tasks to end. */

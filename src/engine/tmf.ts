@@ -85,6 +85,8 @@ export async function taskManagement(s: ScstSession, req: TmRequest, o: TmOption
       const waits: Promise<unknown>[] = abortEverywhere(dev, () => {}, null);
       waits.push(resetLogicalUnit(dev));
       dev.queueUA(Sense.DEVICE_RESET);
+      // A logical unit several nodes serve is reset for their nexuses too (cluster_mode).
+      if (dev.reservations.logicalUnitReset) waits.push(dev.reservations.logicalUnitReset(dev).catch(() => undefined));
       return finish(waits);
     }
     case 'I_T NEXUS RESET': {
