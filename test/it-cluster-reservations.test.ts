@@ -133,10 +133,10 @@ const block = (fill: number) => Buffer.alloc(512, fill);
 const fileBlock = async (file: string, lba: number) => (await readFile(file)).subarray(lba * 512, lba * 512 + 512);
 
 describe('reservations shared by three scstd nodes through etcd', () => {
-  it('PR: register via A, reserve via B, C conflicts, C preempts and A and B get the unit attentions; SPC-2 RESERVE holds on every node and goes with its session', async () => {
-    const etcd = await startEtcd(1);
+  it('PR: register via A, reserve via B, C conflicts, C preempts and A and B get the unit attentions; kill -9 of C: enforced still, and by C again after its restart; one of three etcd members lost: nothing visible; SPC-2 RESERVE holds on every node and goes with its session', async () => {
+    const etcd = await startEtcd(3);
     const files = await sharedFiles();
-    const [A, B, C] = [await startNode(etcd, 'node-a', nodeConfig(files, 1)), await startNode(etcd, 'node-b', nodeConfig(files, 2)), await startNode(etcd, 'node-c', nodeConfig(files, 3))];
+    let [A, B, C] = [await startNode(etcd, 'node-a', nodeConfig(files, 1)), await startNode(etcd, 'node-b', nodeConfig(files, 2)), await startNode(etcd, 'node-c', nodeConfig(files, 3))];
     const a = await session(A, 'iqn.2026-12.test:host-a', 1);
     const b = await session(B, 'iqn.2026-12.test:host-b', 2);
     const c = await session(C, 'iqn.2026-12.test:host-c', 3);
@@ -166,14 +166,34 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     expect(outcome(await a.scsi({ cdb: read10(5), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
     expect(outcome(await c.scsi({ cdb: write10(6), writeData: block(0xc6) }))).toBe('0x0');
     expect((await fileBlock(files.f0, 6)).equals(block(0xc6))).toBe(true);
-    // Clean up LUN 0 for the nodes' later use.
-    expect(outcome(await c.scsi(prOut(3, 0, 0xcn, 0n)))).toBe('0x0'); // CLEAR
+
+    // kill -9 of the node the reservation was taken through: the others enforce it still (the
+    // registration persists, SPC-4); C restarts, rejoins and enforces it too, and the holder's
+    // I_T nexus (same initiator port, same relative target port) is the holder again.
+    await C.d.kill9();
+    c.socket.destroy();
+    expect(outcome(await a.scsi({ cdb: read10(6), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await b.scsi({ cdb: write10(6), writeData: block(0xbb) }))).toBe(`0x${RC.toString(16)}`);
+    C = await startNode(etcd, 'node-c', nodeConfig(files, 3));
+    const c2 = await session(C, 'iqn.2026-12.test:host-c', 3);
+    expect(await reservation(c2)).toEqual({ key: 0xcn, type: 3 });
+    expect(outcome(await c2.scsi({ cdb: write10(7), writeData: block(0xc7) }))).toBe('0x0');
+    const b2 = await session(C, 'iqn.2026-12.test:host-b', 2);
+    expect(outcome(await b2.scsi({ cdb: read10(7), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
+    b2.socket.destroy();
+
+    // One of the three etcd members (not the leader) is lost: nothing visible.
+    const leader = await etcd.leader();
+    const follower = etcd.members.find((m) => m !== leader)!;
+    await follower.stop();
+    expect(outcome(await c2.scsi(prOut(3, 0, 0xcn, 0n)))).toBe('0x0'); // CLEAR
     expect(await ua(a)).toBe('6/2a/03'); // RESERVATIONS PREEMPTED (CLEAR)
+    for (const n of [A, B, C]) expect(n.d.logs().some((l) => /fenced/.test(l.msg)), n.name).toBe(false);
 
     // SPC-2 RESERVE through A (LUN 1) holds on B and C; A's session ends: released everywhere.
     expect(outcome(await a.scsi({ lun: 1, cdb: reserve6() }))).toBe('0x0');
     expect(outcome(await b.scsi({ lun: 1, cdb: write10(0), writeData: block(0xb1) }))).toBe(`0x${RC.toString(16)}`);
-    expect(outcome(await c.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await c2.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
     expect(outcome(await b.scsi({ lun: 1, cdb: reserve6() }))).toBe(`0x${RC.toString(16)}`);
     expect(outcome(await a.scsi({ lun: 1, cdb: write10(0), writeData: block(0xa1) }))).toBe('0x0');
     a.socket.destroy();
@@ -183,11 +203,11 @@ describe('reservations shared by three scstd nodes through etcd', () => {
       if (freed !== '0x0') await new Promise((r) => setTimeout(r, 100));
     }
     expect(freed, 'B reserves once A is gone').toBe('0x0');
-    expect(outcome(await c.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await c2.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
     expect(outcome(await b.scsi({ lun: 1, cdb: release6() }))).toBe('0x0');
-    expect(outcome(await c.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe('0x0');
+    expect(outcome(await c2.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe('0x0');
 
-    for (const x of [b, c]) x.socket.destroy();
+    for (const x of [b, c2]) x.socket.destroy();
     for (const n of [A, B, C]) expect((await n.d.stop()).code, n.d.recentOutput()).toBe(0);
     await etcd.stopAll();
   }, 180_000);
