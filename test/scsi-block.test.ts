@@ -227,6 +227,22 @@ describe('EXTENDED COPY', () => {
     throw new Error('no EUI-64 designator');
   }
 
+  it('does not touch a cluster-mode LU this node may not serve (retryable, nothing written)', async () => {
+    const [f, g] = await files(MiB, MiB);
+    const c = await unitCore([
+      { name: 'src', handler: 'vdisk_fileio', params: [['filename', f!]] },
+      { name: 'dst', handler: 'vdisk_fileio', params: [['filename', g!]] },
+    ]);
+    const s = c.session();
+    await runCmd(s, 0, cdb.write10(0, 8), { dataOut: Buffer.alloc(8 * 512, 0x5a) });
+    const p = param(7, 0, [await euiTd(s, 0), await euiTd(s, 1)], [b2b(0, 1, 8, 0, 0)]);
+    c.devices.get('dst')!.clusterGate = () => false;
+    const r = await runCmd(s, 0, cdb.xcopy(p.length), { dataOut: p });
+    expect([r.key, r.asc, r.ascq]).toEqual([2, 0x04, 0x0a]);
+    c.devices.get('dst')!.clusterGate = null;
+    expect((await runCmd(s, 1, cdb.read10(0, 8), { edtl: 8 * 512 })).data.equals(Buffer.alloc(8 * 512))).toBe(true);
+  });
+
   it('copies between two LUNs and reports the copy status and operating parameters', async () => {
     const [f, g] = await files(MiB, MiB);
     const c = await unitCore([

@@ -167,6 +167,9 @@ class CopyAbort extends Error {
   }
 }
 
+/** NOT READY, ASYMMETRIC ACCESS STATE TRANSITION: a cluster-mode LU this node may not serve now. */
+const IN_TRANSITION: Asc = { key: 2, asc: 0x04, ascq: 0x0a };
+
 function aborted(asc: Asc = Sense.COPY_ABORTED, segment?: number): CopyAbort {
   return new CopyAbort(buildSense(asc, segment !== undefined ? { information: segment } : undefined));
 }
@@ -183,6 +186,9 @@ function copySegment(cmd: ScsiCmd, s: Segment, src: TgtDev, dst: TgtDev, index: 
   if (s.srcLba + blocks > sd.nblocks || s.dstLba + blocks > dd.nblocks) return cb(aborted(Sense.COPY_ABORTED, index));
   if (dst.isReadOnly || dd.swp) return cb(aborted(Sense.WRITE_PROTECTED, index));
   // The copy manager reads and writes on behalf of the I_T nexus that sent EXTENDED COPY.
+  // A cluster-mode LU on a node that is not certainly a member: not touched (retryable, as a command on it).
+  const fenced = () => (sd.clusterGate !== null && !sd.clusterGate()) || (dd.clusterGate !== null && !dd.clusterGate());
+  if (fenced()) return cb(aborted(IN_TRANSITION, index));
   if (nexusConflict(sd, src, 'read') || nexusConflict(dd, dst, 'write')) return cb(new CopyAbort(Buffer.alloc(0), Status.RESERVATION_CONFLICT));
   if (blocks === 0) return cb(null);
   const pb = cmd.pool.alloc(Math.min(bytes, MAX_CHUNK));
@@ -196,6 +202,10 @@ function copySegment(cmd: ScsiCmd, s: Segment, src: TgtDev, dst: TgtDev, index: 
     if (done >= blocks) {
       cmd.pool.release(pb);
       return cb(null);
+    }
+    if (fenced()) {
+      cmd.pool.release(pb);
+      return cb(aborted(IN_TRANSITION, index));
     }
     const n = Math.min(per, blocks - done);
     rangeLock(sd).acquire(s.srcLba + done, n, 'read', (rel1) => {
