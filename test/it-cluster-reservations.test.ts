@@ -5,7 +5,7 @@
 // the unit attentions reach the other nodes' sessions, SPC-2 RESERVE holds everywhere and goes
 // with its session, a node cut from etcd refuses I/O with the retryable ALUA sense and writes
 // nothing, comes back with the cluster's state, and the data path never waits for etcd.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { installHarnessHooks } from './helpers/cleanup.js';
@@ -314,7 +314,7 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     await etcd.stopAll();
   }, 180_000);
 
-  it('cluster_mode 1 is refused without a cluster or without an explicit t10_dev_id', async () => {
+  it('cluster_mode 1 is refused without a cluster or without an explicit t10_dev_id (at start and in sysfs), in sysfs while sessions use the device, and taken at run time otherwise', async () => {
     const files = await sharedFiles();
     const noCluster = await runScstdOnce({ config: nodeConfig(files, 1), extraArgs: ['--no-user-socket'], timeoutMs: 30_000 });
     expect(noCluster.code, describeRun('scstd', noCluster)).toBe(1);
@@ -327,6 +327,45 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     });
     expect(noId.code, describeRun('scstd', noId)).toBe(1);
     expect(noId.stderr).toMatch(/device d0: cluster_mode 1 needs t10_dev_id set explicitly/);
+
+    // At run time through sysfs: refused without an explicit t10_dev_id (EINVAL) and while a
+    // session uses the device (EBUSY), each with a log line; then taken, and the LU is shared.
+    const mnt = join(files.dir, 'mnt');
+    const port = await freePort();
+    const d = await startScstd({
+      config: `cluster_name itest\n${scstConf({
+        devices: [
+          { handler: 'vdisk_fileio', name: 'idless', attrs: { filename: files.f1 } },
+          { handler: 'vdisk_fileio', name: 'late', attrs: { filename: files.f0, t10_dev_id: 'shared-0' } },
+        ],
+        targets: [{ name: TARGET, attrs: { rel_tgt_id: 1 }, luns: [[0, 'late']] }],
+      })}`,
+      listen: [port],
+      extraArgs: ['--no-user-socket', '--mount', mnt, '--cluster', etcd.endpoints, '--node', 'n1', '--cluster-ttl', String(TTL)],
+      readyTimeoutMs: 30_000,
+    });
+    const attr = (dev: string) => join(mnt, 'sys/kernel/scst_tgt/devices', dev, 'cluster_mode');
+    await expect(writeFile(attr('idless'), '1\n')).rejects.toMatchObject({ code: 'EINVAL' });
+    await d.waitForLog(/idless: cluster_mode 1 needs t10_dev_id set explicitly/, 2000);
+    const n1: Node = { d, name: 'n1', port };
+    const s1 = await session(n1, 'iqn.2026-12.test:host-a', 1);
+    await expect(writeFile(attr('late'), '1\n')).rejects.toMatchObject({ code: 'EBUSY' });
+    await d.waitForLog(/late: cluster_mode cannot change while sessions use the device/, 2000);
+    s1.socket.destroy();
+    let ok = false;
+    for (let i = 0; i < 50 && !ok; i++) {
+      ok = await writeFile(attr('late'), '1\n').then(() => true, () => false);
+      if (!ok) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ok, 'cluster_mode 1 once the session is gone').toBe(true);
+    expect(await readFile(attr('late'), 'utf8')).toBe('1\n[key]\n');
+    const n2 = await startNode(etcd, 'n2', nodeConfig(files, 2));
+    const s2 = await session(n2, 'iqn.2026-12.test:host-b', 2);
+    const s1b = await session(n1, 'iqn.2026-12.test:host-a', 1);
+    expect(outcome(await s2.scsi(prOut(0, 0, 0n, 0x2n)))).toBe('0x0');
+    expect(await keys(s1b)).toEqual([0x2n]);
+    for (const x of [s2, s1b]) x.socket.destroy();
+    for (const n of [n1, n2]) expect((await n.d.stop()).code, n.d.recentOutput()).toBe(0);
     await etcd.stopAll();
   }, 120_000);
 });
