@@ -136,7 +136,9 @@ describe('reservations shared by three scstd nodes through etcd', () => {
   it('PR: register via A, reserve via B, C conflicts, C preempts and A and B get the unit attentions; kill -9 of C: enforced still, and by C again after its restart; one of three etcd members lost: nothing visible; SPC-2 RESERVE holds on every node and goes with its session', async () => {
     const etcd = await startEtcd(3);
     const files = await sharedFiles();
-    let [A, B, C] = [await startNode(etcd, 'node-a', nodeConfig(files, 1)), await startNode(etcd, 'node-b', nodeConfig(files, 2)), await startNode(etcd, 'node-c', nodeConfig(files, 3))];
+    // A longer lease here: this test asserts that nobody is fenced, also on a loaded machine.
+    const ttl = 6;
+    let [A, B, C] = [await startNode(etcd, 'node-a', nodeConfig(files, 1), { ttl }), await startNode(etcd, 'node-b', nodeConfig(files, 2), { ttl }), await startNode(etcd, 'node-c', nodeConfig(files, 3), { ttl })];
     const a = await session(A, 'iqn.2026-12.test:host-a', 1);
     const b = await session(B, 'iqn.2026-12.test:host-b', 2);
     const c = await session(C, 'iqn.2026-12.test:host-c', 3);
@@ -174,7 +176,7 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     c.socket.destroy();
     expect(outcome(await a.scsi({ cdb: read10(6), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
     expect(outcome(await b.scsi({ cdb: write10(6), writeData: block(0xbb) }))).toBe(`0x${RC.toString(16)}`);
-    C = await startNode(etcd, 'node-c', nodeConfig(files, 3));
+    C = await startNode(etcd, 'node-c', nodeConfig(files, 3), { ttl });
     const c2 = await session(C, 'iqn.2026-12.test:host-c', 3);
     expect(await reservation(c2)).toEqual({ key: 0xcn, type: 3 });
     expect(outcome(await c2.scsi({ cdb: write10(7), writeData: block(0xc7) }))).toBe('0x0');
@@ -188,7 +190,7 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     await follower.stop();
     expect(outcome(await c2.scsi(prOut(3, 0, 0xcn, 0n)))).toBe('0x0'); // CLEAR
     expect(await ua(a)).toBe('6/2a/03'); // RESERVATIONS PREEMPTED (CLEAR)
-    for (const n of [A, B, C]) expect(n.d.logs().some((l) => /fenced/.test(l.msg)), n.name).toBe(false);
+    for (const n of [A, B, C]) expect(n.d.logs().filter((l) => /fenced|did not acknowledge/.test(l.msg)).map((l) => l.msg), n.name).toEqual([]);
 
     // SPC-2 RESERVE through A (LUN 1) holds on B and C; A's session ends: released everywhere.
     expect(outcome(await a.scsi({ lun: 1, cdb: reserve6() }))).toBe('0x0');
@@ -265,14 +267,17 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     const pid = etcd.members[0]!.pid()!;
     process.kill(pid, 'SIGSTOP');
     try {
+      // An etcd call would wait for its 2 s deadline: no command comes near it.
       const t0 = Date.now();
+      let slowest = 0;
       for (let i = 0; i < 20; i++) {
+        const t = Date.now();
         expect(outcome(await a.scsi({ cdb: write10(20 + i), writeData: block(i + 1) }))).toBe('0x0');
         expect(outcome(await c2.scsi({ cdb: read10(20 + i), readLength: 512 }))).toBe('0x0');
+        slowest = Math.max(slowest, Date.now() - t);
       }
-      const ioMs = Date.now() - t0;
-      console.log(`40 commands (20 WRITE via A, 20 READ via C) while etcd is SIGSTOPped: ${ioMs} ms`);
-      expect(ioMs, 'I/O while etcd is stopped').toBeLessThan(1000);
+      console.log(`40 commands (20 WRITE via A, 20 READ via C) while etcd is SIGSTOPped: ${Date.now() - t0} ms, slowest WRITE+READ pair ${slowest} ms`);
+      expect(slowest, 'I/O while etcd is stopped').toBeLessThan(1500);
     } finally {
       process.kill(pid, 'SIGCONT');
     }
@@ -374,14 +379,15 @@ describe('reservations shared by three scstd nodes through etcd', () => {
 // pass list they give with two portals of one node (cluster_mode 0, as it-conformance runs them).
 const CU_FAMILIES = ['SCSI.PrinReadKeys', 'SCSI.PrinServiceactionRange', 'SCSI.PrinReportCapabilities', 'SCSI.ProutRegister', 'SCSI.ProutReserve', 'SCSI.ProutClear', 'SCSI.ProutPreempt', 'SCSI.Reserve6', 'SCSI.MultipathIO'];
 
-async function cuFamilies(url1: string, url2: string): Promise<{ passed: string[]; failed: string[]; skipped: string[] }> {
-  const out = { passed: [] as string[], failed: [] as string[], skipped: [] as string[] };
+async function cuFamilies(url1: string, url2: string): Promise<{ passed: string[]; failed: string[]; skipped: string[]; why: string[] }> {
+  const out = { passed: [] as string[], failed: [] as string[], skipped: [] as string[], why: [] as string[] };
   for (const t of CU_FAMILIES) {
     const s = await iscsiTestCu(url1, url2, { tests: t, timeoutMs: 5 * 60_000 });
     expect(s.run.timedOut, `${t}: ${s.run.stdout.slice(-2000)}`).toBe(false);
     expect(s.tests.size, `${t}: ${s.run.stdout.slice(-2000)}`).toBeGreaterThan(0);
     out.passed.push(...testsWith(s, 'passed'));
     out.failed.push(...testsWith(s, 'failed'));
+    for (const f of testsWith(s, 'failed')) out.why.push(`${f}: ${s.tests.get(f)?.failures.join(' | ')}`);
     out.skipped.push(...testsWith(s, 'skipped'));
   }
   return out;
@@ -405,7 +411,7 @@ describe('iscsi-test-cu across two nodes', () => {
     const two = await cuFamilies(`iscsi://127.0.0.1:${A.port}/${TARGET}/0`, `iscsi://127.0.0.1:${B.port}/${TARGET}/0`);
     console.log(`iscsi-test-cu ${CU_FAMILIES.join(',')}: one node, two portals: ${one.passed.length} passed, ${one.failed.length} failed, ${one.skipped.length} skipped; two nodes: ${two.passed.length} passed, ${two.failed.length} failed, ${two.skipped.length} skipped`);
     expect(one.passed.length).toBeGreaterThan(30);
-    expect(two).toEqual(one);
+    expect(two, two.why.join('\n')).toEqual(one);
     for (const n of [A, B]) expect((await n.d.stop()).code, n.d.recentOutput()).toBe(0);
     await etcd.stopAll();
   }, 900_000);

@@ -437,8 +437,11 @@ export class EtcdReservationStore extends EnforcingStore {
     try {
       do {
         lu.ackAgain = false;
+        // Written whatever the membership's state: an ack under a lease etcd no longer holds
+        // fails, and one under a live lease is true (the revision is applied) while the gate,
+        // not the ack, decides whether anything is served.
         const lease = m.leaseId;
-        if (m.state !== 'member' || !lease || !this.lus.has(lu.id)) return;
+        if (!lease || !lu.ready || this.stopping || !this.lus.has(lu.id)) return;
         try {
           await m.client.put(`${this.ackPrefix(lu)}${this.node}`).value(String(lu.rev)).lease(lease).exec();
         } catch (e) {
