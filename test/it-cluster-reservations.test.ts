@@ -133,7 +133,7 @@ const block = (fill: number) => Buffer.alloc(512, fill);
 const fileBlock = async (file: string, lba: number) => (await readFile(file)).subarray(lba * 512, lba * 512 + 512);
 
 describe('reservations shared by three scstd nodes through etcd', () => {
-  it('PR: register via A, reserve via B, C conflicts, C preempts and A and B get the unit attentions; kill -9 of C: enforced still, and by C again after its restart; one of three etcd members lost: nothing visible; SPC-2 RESERVE holds on every node and goes with its session', async () => {
+  it('PR: register via A, reserve via B, C conflicts, C preempts and A and B get the unit attentions; kill -9 of C: enforced still, and by C again after its restart; one of three etcd members lost: nothing visible; SPC-2 RESERVE holds on every node and goes with its session, or with its node', async () => {
     const etcd = await startEtcd(3);
     const files = await sharedFiles();
     // A longer lease here: this test asserts that nobody is fenced, also on a loaded machine.
@@ -209,8 +209,23 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     expect(outcome(await b.scsi({ lun: 1, cdb: release6() }))).toBe('0x0');
     expect(outcome(await c2.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe('0x0');
 
-    for (const x of [b, c2]) x.socket.destroy();
-    for (const n of [A, B, C]) expect((await n.d.stop()).code, n.d.recentOutput()).toBe(0);
+    // An SPC-2 reservation through a node that dies goes with it (its nexus is lost): a survivor
+    // releases it once the node's lease has expired.
+    expect(outcome(await c2.scsi({ lun: 1, cdb: reserve6() }))).toBe('0x0');
+    expect(outcome(await b.scsi({ lun: 1, cdb: reserve6() }))).toBe(`0x${RC.toString(16)}`);
+    await C.d.kill9();
+    c2.socket.destroy();
+    const t0 = Date.now();
+    let took = '';
+    while (took !== '0x0' && Date.now() - t0 < ttl * 1000 + 8000) {
+      took = outcome(await b.scsi({ lun: 1, cdb: reserve6() }));
+      if (took !== '0x0') await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(took, 'B reserves once the dead node C is gone').toBe('0x0');
+    console.log(`SPC-2 reservation of a node killed with -9 released after ${Date.now() - t0} ms (TTL ${ttl} s)`);
+
+    b.socket.destroy();
+    for (const n of [A, B]) expect((await n.d.stop()).code, n.d.recentOutput()).toBe(0);
     await etcd.stopAll();
   }, 180_000);
 

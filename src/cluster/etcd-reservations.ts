@@ -313,20 +313,24 @@ export class EtcdReservationStore extends EnforcingStore {
     const m = this.m!;
     const deadline = Date.now() + this.ackWaitMs;
     const pending = new Map<string, string>(); // node -> lease of its ack key
+    /** Nodes whose ack (>= rev, or deletion) arrived while the read below was on its way. */
+    const done = new Set<string>();
     let wake: () => void = () => undefined;
     const listener = (node: string, ackRev: number | null) => {
       if (ackRev === null || ackRev >= rev) {
+        done.add(node);
         pending.delete(node);
         if (pending.size === 0) wake();
       }
     };
-    // Subscribed before the read: an ack written after the read's revision is seen here.
+    // Subscribed before the read: an ack written after the read's revision is seen here, also
+    // one whose event arrives before the read's answer (kept in `done`).
     lu.ackListeners.add(listener);
     try {
       const acks = await m.client.getAll().prefix(this.ackPrefix(lu)).exec();
       for (const kv of acks.kvs) {
         const node = kv.key.toString().slice(this.ackPrefix(lu).length);
-        if (node !== this.node && Number(kv.value.toString()) < rev) pending.set(node, kv.lease);
+        if (node !== this.node && !done.has(node) && Number(kv.value.toString()) < rev) pending.set(node, kv.lease);
       }
       const own = this.appliedHere(lu, rev);
       const others = pending.size === 0 ? Promise.resolve() : new Promise<void>((r) => (wake = r));
@@ -394,7 +398,8 @@ export class EtcdReservationStore extends EnforcingStore {
     const m = this.m!;
     if (key.startsWith(`${m.prefix}members/`)) {
       // A node left: its SPC-2 reservations go (its nexuses are lost); its registrations stay.
-      void this.sweepSpc2();
+      // Named here: the membership's own watch may not have seen the deletion yet.
+      void this.sweepSpc2(key.slice(`${m.prefix}members/`.length));
       return;
     }
     if (!key.startsWith(this.luPrefix)) return;
@@ -413,6 +418,7 @@ export class EtcdReservationStore extends EnforcingStore {
       this.markStale(`unreadable revision ${rev}`);
       return;
     }
+    this.log.debug({ t10DevId: lu.id, rev, enforced: lu.rev }, `cluster: revision ${rev} of ${lu.id} seen`);
     lu.chain = lu.chain.then(async () => {
       if (rev <= lu.rev) return;
       lu.state = v.state;
@@ -423,6 +429,10 @@ export class EtcdReservationStore extends EnforcingStore {
       for (const w of lu.applied) (w.rev <= rev ? w.done() : still.push(w));
       lu.applied = still;
       void this.writeAck(lu);
+    }).catch((e: unknown) => {
+      // One failed step must not stop every later revision: serve nothing until resynchronised.
+      this.log.error({ t10DevId: lu.id, rev }, `cluster: applying revision ${rev} of ${lu.id} failed: ${errText(e)}`);
+      this.markStale(`revision ${rev} not applied`);
     });
   }
 
@@ -434,6 +444,10 @@ export class EtcdReservationStore extends EnforcingStore {
       return;
     }
     lu.ackWriting = true;
+    // A failed put (the member it went to just died, an election) is retried soon, within the
+    // time a writer waits: not acknowledging in time gets this node fenced.
+    const giveUp = Date.now() + this.ackWaitMs;
+    let delay = 50;
     try {
       do {
         lu.ackAgain = false;
@@ -443,10 +457,16 @@ export class EtcdReservationStore extends EnforcingStore {
         const lease = m.leaseId;
         if (!lease || !lu.ready || this.stopping || !this.lus.has(lu.id)) return;
         try {
+          this.log.debug({ t10DevId: lu.id, rev: lu.rev }, `cluster: acknowledging revision ${lu.rev} of ${lu.id}`);
           await m.client.put(`${this.ackPrefix(lu)}${this.node}`).value(String(lu.rev)).lease(lease).exec();
         } catch (e) {
-          this.log.warn({ t10DevId: lu.id, rev: lu.rev }, `cluster: cannot acknowledge revision ${lu.rev} of ${lu.id}: ${errText(e)}`);
-          return;
+          if (Date.now() + delay >= giveUp || m.leaseId !== lease) {
+            this.log.warn({ t10DevId: lu.id, rev: lu.rev }, `cluster: cannot acknowledge revision ${lu.rev} of ${lu.id}: ${errText(e)}`);
+            return;
+          }
+          await sleep(delay);
+          delay = Math.min(delay * 2, 500);
+          lu.ackAgain = true;
         }
       } while (lu.ackAgain);
     } finally {
@@ -626,10 +646,11 @@ export class EtcdReservationStore extends EnforcingStore {
    * this node, or a session whose end could not be committed then). Every survivor tries; the
    * compare settles it, the others find nothing to release.
    */
-  private async sweepSpc2(): Promise<void> {
+  private async sweepSpc2(gone?: string): Promise<void> {
     const m = this.m;
     if (!m || m.state !== 'member') return;
     const live = new Set(m.nodes().map((n) => n.node));
+    if (gone !== undefined) live.delete(gone);
     for (const lu of this.lus.values()) {
       const h = lu.state.spc2;
       const dev = lu.devices.values().next().value as Device | undefined;
