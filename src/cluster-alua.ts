@@ -4,12 +4,12 @@
 // statement that several nodes serve the LU); the others stay this node's own, as in SCST.
 import type { ClusterAluaLocal } from './cluster/alua-local.js';
 import { isAluaState, type DeviceGroup } from './engine/alua.js';
-import { aluaOf, deviceAttrs } from './engine/mgmt.js';
+import { aluaOf } from './engine/mgmt.js';
 import type { Scst } from './engine/scst.js';
 
 export function clusterAluaLocal(scst: Scst): ClusterAluaLocal {
   const alua = aluaOf(scst);
-  const shared = (g: DeviceGroup) => g.devices.some((d) => deviceAttrs(d).clusterMode);
+  const shared = (g: DeviceGroup) => g.devices.some((d) => d.clusterMode);
   return {
     isShared(name) {
       const g = alua.group(name);

@@ -436,10 +436,8 @@ export async function applyConfig(cfg: ScstConfig, file: string, scst: Scst, isc
         else err(file, a.line, `device ${d.name}: handler ${h.name} has no attribute '${a.name}'`);
       }
       try {
+        // cluster_mode is the device's own (Device.clusterMode, set by createDevice).
         const dev = await scst.addDevice(h.name, d.name, create);
-        // Recorded as handlers/<h>/mgmt add_device records it (ScstMgmt.addDevice).
-        const cm = create.find(([k]) => k === 'cluster_mode');
-        if (cm) deviceAttrs(dev).clusterMode = Number(cm[1]) !== 0;
         for (const a of post) {
           switch (a.name) {
             case 'filename':
