@@ -15,7 +15,7 @@ import { describeRun, freePort } from './helpers/proc.js';
 import { RawIscsiClient, senseKey, type ScsiResult } from './helpers/rawclient.js';
 import { scstConf } from './helpers/scstconf.js';
 import { runScstdOnce, startScstd, type ScstdHandle } from './helpers/scstd.js';
-import { iscsiTestCu, testsWith } from './helpers/iscsi-test-cu.js';
+import { MULTIPATH_PR_FAMILIES, multipathFamilies } from './helpers/iscsi-test-cu.js';
 
 installHarnessHooks();
 
@@ -392,22 +392,6 @@ describe('reservations shared by three scstd nodes through etcd', () => {
 
 // libiscsi's own PR, RESERVE and multipath families with the two URLs on two nodes must give the
 // pass list they give with two portals of one node (cluster_mode 0, as it-conformance runs them).
-const CU_FAMILIES = ['SCSI.PrinReadKeys', 'SCSI.PrinServiceactionRange', 'SCSI.PrinReportCapabilities', 'SCSI.ProutRegister', 'SCSI.ProutReserve', 'SCSI.ProutClear', 'SCSI.ProutPreempt', 'SCSI.Reserve6', 'SCSI.MultipathIO'];
-
-async function cuFamilies(url1: string, url2: string): Promise<{ passed: string[]; failed: string[]; skipped: string[]; why: string[] }> {
-  const out = { passed: [] as string[], failed: [] as string[], skipped: [] as string[], why: [] as string[] };
-  for (const t of CU_FAMILIES) {
-    const s = await iscsiTestCu(url1, url2, { tests: t, timeoutMs: 5 * 60_000 });
-    expect(s.run.timedOut, `${t}: ${s.run.stdout.slice(-2000)}`).toBe(false);
-    expect(s.tests.size, `${t}: ${s.run.stdout.slice(-2000)}`).toBeGreaterThan(0);
-    out.passed.push(...testsWith(s, 'passed'));
-    out.failed.push(...testsWith(s, 'failed'));
-    for (const f of testsWith(s, 'failed')) out.why.push(`${f}: ${s.tests.get(f)?.failures.join(' | ')}`);
-    out.skipped.push(...testsWith(s, 'skipped'));
-  }
-  return out;
-}
-
 describe('iscsi-test-cu across two nodes', () => {
   it('the PR, RESERVE and MultipathIO families pass on two nodes (-S, one URL each) as on one node with two portals', async () => {
     const files = await sharedFiles();
@@ -418,13 +402,13 @@ describe('iscsi-test-cu across two nodes', () => {
       extraArgs: ['--no-user-socket'],
       logLevel: 'warn',
     });
-    const one = await cuFamilies(`iscsi://127.0.0.1:${ports[0]}/${TARGET}/0`, `iscsi://127.0.0.1:${ports[1]}/${TARGET}/0`);
+    const one = await multipathFamilies(`iscsi://127.0.0.1:${ports[0]}/${TARGET}/0`, `iscsi://127.0.0.1:${ports[1]}/${TARGET}/0`);
     expect((await single.stop()).code).toBe(0);
 
     const etcd = await startEtcd(1);
     const [A, B] = [await startNode(etcd, 'node-a', nodeConfig(files, 1), { ttl: 5 }), await startNode(etcd, 'node-b', nodeConfig(files, 2), { ttl: 5 })];
-    const two = await cuFamilies(`iscsi://127.0.0.1:${A.port}/${TARGET}/0`, `iscsi://127.0.0.1:${B.port}/${TARGET}/0`);
-    console.log(`iscsi-test-cu ${CU_FAMILIES.join(',')}: one node, two portals: ${one.passed.length} passed, ${one.failed.length} failed, ${one.skipped.length} skipped; two nodes: ${two.passed.length} passed, ${two.failed.length} failed, ${two.skipped.length} skipped`);
+    const two = await multipathFamilies(`iscsi://127.0.0.1:${A.port}/${TARGET}/0`, `iscsi://127.0.0.1:${B.port}/${TARGET}/0`);
+    console.log(`iscsi-test-cu ${MULTIPATH_PR_FAMILIES.join(',')}: one node, two portals: ${one.passed.length} passed, ${one.failed.length} failed, ${one.skipped.length} skipped; two nodes: ${two.passed.length} passed, ${two.failed.length} failed, ${two.skipped.length} skipped`);
     expect(one.passed.length).toBeGreaterThan(30);
     expect(two, two.why.join('\n')).toEqual(one);
     for (const n of [A, B]) expect((await n.d.stop()).code, n.d.recentOutput()).toBe(0);

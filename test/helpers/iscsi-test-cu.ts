@@ -95,3 +95,31 @@ export async function iscsiTestCu(url: string, url2: string | null, o: CuOptions
 export function testsWith(s: Pick<CuSummary, 'tests'>, outcome: CuOutcome): string[] {
   return [...s.tests.values()].filter((t) => t.outcome === outcome).map((t) => t.name).sort();
 }
+
+/** The PR, RESERVE and multipath families, run with two URLs (two portals, or two nodes). */
+export const MULTIPATH_PR_FAMILIES = ['SCSI.PrinReadKeys', 'SCSI.PrinServiceactionRange', 'SCSI.PrinReportCapabilities', 'SCSI.ProutRegister', 'SCSI.ProutReserve', 'SCSI.ProutClear', 'SCSI.ProutPreempt', 'SCSI.Reserve6', 'SCSI.MultipathIO'];
+
+export interface FamiliesResult {
+  passed: string[];
+  failed: string[];
+  skipped: string[];
+  /** Each failed test with its failure lines. */
+  why: string[];
+}
+
+/**
+ * Runs each of MULTIPATH_PR_FAMILIES with `url1` and `url2` as iscsi-test-cu's two paths; throws
+ * when a run timed out or ran no test (a broken setup, not a result to compare).
+ */
+export async function multipathFamilies(url1: string, url2: string): Promise<FamiliesResult> {
+  const out: FamiliesResult = { passed: [], failed: [], skipped: [], why: [] };
+  for (const t of MULTIPATH_PR_FAMILIES) {
+    const s = await iscsiTestCu(url1, url2, { tests: t, timeoutMs: 5 * 60_000 });
+    if (s.run.timedOut || s.tests.size === 0) throw new Error(`iscsi-test-cu ${t}: ${s.run.timedOut ? 'timed out' : 'ran no test'}\n${s.run.stdout.slice(-2000)}`);
+    out.passed.push(...testsWith(s, 'passed'));
+    out.failed.push(...testsWith(s, 'failed'));
+    for (const f of testsWith(s, 'failed')) out.why.push(`${f}: ${s.tests.get(f)?.failures.join(' | ')}`);
+    out.skipped.push(...testsWith(s, 'skipped'));
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 // Builds scst.conf text (modern grammar, scstadmin.md §6) for the integration tests: `{` on the
 // header line, `}` on its own line, one statement per line, values with blanks quoted.
 
-export type Handler = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom';
+export type Handler = 'vdisk_fileio' | 'vdisk_blockio' | 'vdisk_nullio' | 'vcdrom' | 'vdisk_rbd';
 export type AttrValue = string | number | boolean;
 /** A repeated attribute (IncomingUser) is given as an array of values. */
 export type Attrs = Record<string, AttrValue | AttrValue[] | undefined>;
