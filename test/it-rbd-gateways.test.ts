@@ -218,6 +218,11 @@ describe.runIf(ready)('vdisk_rbd: two scstd gateways on one image', () => {
       const killedAt = Date.now();
       await gw[0]!.kill9();
       const fromA = await wa.stop();
+      // A read needs no lock: served at once (the OSD answers; librbd keeps no copy).
+      const rd = await b.scsi({ lun: LUN_KILL, cdb: Cdb.read10(0, 8), readLength: BLOCK, timeoutMs: 60_000 });
+      const readMs = Date.now() - killedAt;
+      expect(rd.status).toBe(0);
+      expect(readMs).toBeLessThan(5_000);
       // B's first write after the death waits for the lock.
       const probe = payload('b-first', 2 * blocksPerRegion);
       const first = await b.scsi({ lun: LUN_KILL, cdb: Cdb.write10(2 * blocksPerRegion * 8, 8), writeData: probe, timeoutMs: 120_000 });
@@ -230,7 +235,7 @@ describe.runIf(ready)('vdisk_rbd: two scstd gateways on one image', () => {
       await new Promise((res) => setTimeout(res, 2_000));
       const fromB2 = await wb2.stop();
       console.log(
-        `kill -9: watch timeout ${WATCH_TIMEOUT_S} s; survivor's first write took ${stallMs} ms after the kill; ` +
+        `kill -9: watch timeout ${WATCH_TIMEOUT_S} s; survivor's first read took ${readMs} ms, its first write ${stallMs} ms after the kill; ` +
           `acked ${acked.length} writes (a: ${fromA.written}, b before: ${fromB.written}, after: ${fromB2.written}), ${unacked.length} unacknowledged at the kill; ` +
           `senses seen: ${JSON.stringify([...fromB.senses, ...fromB2.senses].slice(0, 5))}`,
       );
