@@ -12,6 +12,7 @@
 import type { CephCluster } from './ceph-sandbox.js';
 import { rowSampleOf, SCATTER_STEP, type CaseContext, type GroupDef, type RowDef, type RowSample } from './cases.js';
 import { runQemuBench, type RunSample } from './clients.js';
+import { procCpuSeconds } from './proc.js';
 import type { BenchDaemon, DaemonName } from './daemon.js';
 
 export const RBD_GROUP_ID = 'rbd';
@@ -79,8 +80,14 @@ export function rbdGroup(ctx: CaseContext, o: RbdGroupOptions): GroupDef {
   const none: RowSample = { value: null, serverCpu: null, otherCpu: null };
 
   const bench = async (url: string, pid: number, w: Workload, count: number): Promise<RunSample> => {
+    // Through a gateway the OSD is part of what is measured, not other work on the machine: its
+    // CPU is taken out of the run's other load (direct runs name it as their server already).
+    const osd = cluster !== null && pid !== cluster.osdPid ? cluster.osdPid : null;
+    const osd0 = osd === null ? null : await procCpuSeconds(osd);
     const r = await runQemuBench(url, { write: w.write, size: 4 * KiB, depth: DEPTH, count, step: SCATTER_STEP, timeoutMs }, pid);
-    return r.value === null ? r : { ...r, value: count / r.value };
+    const osd1 = osd === null ? null : await procCpuSeconds(osd);
+    const otherCpu = r.otherCpu !== null && osd0 !== null && osd1 !== null && r.wallMs > 0 ? Math.max(0, r.otherCpu - (osd1 - osd0) / (r.wallMs / 1000)) : r.otherCpu;
+    return r.value === null ? r : { ...r, value: count / r.value, otherCpu };
   };
   const size = async (key: string, url: string, pid: number, w: Workload): Promise<void> => {
     const r = await bench(url, pid, w, PROBE_COUNT);
