@@ -19,12 +19,15 @@ import { cpuPlanText, pinDaemonsToLastCpu } from './pinning.js';
 import { profileScstd } from './profile.js';
 import { formatResult } from './report.js';
 import { scaleLines } from './scale.js';
-import { assertScstdBuilt, scstdBinary, startScstdBench } from './scstd.js';
+import { assertScstdBuilt, scstdBinary, startScstdBench, startScstdRbdBench } from './scstd.js';
 import { median, ratio, spread } from './stats.js';
 import { fdLimitNote, STORM_GROUP_ID, stormGroup } from './storm.js';
 import { metricsGroup } from './metrics-cost.js';
 import { releaseMount } from './mount.js';
-import { startTgtdBench, tgtdAvailable } from './tgtd.js';
+import { startTgtdBench, startTgtdRbdBench, tgtdAvailable } from './tgtd.js';
+import { missingCephProgram, startCephSandbox } from './ceph-sandbox.js';
+import { RBD_GROUP_ID, rbdGroup } from './rbd.js';
+import { access } from 'node:fs/promises';
 
 // dist/bench/bench.js -> the repository root.
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -53,6 +56,8 @@ interface Options {
   latencySeconds: number;
   stormSessions: number;
   fairSameLun: boolean;
+  rbd: boolean;
+  rbdImageMb: number;
 }
 
 
@@ -85,6 +90,8 @@ function parseOptions(argv: string[]): Options {
     .option('--cases <regexp>', 'only the cases whose id (or group id: fair-read-4k-fileio, login-storm) matches (ids are in the JSON)')
     .option('--latency-seconds <n>', 'each timed window of the fair-service rows, seconds (default 3, quick 1)', intIn(1, 600))
     .option('--storm-sessions <n>', 'initiators of the login storm (default 1000, quick 250)', intIn(1, 10_000))
+    .option('--no-rbd', 'leave out the RBD rows (they run where Ceph, qemu\'s rbd driver and the librbd binding are installed)')
+    .option('--rbd-image-mb <n>', 'size of the RBD rows\' image, MiB', intIn(16, 768), 128)
     .option('--fair-same-lun', "fair service: the 1 MiB writer writes the reader's own LUN, not another one of the same size")
     .parse(argv);
   const o = program.opts<{
@@ -107,6 +114,8 @@ function parseOptions(argv: string[]): Options {
     latencySeconds?: number;
     stormSessions?: number;
     fairSameLun?: boolean;
+    rbd: boolean;
+    rbdImageMb: number;
   }>();
   const quick = o.quick === true;
   let cases: RegExp | null = null;
@@ -137,6 +146,8 @@ function parseOptions(argv: string[]): Options {
     latencySeconds: o.latencySeconds ?? (quick ? 1 : 3),
     stormSessions: o.stormSessions ?? (quick ? 250 : 1000),
     fairSameLun: o.fairSameLun === true,
+    rbd: o.rbd,
+    rbdImageMb: o.rbdImageMb,
   };
 }
 
@@ -197,6 +208,18 @@ const OTHER_LOAD_WARNING = 0.25;
 
 function figures(c: Collected): DaemonFigures {
   return { samples: c.values, median: median(c.values), serverCpu: median(c.cpu), spread: spread(c.values), errors: c.errors };
+}
+
+/** Why the RBD rows cannot run here, or null when they can. */
+async function rbdUnavailable(): Promise<string | null> {
+  const missing = await missingCephProgram();
+  if (missing !== null) return `${missing} is not installed (Debian: ceph-mon ceph-osd ceph-common)`;
+  try {
+    await access(join(REPO_ROOT, 'native', 'rbd', 'build', 'Release', 'rbd.node'));
+  } catch {
+    return 'the librbd binding is not built (Debian: librbd-dev, then npm run build:rbd)';
+  }
+  return null;
 }
 
 async function main(): Promise<number> {
@@ -295,7 +318,41 @@ async function main(): Promise<number> {
         },
       }),
     ];
+    const rbdWhyNot = opts.rbd ? await rbdUnavailable() : null;
+    if (opts.rbd && rbdWhyNot === null) {
+      allGroups.push(
+        rbdGroup(ctx, {
+          imageMiB: opts.rbdImageMb,
+          note: (t) => notes.push(t),
+          cluster: async () => {
+            const dir = join(tmp, 'ceph');
+            await mkdir(dir, { recursive: true });
+            const c = await startCephSandbox({ dir });
+            res.add(() => c.stop());
+            return c;
+          },
+          launchScstd: async (c, image) => {
+            const dir = join(tmp, 'rbd-scstd');
+            await mkdir(dir, { recursive: true });
+            const d = await startScstdRbdBench({ dir, pool: c.pool, image, conf: c.conf, keyring: c.keyring });
+            res.add(() => d.stop());
+            return d;
+          },
+          launchTgtd: async (c, image) => {
+            try {
+              const d = await startTgtdRbdBench({ pool: c.pool, image, conf: c.conf });
+              res.add(() => d.stop());
+              return d;
+            } catch (e) {
+              // Debian builds bs_rbd as its own package.
+              return `tgt has no usable rbd backing store (Debian: apt-get install tgt-rbd): ${(e as Error).message.split('\n')[0]}`;
+            }
+          },
+        }),
+      );
+    }
     const groups = opts.cases ? allGroups.filter((g) => opts.cases!.test(g.id) || g.rows.some((r) => opts.cases!.test(r.id))) : allGroups;
+    if (rbdWhyNot !== null && (opts.cases === null || opts.cases.test(RBD_GROUP_ID))) notes.push(`RBD rows skipped: ${rbdWhyNot}`);
     const rowIds = new Set(groups.flatMap((g) => g.rows.map((r) => r.id)));
     const derived = built.derived.filter((d) => rowIds.has(d.from));
     const withSecondImage = !opts.fairSameLun && groups.some((g) => g.id === FAIR_GROUP_ID);
@@ -490,6 +547,7 @@ async function main(): Promise<number> {
         cases: opts.cases?.source ?? null,
         latencySeconds: opts.latencySeconds,
         stormSessions: opts.stormSessions,
+        rbd: opts.rbd ? `one ${opts.rbdImageMb} MiB image, written in full, in a one-OSD memstore sandbox` : 'left out (--no-rbd)',
         fairWriterLun: opts.fairSameLun ? "the reader's own fileio LUN" : 'a second fileio LUN of the same size',
         fourKiBReads: 'iscsi-perf -b 8 on the 512-byte-block fileio LUN (LBAs not 4 KiB-aligned)',
         scatteredWrites: 'qemu-img bench -S 7919*4096: each write 7919 blocks of 4 KiB past the last, wrapping at the end of the LUN',

@@ -13,6 +13,8 @@ export interface LunMap {
    * Only when the run needs it.
    */
   fileio2?: number;
+  /** An RBD image (the RBD rows' own daemons only). */
+  rbd?: number;
 }
 
 export type LunRole = keyof LunMap;
@@ -39,7 +41,7 @@ export function lunUrl(port: number, targetName: string, lun: number): string {
 /** The URL of the LUN that has `role`; throws when this daemon was started without one. */
 export function roleUrl(port: number, targetName: string, luns: LunMap, role: LunRole): string {
   const lun = luns[role];
-  if (lun === undefined) throw new Error(`this daemon has no ${role} LUN`);
+  if (lun === undefined || lun < 0) throw new Error(`this daemon has no ${role} LUN`);
   return lunUrl(port, targetName, lun);
 }
 

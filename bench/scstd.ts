@@ -27,7 +27,7 @@ export async function assertScstdBuilt(): Promise<void> {
 }
 
 export interface ConfDevice {
-  handler: 'vdisk_nullio' | 'vdisk_fileio';
+  handler: 'vdisk_nullio' | 'vdisk_fileio' | 'vdisk_rbd';
   name: string;
   attrs: Record<string, string | number>;
 }
@@ -35,7 +35,7 @@ export interface ConfDevice {
 /** scst.conf text (modern grammar) for one enabled iSCSI target with the given LUNs. */
 export function scstConf(devices: ConfDevice[], targetName: string, luns: Array<[number, string]>): string {
   const lines: string[] = [];
-  for (const handler of ['vdisk_nullio', 'vdisk_fileio'] as const) {
+  for (const handler of ['vdisk_nullio', 'vdisk_fileio', 'vdisk_rbd'] as const) {
     const devs = devices.filter((d) => d.handler === handler);
     if (devs.length === 0) continue;
     lines.push(`HANDLER ${handler} {`);
@@ -189,6 +189,37 @@ export async function startScstdBench(o: ScstdBenchOptions): Promise<BenchDaemon
   const config = scstConf(devices, targetName, lunList);
   // The brief runs it at warn: no per-login info lines competing for the event loop.
   const p = await launchScstd({ dir: o.dir, config, logLevel: 'warn', nodeArgs: o.nodeArgs, extraArgs: o.extraArgs, mount: o.mount });
+  return {
+    name: 'scstd',
+    pid: p.pid,
+    port: p.port,
+    targetName,
+    luns,
+    url: (role: LunRole) => roleUrl(p.port, targetName, luns, role),
+    alive: p.alive,
+    output: p.output,
+    stop: async () => {
+      await p.stop();
+    },
+  };
+}
+
+export interface ScstdRbdBenchOptions {
+  dir: string;
+  /** The image's pool, name, and the client's ceph.conf and keyring. */
+  pool: string;
+  image: string;
+  conf: string;
+  keyring: string;
+  targetName?: string;
+}
+
+/** scstd with one vdisk_rbd LUN (LUN 0): the benchmark's RBD rows. */
+export async function startScstdRbdBench(o: ScstdRbdBenchOptions): Promise<BenchDaemon> {
+  const targetName = o.targetName ?? 'iqn.2026-12.org.scst-usermode.bench:scstd-rbd';
+  const luns: LunMap = { nullio: -1, fileio: -1, rbd: 0 };
+  const config = scstConf([{ handler: 'vdisk_rbd', name: 'bench_rbd', attrs: { pool: o.pool, image: o.image, conf: o.conf, keyring: o.keyring } }], targetName, [[0, 'bench_rbd']]);
+  const p = await launchScstd({ dir: o.dir, config, logLevel: 'warn' });
   return {
     name: 'scstd',
     pid: p.pid,

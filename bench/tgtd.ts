@@ -37,7 +37,7 @@ async function pickControlPort(): Promise<number> {
   throw new Error(`no free tgtd control port (too many ${SOCKET_DIR}/socket.* files?)`);
 }
 
-export type TgtdLun = { kind: 'null' } | { kind: 'file'; path: string };
+export type TgtdLun = { kind: 'null' } | { kind: 'file'; path: string } | { kind: 'rbd'; pool: string; image: string; conf: string };
 
 export interface TgtdProcess {
   pid: number;
@@ -102,6 +102,7 @@ export async function launchTgtd(luns: TgtdLun[], targetName: string): Promise<T
       const lun = i + 1;
       const args = ['--mode', 'logicalunit', '--op', 'new', '--tid', TID, '--lun', String(lun)];
       if (l.kind === 'null') args.push('--bstype', 'null', '--backing-store', '/dev/null');
+      else if (l.kind === 'rbd') args.push('--bstype', 'rbd', '--backing-store', `${l.pool}/${l.image}`, '--bsopts', `conf=${l.conf}`);
       else args.push('--backing-store', l.path);
       await must(args, `logicalunit new ${lun}`);
       numbers.push(lun);
@@ -134,6 +135,23 @@ export async function startTgtdBench(imagePath: string, image2Path?: string, tar
   if (image2Path !== undefined) lunList.push({ kind: 'file', path: image2Path });
   const p = await launchTgtd(lunList, targetName);
   const luns: LunMap = { nullio: p.luns[0]!, fileio: p.luns[1]!, ...(image2Path !== undefined ? { fileio2: p.luns[2]! } : {}) };
+  return {
+    name: 'tgtd',
+    pid: p.pid,
+    port: p.port,
+    targetName,
+    luns,
+    url: (role: LunRole) => roleUrl(p.port, targetName, luns, role),
+    alive: p.alive,
+    output: p.output,
+    stop: p.stop,
+  };
+}
+
+/** tgtd with one LUN on an RBD image through tgt's rbd backing store (Debian: tgt-rbd). */
+export async function startTgtdRbdBench(lun: { pool: string; image: string; conf: string }, targetName = 'iqn.2026-12.org.scst-usermode.bench:tgtd-rbd'): Promise<BenchDaemon> {
+  const p = await launchTgtd([{ kind: 'rbd', ...lun }], targetName);
+  const luns: LunMap = { nullio: -1, fileio: -1, rbd: p.luns[0]! };
   return {
     name: 'tgtd',
     pid: p.pid,

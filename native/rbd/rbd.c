@@ -272,6 +272,13 @@ static void open_execute(napi_env env, void *data) {
    * what it cannot deallocate.
    */
   if ((r = rados_conf_set(d->cluster, "rbd_skip_partial_discard", "false")) < 0) goto fail_shutdown;
+  /*
+   * No librbd cache, whatever ceph.conf says (librbd's default is on): a write the gateway
+   * acknowledges must be in the cluster, not in this process's memory that a kill -9 loses, and
+   * a read must see what another gateway serving the same image wrote. Ordering and durability
+   * are the initiator's business through WCE, FUA and SYNCHRONIZE CACHE, as on any disk.
+   */
+  if ((r = rados_conf_set(d->cluster, "rbd_cache", "false")) < 0) goto fail_shutdown;
   j->stage = "connect";
   if ((r = rados_connect(d->cluster)) < 0) goto fail_shutdown;
   j->stage = "pool";
