@@ -45,7 +45,7 @@ export interface TcpProxy {
   /** 'open' or the cut mode in force. */
   state(): 'open' | CutMode;
   /** Counters for the test's messages. */
-  stats(): { accepted: number; reset: number; droppedBytes: number; open: number };
+  stats(): { accepted: number; closed: number; droppedBytes: number; open: number };
   close(): Promise<void>;
 }
 
@@ -54,12 +54,12 @@ export async function startTcpProxy(upstreams: ReadonlyArray<{ host?: string; po
   let mode: 'open' | CutMode = 'open';
   const servers: Server[] = [];
   const conns = new Set<Conn>();
-  const counters = { accepted: 0, reset: 0, droppedBytes: 0 };
+  const counters = { accepted: 0, closed: 0, droppedBytes: 0 };
   const ports: ProxiedPort[] = [];
 
   const kill = (c: Conn): void => {
     if (!conns.delete(c)) return;
-    counters.reset++;
+    counters.closed++;
     c.client.resetAndDestroy();
     if (c.upstream) c.upstream.resetAndDestroy();
   };
