@@ -60,6 +60,8 @@ function errText(e: unknown): string {
 // The bounds and back-offs below are unref'd: they never are what keeps the daemon alive, and one
 // still running when the daemon stops must not hold its exit.
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+/** The HTTP/2 keepalive ping interval of the etcd connections (see newClient). */
+const KEEPALIVE_PING_MS = 6000;
 
 /** A promise bounded in time: rejects with `what` timed out after `ms`. */
 function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -146,7 +148,17 @@ export class EtcdMembership implements ClusterMembership {
         // Capped at 1 s so that a watch is back soon after etcd is; 0 once stopping (see below).
         watchBackoff: stoppableBackoff(new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }), () => this.stopping),
       },
-      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+      grpcOptions: {
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1000,
+        // HTTP/2 pings on every connection that carries calls: a connection that went silent for
+        // good (a partition that healed while a firewall or NAT forgot its state) is otherwise
+        // used for ever, every call on it runs to its deadline and a fenced node never rejoins.
+        // Not below etcd's --grpc-keepalive-min-time (5 s by default), which answers more frequent
+        // pings with GOAWAY too_many_pings.
+        'grpc.keepalive_time_ms': KEEPALIVE_PING_MS,
+        'grpc.keepalive_timeout_ms': this.callMs,
+      },
     });
   }
 

@@ -7,7 +7,8 @@
 //   'blackhole' connections stay open and new ones are accepted, but every byte is dropped in both
 //               directions (a dead link: the client learns nothing, its keepalives go unanswered).
 // heal() lets bytes through again. A connection that lost bytes in a blackhole cannot carry on
-// (its stream has a hole that TCP would have retransmitted or given up on), so heal() resets it;
+// (its stream has a hole that TCP would have retransmitted or given up on), so heal() resets it
+// (or, on request, leaves it open and silent for good);
 // a connection that lost nothing resumes; one accepted during the blackhole is only now connected
 // upstream. If the upstream goes away (an etcd member killed), its client connection is reset.
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -24,6 +25,8 @@ interface Conn {
   upstream: Socket | null;
   /** Bytes were dropped on this connection while cut (it must be reset on heal). */
   lost: boolean;
+  /** Left silent after a heal (heal({ lossy: 'dead' })): bytes keep being dropped. */
+  dead: boolean;
   to: { host: string; port: number };
 }
 
@@ -41,7 +44,12 @@ export interface TcpProxy {
   /** Comma-separated endpoints of every port (scstd --cluster's form). */
   readonly endpoints: string;
   cut(mode: CutMode): void;
-  heal(): void;
+  /**
+   * Lets bytes through again. A connection that lost bytes is reset (lossy 'reset', the default),
+   * or left open and silent for good (lossy 'dead': a peer whose connection state a firewall or
+   * NAT dropped; only the client's own liveness checks can notice it).
+   */
+  heal(o?: { lossy?: 'reset' | 'dead' }): void;
   /** 'open' or the cut mode in force. */
   state(): 'open' | CutMode;
   /** Counters for the test's messages. */
@@ -68,7 +76,7 @@ export async function startTcpProxy(upstreams: ReadonlyArray<{ host?: string; po
   const forward = (c: Conn, from: Socket, to: () => Socket | null): void => {
     from.on('data', (chunk: Buffer) => {
       const dst = to();
-      if (mode !== 'open' || !dst) {
+      if (mode !== 'open' || c.dead || !dst) {
         c.lost = true;
         counters.droppedBytes += chunk.length;
         return;
@@ -105,7 +113,7 @@ export async function startTcpProxy(upstreams: ReadonlyArray<{ host?: string; po
     const server = createServer({ pauseOnConnect: true }, (client) => {
       counters.accepted++;
       client.setNoDelay(true);
-      const c: Conn = { client, upstream: null, lost: false, to: { host, port: u.port } };
+      const c: Conn = { client, upstream: null, lost: false, dead: false, to: { host, port: u.port } };
       conns.add(c);
       client.on('error', () => kill(c));
       client.on('close', () => kill(c));
@@ -140,10 +148,11 @@ export async function startTcpProxy(upstreams: ReadonlyArray<{ host?: string; po
       mode = m;
       if (m === 'reset') for (const c of [...conns]) kill(c);
     },
-    heal() {
+    heal(o = {}) {
       mode = 'open';
       for (const c of [...conns]) {
-        if (c.lost) kill(c);
+        if (c.lost && o.lossy === 'dead') c.dead = true;
+        else if (c.lost) kill(c);
         else if (!c.upstream) {
           // Accepted during a blackhole without a byte from either side: connect it now.
           c.client.pause();
