@@ -101,4 +101,21 @@ describe('test TCP proxy', () => {
     expect(await until(() => quiet.got() === 'bc' && late.got() === 'd', 2000), `quiet ${quiet.got()} late ${late.got()}`).toBe(true);
     await proxy.close();
   });
+
+  it("heal({ lossy: 'dead' }) leaves a connection that lost bytes open and silent for good; new ones work", async () => {
+    const proxy = await startTcpProxy([{ port: await echoServer() }]);
+    const port = proxy.ports[0]!.port;
+    const lossy = await client(port);
+    proxy.cut('blackhole');
+    lossy.sock.write('dropped');
+    await pause(100);
+    proxy.heal({ lossy: 'dead' });
+    lossy.sock.write('still dropped');
+    const fresh = await client(port);
+    fresh.sock.write('ok');
+    expect(await until(() => fresh.got() === 'ok', 2000)).toBe(true);
+    await pause(200);
+    expect([lossy.got(), lossy.closed()]).toEqual(['', false]);
+    await proxy.close();
+  });
 });
