@@ -23,6 +23,7 @@ const IMMEDIATE = 0x40;
 const FINAL = 0x80;
 const TRANSIT = 0x80;
 const READ_FLAG = 0x40;
+const WRITE_FLAG = 0x20;
 const ATTR_SIMPLE = 1;
 export const STAGE_OPERATIONAL = 1;
 export const STAGE_FULL_FEATURE = 3;
@@ -101,6 +102,25 @@ export function readCommand(f: { lun: number; itt: number; expectedLength: numbe
   writeLun(b, f.lun);
   b.writeUInt32BE(f.itt >>> 0, 16);
   b.writeUInt32BE(f.expectedLength >>> 0, 20);
+  b.writeUInt32BE(f.cmdSN >>> 0, 24);
+  b.writeUInt32BE(f.expStatSN >>> 0, 28);
+  f.cdb.copy(b, 32);
+  return b;
+}
+
+/**
+ * A SCSI Command that carries all its `data` as immediate data (§11.3; the session negotiated
+ * ImmediateData=Yes and `data` fits the first burst), simple task attribute, no read.
+ */
+export function writeCommand(f: { lun: number; itt: number; cmdSN: number; expStatSN: number; cdb: Buffer; dataLength: number }): Buffer {
+  if (f.cdb.length > 16) throw new Error('a CDB over 16 bytes needs an AHS');
+  const b = Buffer.alloc(BHS_LENGTH);
+  b[0] = Op.SCSI_CMD;
+  b[1] = FINAL | WRITE_FLAG | ATTR_SIMPLE;
+  b.writeUIntBE(f.dataLength, 5, 3);
+  writeLun(b, f.lun);
+  b.writeUInt32BE(f.itt >>> 0, 16);
+  b.writeUInt32BE(f.dataLength >>> 0, 20);
   b.writeUInt32BE(f.cmdSN >>> 0, 24);
   b.writeUInt32BE(f.expStatSN >>> 0, 28);
   f.cdb.copy(b, 32);
