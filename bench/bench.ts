@@ -23,6 +23,8 @@ import { assertScstdBuilt, scstdBinary, startScstdBench, startScstdRbdBench } fr
 import { median, ratio, spread } from './stats.js';
 import { fdLimitNote, STORM_GROUP_ID, stormGroup } from './storm.js';
 import { metricsGroup } from './metrics-cost.js';
+import { CLUSTER_GROUP_ID, clusterGroup } from './cluster.js';
+import { etcdAvailable } from './etcd-sandbox.js';
 import { releaseMount } from './mount.js';
 import { startTgtdBench, startTgtdRbdBench, tgtdAvailable } from './tgtd.js';
 import { missingCephProgram, startCephSandbox } from './ceph-sandbox.js';
@@ -351,6 +353,9 @@ async function main(): Promise<number> {
         }),
       );
     }
+    // Cluster mode (issue 16): its own etcd and nodes; without etcd the rows are left out.
+    if (await etcdAvailable()) allGroups.push(clusterGroup(ctx, { dir: join(tmp, 'cluster'), imagePath: images.scstd, onCleanup: (step) => res.add(step) }));
+    else if (opts.cases === null || opts.cases.test(CLUSTER_GROUP_ID)) notes.push('etcd is not installed (Debian: etcd-server): the cluster rows are skipped');
     const groups = opts.cases ? allGroups.filter((g) => opts.cases!.test(g.id) || g.rows.some((r) => opts.cases!.test(r.id))) : allGroups;
     if (rbdWhyNot !== null && (opts.cases === null || opts.cases.test(RBD_GROUP_ID))) notes.push(`RBD rows skipped: ${rbdWhyNot}`);
     const rowIds = new Set(groups.flatMap((g) => g.rows.map((r) => r.id)));
