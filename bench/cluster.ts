@@ -41,7 +41,7 @@ interface Node {
   p: ScstdProcess;
 }
 
-function nodeConfig(o: { imagePath: string; relTgtId: number; withLocal: boolean }): string {
+export function nodeConfig(o: { imagePath: string; relTgtId: number; withLocal: boolean }): string {
   const dev = (name: string, attrs: Record<string, string | number>): string[] => [`\tDEVICE ${name} {`, ...Object.entries(attrs).map(([k, v]) => `\t\t${k} ${v}`), '\t}'];
   return [
     'cluster_name bench',

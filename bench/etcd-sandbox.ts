@@ -25,7 +25,7 @@ export async function etcdAvailable(): Promise<boolean> {
 }
 
 /** The end of the key range of every key starting with `prefix` (etcd's prefix convention). */
-function prefixEnd(prefix: string): Buffer {
+export function prefixEnd(prefix: string): Buffer {
   const b = Buffer.from(prefix);
   for (let i = b.length - 1; i >= 0; i--) {
     if (b[i]! < 0xff) {

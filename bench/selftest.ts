@@ -6,7 +6,9 @@ import { latencyOf, writerCount, writerNote } from './fairness.js';
 import { LineSplitter, parseAnswer } from './line-child.js';
 import { judge, type CaseResult } from './model.js';
 import { parseIscsiPerf, parseQemuBench } from './parse.js';
-import { BHS_LENGTH, PduFramer } from './pdu.js';
+import { BHS_LENGTH, PduFramer, writeCommand } from './pdu.js';
+import { nodeConfig } from './cluster.js';
+import { prefixEnd } from './etcd-sandbox.js';
 import { parseNetstat } from './proc.js';
 import { formatValue, pipeTable } from './report.js';
 import { median, percentileOfSorted, ratio, spread, summarizeLatencies } from './stats.js';
@@ -158,6 +160,40 @@ check('PDU framer: a PDU over the limit stops it with an error', () => {
   g.push(big.subarray(0, 20));
   g.push(big.subarray(20, 60));
   assert.match(g.error ?? '', /over the limit/);
+});
+
+check('write command: W bit, immediate data length, expected length, LUN, CDB', () => {
+  const cdb = Buffer.from([0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0]);
+  const b = writeCommand({ lun: 3, itt: 0x11, cmdSN: 7, expStatSN: 9, cdb, dataLength: 24 });
+  assert.equal(b.length, BHS_LENGTH);
+  assert.equal(b[0], 0x01);
+  assert.equal(b[1], 0x80 | 0x20 | 1);
+  assert.equal(b.readUIntBE(5, 3), 24);
+  assert.equal(b[9], 3);
+  assert.equal(b.readUInt32BE(16), 0x11);
+  assert.equal(b.readUInt32BE(20), 24);
+  assert.equal(b.readUInt32BE(24), 7);
+  assert.equal(b.readUInt32BE(28), 9);
+  assert.deepEqual(b.subarray(32, 42), cdb);
+});
+
+check('etcd prefix range end: last byte below 0xff incremented, the rest cut', () => {
+  assert.equal(prefixEnd('/a/b/').toString(), '/a/b0');
+  assert.equal(prefixEnd('ab~').toString(), 'ab\x7f');
+});
+
+check('cluster node configs: one shared device, distinct rel_tgt_id, the cluster_mode 0 LUN on node 1 only', () => {
+  const one = nodeConfig({ imagePath: '/x.img', relTgtId: 1, withLocal: true });
+  const two = nodeConfig({ imagePath: '/x.img', relTgtId: 2, withLocal: false });
+  for (const c of [one, two]) {
+    assert.match(c, /^cluster_name bench$/m);
+    assert.match(c, /t10_dev_id bench-shared\n\t\tcluster_mode 1\n/);
+  }
+  assert.match(one, /rel_tgt_id 1\n/);
+  assert.match(two, /rel_tgt_id 2\n/);
+  assert.match(one, /DEVICE local \{\n\t\tfilename \/x\.img\n\t\tcluster_mode 0\n/);
+  assert.match(one, /LUN 1 local/);
+  assert.doesNotMatch(two, /local/);
 });
 
 check('client answers: JSON lines, split anywhere', () => {
