@@ -45,6 +45,32 @@ export function roleUrl(port: number, targetName: string, luns: LunMap, role: Lu
   return lunUrl(port, targetName, lun);
 }
 
+/** A launched daemon process as the benchmark drives it. */
+export interface LaunchedDaemon {
+  pid: number;
+  port: number;
+  alive(): boolean;
+  output(): string;
+  stop(): Promise<unknown>;
+}
+
+/** The BenchDaemon of a launched process serving `luns` of `targetName`. */
+export function benchDaemon(name: DaemonName, p: LaunchedDaemon, targetName: string, luns: LunMap): BenchDaemon {
+  return {
+    name,
+    pid: p.pid,
+    port: p.port,
+    targetName,
+    luns,
+    url: (role: LunRole) => roleUrl(p.port, targetName, luns, role),
+    alive: () => p.alive(),
+    output: () => p.output(),
+    stop: async () => {
+      await p.stop();
+    },
+  };
+}
+
 /** Keeps the last `max` characters of a child's output. */
 export class OutputTail {
   private text = '';

@@ -9,7 +9,7 @@
 // The hot path allocates nothing per command: one command PDU rewritten in place, reads into one
 // shared buffer, latencies into a preallocated array.
 import { Command, InvalidArgumentError } from 'commander';
-import { intIn } from './options.js';
+import { intIn, sessionOptionsOf, withSessionOptions, type SessionOptions } from './options.js';
 import { FIRST_COMMAND_ITT, InitiatorSession } from './login-client.js';
 import { DATA_IN_STATUS, Op, opcodeOf, readCommand } from './pdu.js';
 import { summarizeLatencies } from './stats.js';
@@ -22,12 +22,7 @@ const READ_CAPACITY_10 = 0x25;
 const GOOD = 0;
 const CHECK_CONDITION = 2;
 
-interface Options {
-  port: number;
-  target: string;
-  lun: number;
-  initiator: string;
-  isid: Buffer;
+interface Options extends SessionOptions {
   seconds: number;
   bytes: number;
   warmupOps: number;
@@ -37,14 +32,7 @@ interface Options {
 
 
 function parseOptions(argv: string[]): Options {
-  const o = new Command()
-    .name('latency-client')
-    .description('QD1 random reads over one iSCSI session; per-command latency percentiles as JSON')
-    .requiredOption('--port <n>', 'target portal port on 127.0.0.1', intIn(1, 65535))
-    .requiredOption('--target <iqn>', 'target name')
-    .requiredOption('--lun <n>', 'LUN', intIn(0, 16383))
-    .option('--initiator <iqn>', 'initiator name', 'iqn.2026-11.org.scst-usermode.bench:latency')
-    .option('--isid <hex>', '6-byte ISID, 12 hex digits', '80b1a7000001')
+  const o = withSessionOptions(new Command().name('latency-client').description('QD1 random reads over one iSCSI session; per-command latency percentiles as JSON'), { initiator: 'iqn.2026-11.org.scst-usermode.bench:latency', isid: '80b1a7000001' })
     .option('--seconds <s>', 'length of the timed window', (v) => {
       const n = Number(v);
       if (!(n > 0 && n <= 600)) throw new InvalidArgumentError('expected seconds from 0 to 600');
@@ -56,8 +44,7 @@ function parseOptions(argv: string[]): Options {
     .option('--interval-us <n>', 'start timed reads at most this often (0: back to back)', intIn(0, 1_000_000), 0)
     .parse(argv)
     .opts<{ port: number; target: string; lun: number; initiator: string; isid: string; seconds: number; bytes: number; warmupOps: number; seed: number; intervalUs: number }>();
-  if (!/^[0-9a-fA-F]{12}$/.test(o.isid)) throw new InvalidArgumentError('--isid: expected 12 hex digits');
-  return { ...o, isid: Buffer.from(o.isid, 'hex') };
+  return sessionOptionsOf(o);
 }
 
 const say = (o: Record<string, unknown>): void => {

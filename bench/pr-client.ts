@@ -7,8 +7,8 @@
 //
 // Speaks JSON lines on stdout: {"event":"result",...} (microseconds) or {"event":"error",...};
 // stdin closing ends the program.
-import { Command, InvalidArgumentError } from 'commander';
-import { intIn } from './options.js';
+import { Command } from 'commander';
+import { intIn, sessionOptionsOf, withSessionOptions, type SessionOptions } from './options.js';
 import { FIRST_COMMAND_ITT, InitiatorSession } from './login-client.js';
 import { Op, opcodeOf, writeCommand } from './pdu.js';
 import { summarizeLatencies } from './stats.js';
@@ -22,31 +22,18 @@ const TEST_UNIT_READY = 0x00;
 const GOOD = 0;
 const CHECK_CONDITION = 2;
 
-interface Options {
-  port: number;
-  target: string;
-  lun: number;
-  initiator: string;
-  isid: Buffer;
+interface Options extends SessionOptions {
   count: number;
   warmupOps: number;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o = new Command()
-    .name('pr-client')
-    .description('QD1 PERSISTENT RESERVE OUT (register / unregister) over one iSCSI session; latency percentiles as JSON')
-    .requiredOption('--port <n>', 'target portal port on 127.0.0.1', intIn(1, 65535))
-    .requiredOption('--target <iqn>', 'target name')
-    .requiredOption('--lun <n>', 'LUN', intIn(0, 16383))
-    .option('--initiator <iqn>', 'initiator name', 'iqn.2026-12.org.scst-usermode.bench:pr')
-    .option('--isid <hex>', '6-byte ISID, 12 hex digits', '80b1a7000002')
+  const o = withSessionOptions(new Command().name('pr-client').description('QD1 PERSISTENT RESERVE OUT (register / unregister) over one iSCSI session; latency percentiles as JSON'), { initiator: 'iqn.2026-12.org.scst-usermode.bench:pr', isid: '80b1a7000002' })
     .option('--count <n>', 'timed commands', intIn(2, 100_000), 300)
     .option('--warmup-ops <n>', 'commands before the timed ones, not timed', intIn(0, 100_000), 20)
     .parse(argv)
     .opts<{ port: number; target: string; lun: number; initiator: string; isid: string; count: number; warmupOps: number }>();
-  if (!/^[0-9a-fA-F]{12}$/.test(o.isid)) throw new InvalidArgumentError('--isid: expected 12 hex digits');
-  return { ...o, isid: Buffer.from(o.isid, 'hex') };
+  return sessionOptionsOf(o);
 }
 
 const say = (o: Record<string, unknown>): void => {

@@ -3,7 +3,7 @@
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OutputTail, roleUrl, type BenchDaemon, type LunMap, type LunRole } from './daemon.js';
+import { benchDaemon, OutputTail, type BenchDaemon, type LunMap } from './daemon.js';
 import { placed } from './pinning.js';
 import { freePort, isRunning, spawnTracked, waitExit, waitForPort } from './proc.js';
 
@@ -189,19 +189,7 @@ export async function startScstdBench(o: ScstdBenchOptions): Promise<BenchDaemon
   const config = scstConf(devices, targetName, lunList);
   // The brief runs it at warn: no per-login info lines competing for the event loop.
   const p = await launchScstd({ dir: o.dir, config, logLevel: 'warn', nodeArgs: o.nodeArgs, extraArgs: o.extraArgs, mount: o.mount });
-  return {
-    name: 'scstd',
-    pid: p.pid,
-    port: p.port,
-    targetName,
-    luns,
-    url: (role: LunRole) => roleUrl(p.port, targetName, luns, role),
-    alive: p.alive,
-    output: p.output,
-    stop: async () => {
-      await p.stop();
-    },
-  };
+  return benchDaemon('scstd', p, targetName, luns);
 }
 
 export interface ScstdRbdBenchOptions {
@@ -220,17 +208,5 @@ export async function startScstdRbdBench(o: ScstdRbdBenchOptions): Promise<Bench
   const luns: LunMap = { nullio: -1, fileio: -1, rbd: 0 };
   const config = scstConf([{ handler: 'vdisk_rbd', name: 'bench_rbd', attrs: { pool: o.pool, image: o.image, conf: o.conf, keyring: o.keyring } }], targetName, [[0, 'bench_rbd']]);
   const p = await launchScstd({ dir: o.dir, config, logLevel: 'warn' });
-  return {
-    name: 'scstd',
-    pid: p.pid,
-    port: p.port,
-    targetName,
-    luns,
-    url: (role: LunRole) => roleUrl(p.port, targetName, luns, role),
-    alive: p.alive,
-    output: p.output,
-    stop: async () => {
-      await p.stop();
-    },
-  };
+  return benchDaemon('scstd', p, targetName, luns);
 }

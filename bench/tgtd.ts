@@ -4,7 +4,7 @@
 import { randomInt } from 'node:crypto';
 import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OutputTail, roleUrl, type BenchDaemon, type LunMap, type LunRole } from './daemon.js';
+import { benchDaemon, OutputTail, type BenchDaemon, type LunMap } from './daemon.js';
 import { placed } from './pinning.js';
 import { describeRun, freePort, isRunning, onPath, pollUntil, run, spawnTracked, waitExit, type RunResult } from './proc.js';
 
@@ -135,32 +135,12 @@ export async function startTgtdBench(imagePath: string, image2Path?: string, tar
   if (image2Path !== undefined) lunList.push({ kind: 'file', path: image2Path });
   const p = await launchTgtd(lunList, targetName);
   const luns: LunMap = { nullio: p.luns[0]!, fileio: p.luns[1]!, ...(image2Path !== undefined ? { fileio2: p.luns[2]! } : {}) };
-  return {
-    name: 'tgtd',
-    pid: p.pid,
-    port: p.port,
-    targetName,
-    luns,
-    url: (role: LunRole) => roleUrl(p.port, targetName, luns, role),
-    alive: p.alive,
-    output: p.output,
-    stop: p.stop,
-  };
+  return benchDaemon('tgtd', p, targetName, luns);
 }
 
 /** tgtd with one LUN on an RBD image through tgt's rbd backing store (Debian: tgt-rbd). */
 export async function startTgtdRbdBench(lun: { pool: string; image: string; conf: string }, targetName = 'iqn.2026-12.org.scst-usermode.bench:tgtd-rbd'): Promise<BenchDaemon> {
   const p = await launchTgtd([{ kind: 'rbd', ...lun }], targetName);
   const luns: LunMap = { nullio: -1, fileio: -1, rbd: p.luns[0]! };
-  return {
-    name: 'tgtd',
-    pid: p.pid,
-    port: p.port,
-    targetName,
-    luns,
-    url: (role: LunRole) => roleUrl(p.port, targetName, luns, role),
-    alive: p.alive,
-    output: p.output,
-    stop: p.stop,
-  };
+  return benchDaemon('tgtd', p, targetName, luns);
 }
