@@ -11,12 +11,12 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { installHarnessHooks } from './helpers/cleanup.js';
+import { clusterSession, startClusterNode, type ClusterNode } from './helpers/cluster-node.js';
 import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
 import { sparseFile, tmpDir } from './helpers/files.js';
-import { freePort, sleep } from './helpers/proc.js';
+import { sleep } from './helpers/proc.js';
 import { RawIscsiClient, senseKey, type ScsiResult } from './helpers/rawclient.js';
 import { scstConf } from './helpers/scstconf.js';
-import { startScstd, type ScstdHandle } from './helpers/scstd.js';
 import { startTcpProxy, type CutMode, type TcpProxy } from './helpers/tcp-proxy.js';
 
 installHarnessHooks();
@@ -46,11 +46,7 @@ const REJOIN_BOUND_MS = 10_000;
 const REJOIN_DEAD_BOUND_MS = 6000 + 2000 + REJOIN_BOUND_MS;
 const FILE_BLOCKS = (48 * MiB) / 512;
 
-interface Node {
-  d: ScstdHandle;
-  name: string;
-  port: number;
-}
+type Node = ClusterNode;
 
 function nodeConfig(file: string, relTgtId: number): string {
   return `cluster_name itest\n${scstConf({
@@ -59,26 +55,8 @@ function nodeConfig(file: string, relTgtId: number): string {
   })}`;
 }
 
-async function startNode(endpoints: string, name: string, config: string, ttl: number): Promise<Node> {
-  const port = await freePort();
-  const d = await startScstd({
-    config,
-    listen: [port],
-    extraArgs: ['--no-user-socket', '--cluster', endpoints, '--node', name, '--cluster-ttl', String(ttl)],
-    readyTimeoutMs: 30_000,
-    ...(process.env.CLUSTER_TEST_LOG ? { logLevel: process.env.CLUSTER_TEST_LOG } : {}),
-  });
-  return { d, name, port };
-}
-
-async function session(n: Node, ini: string, isid: number): Promise<RawIscsiClient> {
-  const c = await RawIscsiClient.connect(n.port);
-  c.isid = Buffer.from([0x80, 0, 0, 0, 0, isid]);
-  const l = await c.login({ initiatorName: ini, targetName: TARGET });
-  expect(l.ok, l.error).toBe(true);
-  await c.scsi({ cdb: Buffer.alloc(6) }); // the power-on unit attention of a new nexus
-  return c;
-}
+const startNode = (endpoints: string, name: string, config: string, ttl: number): Promise<Node> => startClusterNode(endpoints, name, config, { ttl });
+const session = (n: Node, ini: string, isid: number): Promise<RawIscsiClient> => clusterSession(n, TARGET, ini, isid);
 
 const cdb10 = (op: number, lba: number): Buffer => {
   const c = Buffer.alloc(10);

@@ -9,12 +9,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { installHarnessHooks } from './helpers/cleanup.js';
+import { clusterSession, startClusterNode, type ClusterNode } from './helpers/cluster-node.js';
 import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
 import { sparseFile, tmpDir } from './helpers/files.js';
 import { describeRun, freePort } from './helpers/proc.js';
 import { RawIscsiClient, senseKey, type ScsiResult } from './helpers/rawclient.js';
 import { scstConf } from './helpers/scstconf.js';
-import { runScstdOnce, startScstd, type ScstdHandle } from './helpers/scstd.js';
+import { runScstdOnce, startScstd } from './helpers/scstd.js';
 import { MULTIPATH_PR_FAMILIES, multipathFamilies } from './helpers/iscsi-test-cu.js';
 
 installHarnessHooks();
@@ -24,11 +25,7 @@ const TTL = 3;
 const MiB = 1024 * 1024;
 const RC = 0x18;
 
-interface Node {
-  d: ScstdHandle;
-  name: string;
-  port: number;
-}
+type Node = ClusterNode;
 
 async function sharedFiles(): Promise<{ dir: string; f0: string; f1: string }> {
   const dir = await tmpDir('scst-cluster-resv-');
@@ -45,28 +42,8 @@ function nodeConfig(files: { f0: string; f1: string }, relTgtId: number): string
   })}`;
 }
 
-async function startNode(etcd: EtcdCluster, name: string, config: string, o: { stateDir?: string; ttl?: number } = {}): Promise<Node> {
-  const port = await freePort();
-  const d = await startScstd({
-    config,
-    listen: [port],
-    extraArgs: ['--no-user-socket', '--cluster', etcd.endpoints, '--node', name, '--cluster-ttl', String(o.ttl ?? TTL)],
-    readyTimeoutMs: 30_000,
-    ...(o.stateDir ? { stateDir: o.stateDir } : {}),
-    ...(process.env.CLUSTER_TEST_LOG ? { logLevel: process.env.CLUSTER_TEST_LOG } : {}),
-  });
-  return { d, name, port };
-}
-
-async function session(n: Node, ini: string, isid: number): Promise<RawIscsiClient> {
-  const c = await RawIscsiClient.connect(n.port);
-  c.isid = Buffer.from([0x80, 0, 0, 0, 0, isid]);
-  const l = await c.login({ initiatorName: ini, targetName: TARGET });
-  expect(l.ok, l.error).toBe(true);
-  // The power-on unit attention of a new nexus.
-  await c.scsi({ cdb: Buffer.alloc(6) });
-  return c;
-}
+const startNode = (etcd: EtcdCluster, name: string, config: string, o: { stateDir?: string; ttl?: number } = {}): Promise<Node> => startClusterNode(etcd.endpoints, name, config, { ttl: o.ttl ?? TTL, ...(o.stateDir ? { stateDir: o.stateDir } : {}) });
+const session = (n: Node, ini: string, isid: number): Promise<RawIscsiClient> => clusterSession(n, TARGET, ini, isid);
 
 function prOut(sa: number, type: number, rk: bigint, sark: bigint, aptpl = false): { cdb: Buffer; writeData: Buffer } {
   const cdb = Buffer.alloc(10);
