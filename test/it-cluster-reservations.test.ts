@@ -185,6 +185,17 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     expect(outcome(await c2.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
     expect(outcome(await b.scsi({ lun: 1, cdb: release6() }))).toBe('0x0');
     expect(outcome(await c2.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe('0x0');
+    // A Logout Response says the nexus has ended: by then every node enforces the release of
+    // its SPC-2 reservation, so another node's RESERVE right after it succeeds (libiscsi's
+    // Reserve6.Logout across nodes).
+    for (let round = 0; round < 5; round++) {
+      const a2 = await session(A, 'iqn.2026-12.test:host-a2', 7);
+      expect(outcome(await a2.scsi({ lun: 1, cdb: reserve6() }))).toBe('0x0');
+      expect(await a2.logout()).toBe(true);
+      expect(outcome(await b.scsi({ lun: 1, cdb: reserve6() })), `round ${round}`).toBe('0x0');
+      expect(outcome(await b.scsi({ lun: 1, cdb: release6() }))).toBe('0x0');
+      a2.socket.destroy();
+    }
 
     // An SPC-2 reservation through a node that dies goes with it (its nexus is lost): a survivor
     // releases it once the node's lease has expired.

@@ -167,9 +167,11 @@ export class Scst implements SessionCore {
     return s;
   }
 
-  closeSession(s: ScstSession): void {
-    s.close();
+  /** Ends the session; resolves when what its nexuses held is released everywhere (ScstSession.close). */
+  closeSession(s: ScstSession): Promise<void> {
+    const released = s.close();
     this.sessions.delete(s);
+    return released;
   }
 
   /** Commands still in any session's table (for the exit balance). */

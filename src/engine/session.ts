@@ -105,7 +105,7 @@ export class ScstSession {
     for (const [lun, td] of this.tgtDevs) {
       const e = wanted.get(lun);
       if (!e || e.device !== td.device || e.readOnly !== td.readOnly) {
-        this.detach(td);
+        void this.detach(td);
         this.tgtDevs.delete(lun);
         changed = true;
       }
@@ -135,7 +135,7 @@ export class ScstSession {
     let td = this.tgtDevs.get(lun);
     let changed = false;
     if (td && (!e || e.device !== td.device || e.readOnly !== td.readOnly)) {
-      this.detach(td);
+      void this.detach(td);
       this.tgtDevs.delete(lun);
       td = undefined;
       changed = true;
@@ -161,11 +161,16 @@ export class ScstSession {
     this.sessionUAs.push({ asc, seq: ++this.uaSeq });
   }
 
-  private detach(td: TgtDev): void {
-    // The nexus is gone, and an SPC-2 reservation with it (nothing waits for that).
-    void releaseSpc2ReservationOf(td.device, td);
+  /**
+   * The nexus is gone, and an SPC-2 reservation with it. Resolves once the release is in force
+   * (at once on one node; in cluster mode when every node enforces it); never rejects (a store
+   * that could not commit logs why).
+   */
+  private detach(td: TgtDev): Promise<void> {
+    const released = releaseSpc2ReservationOf(td.device, td).catch(() => undefined);
     td.device.tgtDevs.delete(td);
     td.device.preventers.delete(td);
+    return released;
   }
 
   newCmd(tag: number, lun: number, cdb: Buffer, expectedLength: number, arrivedAt?: number): ScsiCmd {
@@ -205,13 +210,18 @@ export class ScstSession {
     return n;
   }
 
-  /** Unlink from devices; called once when the transport has released every command. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Unlink from devices; called once when the transport has released every command. Resolves
+   * when what the nexus held is released everywhere (see detach): a transport that tells the
+   * initiator the nexus ended (an iSCSI Logout Response) waits for it, bounded.
+   */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
-    for (const td of this.tgtDevs.values()) this.detach(td);
+    const released = [...this.tgtDevs.values()].map((td) => this.detach(td));
     this.tgtDevs.clear();
     this.target.removeSession(this);
     this.target.releaseSessionName(this.initiatorName, this.sysfsName);
+    return Promise.all(released).then(() => undefined);
   }
 }

@@ -924,10 +924,12 @@ export class IscsiConnection implements SessionTransport {
     this.phase = 'logout';
     this.log.info({ tsih: this.session?.tsih }, 'logout requested');
     const pending = [...this.tasks.values()].map((t) => this.abortTask(t));
-    void boundedAll(pending, this.ctx.teardownTimeoutMs).then(() => {
+    void boundedAll(pending, this.ctx.teardownTimeoutMs).then(async () => {
       // The I_T nexus ends here, not when the socket closes later: what it held (an SPC-2
-      // reservation, a medium removal prevention) is released before the initiator hears back.
-      if (this.session?.scst) this.ctx.scst.closeSession(this.session.scst);
+      // reservation, a medium removal prevention) is released before the initiator hears back,
+      // on every node of a cluster-mode LU too (bounded: a store that cannot commit gives up).
+      if (this.session?.scst) await boundedAll([this.ctx.scst.closeSession(this.session.scst)], this.ctx.teardownTimeoutMs);
+      if (this.phase === 'closed') return;
       this.phase = 'ffp';
       respond(LogoutResponse.CLOSED_SUCCESSFULLY);
       this.phase = 'logout';
@@ -968,7 +970,7 @@ export class IscsiConnection implements SessionTransport {
       }
       if (sess) {
         this.ctx.sessions.delete(sess);
-        if (sess.scst) this.ctx.scst.closeSession(sess.scst);
+        if (sess.scst) void this.ctx.scst.closeSession(sess.scst);
         this.log.info({ tsih: sess.tsih, why }, `session ${sess.tsih} closed: ${why}`);
       }
       if (!this.socket.destroyed) this.socket.destroy();

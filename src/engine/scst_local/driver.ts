@@ -224,7 +224,7 @@ export class LocalDriver {
     await s.shut(this.log, reason);
     const i = st.sessions.indexOf(s);
     if (i >= 0) st.sessions.splice(i, 1);
-    this.scstCore.closeSession(s.scst);
+    void this.scstCore.closeSession(s.scst);
     this.onSessionsChanged?.();
   }
 
