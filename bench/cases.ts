@@ -66,6 +66,28 @@ export function rowSampleOf(s: RunSample): RowSample {
   return { value: s.value, serverCpu: s.serverCpu, otherCpu: s.otherCpu, ...(s.error !== undefined ? { error: s.error } : {}) };
 }
 
+/** Runs of one setting in a round as one sample: the mean (failed if any failed). */
+export function meanOf(runs: RunSample[]): RowSample {
+  const failed = runs.find((r) => r.value === null);
+  if (failed !== undefined) return rowSampleOf(failed);
+  const mean = (xs: Array<number | null>): number | null => (xs.some((x) => x === null) ? null : xs.reduce<number>((a, x) => a + x!, 0) / xs.length);
+  return { value: mean(runs.map((r) => r.value)), serverCpu: mean(runs.map((r) => r.serverCpu)), otherCpu: mean(runs.map((r) => r.otherCpu)) };
+}
+
+/**
+ * Setting A against setting B in one round: A B B A (or B A A B when `bFirst`; alternate it from
+ * round to round), each the mean of its two runs, and B / A in %: a drift of the machine's load
+ * within the round touches both alike.
+ */
+export async function abPair(bFirst: boolean, runA: () => Promise<RunSample>, runB: () => Promise<RunSample>): Promise<{ a: RowSample; b: RowSample; ratio: RowSample }> {
+  const as: RunSample[] = [];
+  const bs: RunSample[] = [];
+  for (const isB of bFirst ? [true, false, false, true] : [false, true, true, false]) (isB ? bs : as).push(await (isB ? runB() : runA()));
+  const a = meanOf(as);
+  const b = meanOf(bs);
+  return { a, b, ratio: { value: a.value !== null && b.value !== null && a.value > 0 ? (100 * b.value) / a.value : null, serverCpu: null, otherCpu: null } };
+}
+
 /** A plain case as a group of one row under its own id. */
 export function caseAsGroup(c: CaseDef): GroupDef {
   return {

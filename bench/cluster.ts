@@ -7,7 +7,7 @@
 // in prepare and stopped by the run's cleanup; only the scstd column has figures.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { perfCase, qemuCase, rowSampleOf as sample, SCATTER_STEP, warmUp, type CaseContext, type GroupDef, type RowDef, type RowSample } from './cases.js';
+import { abPair, perfCase, qemuCase, rowSampleOf as sample, SCATTER_STEP, warmUp, type CaseContext, type GroupDef, type RowDef, type RowSample } from './cases.js';
 import type { RunSample } from './clients.js';
 import { lunUrl, type BenchDaemon, type LunRole } from './daemon.js';
 import { startEtcdSandbox, type EtcdSandbox } from './etcd-sandbox.js';
@@ -118,14 +118,6 @@ async function startCluster(o: ClusterOptions, log: (l: string) => void): Promis
   return { etcd, a: await start('a', 2), b: await start('b', 3) };
 }
 
-/** Two runs of one LUN in a round as one sample: the mean (failed if either failed). */
-export function pairOf(runs: RunSample[]): RowSample {
-  const failed = runs.find((r) => r.value === null);
-  if (failed !== undefined) return sample(failed);
-  const mean = (xs: Array<number | null>): number | null => (xs.some((x) => x === null) ? null : xs.reduce<number>((a, x) => a + x!, 0) / xs.length);
-  return { value: mean(runs.map((r) => r.value)), serverCpu: mean(runs.map((r) => r.serverCpu)), otherCpu: mean(runs.map((r) => r.otherCpu)) };
-}
-
 export function clusterGroup(ctx: CaseContext, o: ClusterOptions): GroupDef {
   const read = perfCase(ctx, { id: 'cluster-read', title: '', role: 'fileio', blocks: 8, qd: 32 });
   const write = qemuCase(ctx, { id: 'cluster-write', title: '', role: 'fileio', write: true, size: 4096, depth: 32, step: SCATTER_STEP, report: 'IOPS', probeCount: 5_000 });
@@ -210,19 +202,14 @@ export function clusterGroup(ctx: CaseContext, o: ClusterOptions): GroupDef {
       const a1 = cl.a[0]!;
       const onLun = view(a1, CLUSTER_LUN);
       const offLun = view(a1, LOCAL_LUN);
-      // ABBA within a round, BAAB in the next: a drift of the machine's load within the round
-      // touches both LUNs alike (two identical LUNs of one daemon differ by up to a quarter from
-      // run to run on the shared VM, so one pair per round says little).
+      // Two identical LUNs of one daemon differ by up to a quarter from run to run on the shared
+      // VM, so one pair per round says little: ABBA / BAAB (abPair).
       const onFirst = runs++ % 2 === 1;
       for (const w of workloads) {
-        const onS: RunSample[] = [];
-        const offS: RunSample[] = [];
-        for (const on of onFirst ? [true, false, false, true] : [false, true, true, false]) (on ? onS : offS).push(await w.c.measure(on ? onLun : offLun));
-        const onR = pairOf(onS);
-        const offR = pairOf(offS);
-        out.set(`cluster-${w.key}-off`, offR);
-        out.set(`cluster-${w.key}-on`, onR);
-        out.set(`cluster-${w.key}-ratio`, { value: offR.value !== null && onR.value !== null && offR.value > 0 ? (100 * onR.value) / offR.value : null, serverCpu: null, otherCpu: null });
+        const r = await abPair(onFirst, () => w.c.measure(offLun), () => w.c.measure(onLun));
+        out.set(`cluster-${w.key}-off`, r.a);
+        out.set(`cluster-${w.key}-on`, r.b);
+        out.set(`cluster-${w.key}-ratio`, r.ratio);
       }
       const targets: Array<[string, Node, number]> = [
         ['pr-2n', a1, CLUSTER_LUN],

@@ -7,7 +7,8 @@ import { LineSplitter, parseAnswer } from './line-child.js';
 import { judge, type CaseResult } from './model.js';
 import { parseIscsiPerf, parseQemuBench } from './parse.js';
 import { BHS_LENGTH, PduFramer, writeCommand } from './pdu.js';
-import { nodeConfig, pairOf } from './cluster.js';
+import { nodeConfig } from './cluster.js';
+import { meanOf } from './cases.js';
 import { prefixEnd } from './etcd-sandbox.js';
 import { parseNetstat } from './proc.js';
 import { formatValue, pipeTable } from './report.js';
@@ -198,9 +199,9 @@ check('cluster node configs: one shared device, distinct rel_tgt_id, the cluster
 
 check('cluster rows: the two runs of a LUN in a round of a LUN as their mean, failed if one failed', () => {
   const run = (value: number | null, cpu: number | null = 0.5) => ({ value, serverCpu: cpu, otherCpu: 0, wallMs: 1000, ...(value === null ? { error: 'x' } : {}) });
-  assert.deepEqual(pairOf([run(100), run(200)]), { value: 150, serverCpu: 0.5, otherCpu: 0 });
-  assert.equal(pairOf([run(100, null), run(200)]).serverCpu, null);
-  assert.deepEqual(pairOf([run(100), run(null)]), { value: null, serverCpu: 0.5, otherCpu: 0, error: 'x' });
+  assert.deepEqual(meanOf([run(100), run(200)]), { value: 150, serverCpu: 0.5, otherCpu: 0 });
+  assert.equal(meanOf([run(100, null), run(200)]).serverCpu, null);
+  assert.deepEqual(meanOf([run(100), run(null)]), { value: null, serverCpu: 0.5, otherCpu: 0, error: 'x' });
 });
 
 check('client answers: JSON lines, split anywhere', () => {
