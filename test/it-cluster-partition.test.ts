@@ -11,11 +11,12 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { installHarnessHooks } from './helpers/cleanup.js';
+import { outcome, prOut, readKeys, readReservation } from './helpers/pr-commands.js';
 import { clusterSession, startClusterNode, type ClusterNode } from './helpers/cluster-node.js';
 import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
 import { sparseFile, tmpDir } from './helpers/files.js';
 import { sleep } from './helpers/proc.js';
-import { RawIscsiClient, senseKey, type ScsiResult } from './helpers/rawclient.js';
+import { Cdb, RawIscsiClient } from './helpers/rawclient.js';
 import { scstConf } from './helpers/scstconf.js';
 import { startTcpProxy, type CutMode, type TcpProxy } from './helpers/tcp-proxy.js';
 
@@ -57,53 +58,6 @@ function nodeConfig(file: string, relTgtId: number): string {
 
 const startNode = (endpoints: string, name: string, config: string, ttl: number): Promise<Node> => startClusterNode(endpoints, name, config, { ttl });
 const session = (n: Node, ini: string, isid: number): Promise<RawIscsiClient> => clusterSession(n, TARGET, ini, isid);
-
-const cdb10 = (op: number, lba: number): Buffer => {
-  const c = Buffer.alloc(10);
-  c[0] = op;
-  c.writeUInt32BE(lba, 2);
-  c.writeUInt16BE(1, 7);
-  return c;
-};
-const write10 = (lba: number) => cdb10(0x2a, lba);
-const read10 = (lba: number) => cdb10(0x28, lba);
-
-function prOut(sa: number, type: number, rk: bigint, sark: bigint): { cdb: Buffer; writeData: Buffer } {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x5f;
-  cdb[1] = sa;
-  cdb[2] = type;
-  cdb.writeUInt32BE(24, 5);
-  const p = Buffer.alloc(24);
-  p.writeBigUInt64BE(rk, 0);
-  p.writeBigUInt64BE(sark, 8);
-  return { cdb, writeData: p };
-}
-
-function prIn(sa: number): Buffer {
-  const c = Buffer.alloc(10);
-  c[0] = 0x5e;
-  c[1] = sa;
-  c.writeUInt16BE(1024, 7);
-  return c;
-}
-
-function outcome(r: ScsiResult): string {
-  if (r.status === 2 && r.sense) return `${senseKey(r.sense)!.toString(16)}/${r.sense[12]!.toString(16).padStart(2, '0')}/${r.sense[13]!.toString(16).padStart(2, '0')}`;
-  return r.status === null ? `no status (closed ${r.closed}, timed out ${r.timedOut})` : `0x${r.status.toString(16)}`;
-}
-
-async function keys(c: RawIscsiClient): Promise<bigint[]> {
-  const r = await c.scsi({ cdb: prIn(0), readLength: 1024 });
-  expect(outcome(r)).toBe('0x0');
-  return Array.from({ length: r.data.readUInt32BE(4) / 8 }, (_, i) => r.data.readBigUInt64BE(8 + i * 8));
-}
-
-async function reservation(c: RawIscsiClient): Promise<{ key: bigint; type: number } | null> {
-  const r = await c.scsi({ cdb: prIn(1), readLength: 1024 });
-  expect(outcome(r)).toBe('0x0');
-  return r.data.readUInt32BE(4) >= 16 ? { key: r.data.readBigUInt64BE(8), type: r.data[21]! & 0x0f } : null;
-}
 
 /** A block no other write produces: the writer's tag, its sequence number, its LBA. */
 function pattern(tag: string, seq: number, lba: number): Buffer {
@@ -156,11 +110,11 @@ class Writer {
         const lba = this.base + seq;
         const data = pattern(this.tag, seq, lba);
         const sentAt = Date.now();
-        const r = await this.c.scsiOnce({ cdb: write10(lba), writeData: data, timeoutMs: 10_000 });
+        const r = await this.c.scsiOnce({ cdb: Cdb.write10(lba, 1), writeData: data, timeoutMs: 10_000 });
         const rec = { lba, data, sentAt, doneAt: Date.now(), outcome: outcome(r) };
         this.recs.push(rec);
         if (rec.outcome === '0x0' && this.o.verify) {
-          const rd = await this.c.scsiOnce({ cdb: read10(lba), readLength: 512, timeoutMs: 10_000 });
+          const rd = await this.c.scsiOnce({ cdb: Cdb.read10(lba, 1), readLength: 512, timeoutMs: 10_000 });
           if (outcome(rd) !== '0x0' || !rd.data.equals(data)) this.readErrors.push(`LBA ${lba}: ${outcome(rd)}${outcome(rd) === '0x0' ? ', other data' : ''}`);
         }
         if (r.closed) return;
@@ -277,8 +231,8 @@ describe('a node partitioned from etcd by a TCP proxy', () => {
       const marker = Buffer.alloc(512, 0xee);
       marker.write(`FENCED-WRITE-${round}`, 0, 'latin1');
       const markerLba = wa.base + wa.span - 1;
-      expect(outcome(await a.scsiOnce({ cdb: write10(markerLba), writeData: marker, timeoutMs: 10_000 }))).toBe(FENCED);
-      expect(outcome(await a.scsiOnce({ cdb: read10(wa.base), readLength: 512, timeoutMs: 10_000 })), 'a READ through A').toBe(FENCED);
+      expect(outcome(await a.scsiOnce({ cdb: Cdb.write10(markerLba, 1), writeData: marker, timeoutMs: 10_000 }))).toBe(FENCED);
+      expect(outcome(await a.scsiOnce({ cdb: Cdb.read10(wa.base, 1), readLength: 512, timeoutMs: 10_000 })), 'a READ through A').toBe(FENCED);
       const inquiry = await a.scsiOnce({ cdb: Buffer.from([0x12, 0, 0, 0, 96, 0]), readLength: 96, timeoutMs: 10_000 });
       expect(outcome(inquiry), 'INQUIRY is still answered while fenced').toBe('0x0');
       await sleep(500);
@@ -307,21 +261,21 @@ describe('a node partitioned from etcd by a TCP proxy', () => {
       let served = '';
       const t0 = Date.now();
       while (served !== '0x0' && Date.now() - t0 < 5000) {
-        served = outcome(await a.scsi({ cdb: read10(wa.base), readLength: 512, timeoutMs: 10_000 }));
+        served = outcome(await a.scsi({ cdb: Cdb.read10(wa.base, 1), readLength: 512, timeoutMs: 10_000 }));
         if (served !== '0x0') await sleep(100);
       }
       expect(served, 'A serves READs again').toBe('0x0');
       flog(`${mode}: A a member again ${rejoinMs} ms after the heal, serving ${Date.now() - tHeal} ms after it (sessions ended: ${missed}); proxy ${JSON.stringify(proxy.stats())}`);
-      expect(await keys(a), 'the registration made through B while A was cut, through A').toEqual([key]);
-      expect(await reservation(a)).toEqual({ key, type: 1 });
-      expect(outcome(await a.scsi({ cdb: write10(wa.base + 4000), writeData: pattern('X', round, 0) })), "A's write conflicts with B's reservation").toBe(RC);
+      expect(await readKeys(a), 'the registration made through B while A was cut, through A').toEqual([key]);
+      expect(await readReservation(a)).toEqual({ key, type: 1 });
+      expect(outcome(await a.scsi({ cdb: Cdb.write10(wa.base + 4000, 1), writeData: pattern('X', round, 0) })), "A's write conflicts with B's reservation").toBe(RC);
       // B releases and unregisters: A writes again.
       expect(outcome(await bp.scsi(prOut(2, 1, key, 0n)))).toBe('0x0');
       expect(outcome(await bp.scsi(prOut(0, 0, key, 0n)))).toBe('0x0');
       const again = pattern('R', round, wa.base + 4001);
-      expect(outcome(await a.scsi({ cdb: write10(wa.base + 4001), writeData: again }))).toBe('0x0');
+      expect(outcome(await a.scsi({ cdb: Cdb.write10(wa.base + 4001, 1), writeData: again }))).toBe('0x0');
       expect((await fileBlocks(file, wa.base + 4001, 1)).equals(again)).toBe(true);
-      expect(await keys(a)).toEqual([]);
+      expect(await readKeys(a)).toEqual([]);
     }
     for (const n of [A, B]) expect(n.d.logs().filter((l) => /cluster: node \S+ fenced: /.test(l.msg)).length, `${n.name} fenced lines`).toBe(n === A ? rounds.length : 0);
     for (const x of [a, bw, bp]) x.socket.destroy();

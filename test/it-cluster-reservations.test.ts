@@ -9,11 +9,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { installHarnessHooks } from './helpers/cleanup.js';
+import { outcome, prIn, prOut, readKeys, readReservation, release6, reserve6 } from './helpers/pr-commands.js';
 import { clusterSession, startClusterNode, type ClusterNode } from './helpers/cluster-node.js';
 import { startEtcd, type EtcdCluster } from './helpers/etcd.js';
 import { sparseFile, tmpDir } from './helpers/files.js';
 import { describeRun, freePort } from './helpers/proc.js';
-import { RawIscsiClient, senseKey, type ScsiResult } from './helpers/rawclient.js';
+import { Cdb, RawIscsiClient } from './helpers/rawclient.js';
 import { scstConf } from './helpers/scstconf.js';
 import { runScstdOnce, startScstd } from './helpers/scstd.js';
 import { MULTIPATH_PR_FAMILIES, multipathFamilies } from './helpers/iscsi-test-cu.js';
@@ -45,62 +46,6 @@ function nodeConfig(files: { f0: string; f1: string }, relTgtId: number): string
 const startNode = (etcd: EtcdCluster, name: string, config: string, o: { stateDir?: string; ttl?: number } = {}): Promise<Node> => startClusterNode(etcd.endpoints, name, config, { ttl: o.ttl ?? TTL, ...(o.stateDir ? { stateDir: o.stateDir } : {}) });
 const session = (n: Node, ini: string, isid: number): Promise<RawIscsiClient> => clusterSession(n, TARGET, ini, isid);
 
-function prOut(sa: number, type: number, rk: bigint, sark: bigint, aptpl = false): { cdb: Buffer; writeData: Buffer } {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x5f;
-  cdb[1] = sa;
-  cdb[2] = type;
-  cdb.writeUInt32BE(24, 5);
-  const p = Buffer.alloc(24);
-  p.writeBigUInt64BE(rk, 0);
-  p.writeBigUInt64BE(sark, 8);
-  p[20] = aptpl ? 1 : 0;
-  return { cdb, writeData: p };
-}
-
-function prIn(sa: number): Buffer {
-  const c = Buffer.alloc(10);
-  c[0] = 0x5e;
-  c[1] = sa;
-  c.writeUInt16BE(1024, 7);
-  return c;
-}
-
-const write10 = (lba: number): Buffer => {
-  const c = Buffer.alloc(10);
-  c[0] = 0x2a;
-  c.writeUInt32BE(lba, 2);
-  c.writeUInt16BE(1, 7);
-  return c;
-};
-const read10 = (lba: number): Buffer => {
-  const c = Buffer.alloc(10);
-  c[0] = 0x28;
-  c.writeUInt32BE(lba, 2);
-  c.writeUInt16BE(1, 7);
-  return c;
-};
-const reserve6 = (): Buffer => Buffer.from([0x16, 0, 0, 0, 0, 0]);
-const release6 = (): Buffer => Buffer.from([0x17, 0, 0, 0, 0, 0]);
-
-/** "KEY/ASC/ASCQ" of a CHECK CONDITION, or the status in hex. */
-function outcome(r: ScsiResult): string {
-  if (r.status === 2 && r.sense) return `${senseKey(r.sense)!.toString(16)}/${r.sense[12]!.toString(16).padStart(2, '0')}/${r.sense[13]!.toString(16).padStart(2, '0')}`;
-  return r.status === null ? `no status (closed ${r.closed}, timed out ${r.timedOut})` : `0x${r.status.toString(16)}`;
-}
-
-async function keys(c: RawIscsiClient, lun = 0): Promise<bigint[]> {
-  const r = await c.scsi({ lun, cdb: prIn(0), readLength: 1024 });
-  expect(r.status).toBe(0);
-  return Array.from({ length: r.data.readUInt32BE(4) / 8 }, (_, i) => r.data.readBigUInt64BE(8 + i * 8));
-}
-
-async function reservation(c: RawIscsiClient, lun = 0): Promise<{ key: bigint; type: number } | null> {
-  const r = await c.scsi({ lun, cdb: prIn(1), readLength: 1024 });
-  expect(r.status).toBe(0);
-  return r.data.readUInt32BE(4) >= 16 ? { key: r.data.readBigUInt64BE(8), type: r.data[21]! & 0x0f } : null;
-}
-
 /** The pending unit attention of the session's nexus to `lun` (TEST UNIT READY, taken). */
 async function ua(c: RawIscsiClient, lun = 0): Promise<string> {
   return outcome(await c.scsi({ lun, cdb: Buffer.alloc(6), keepUnitAttention: true }));
@@ -124,14 +69,14 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     expect(outcome(await b.scsi(prOut(0, 0, 0n, 0xbn)))).toBe('0x0');
     expect(outcome(await c.scsi(prOut(0, 0, 0n, 0xcn)))).toBe('0x0');
     // Completed means enforced everywhere: every node answers the same at once.
-    for (const x of [a, b, c]) expect(await keys(x)).toEqual([0xan, 0xbn, 0xcn]);
+    for (const x of [a, b, c]) expect(await readKeys(x)).toEqual([0xan, 0xbn, 0xcn]);
     expect(outcome(await b.scsi(prOut(1, 1, 0xbn, 0n)))).toBe('0x0'); // WRITE EXCLUSIVE
-    for (const x of [a, c]) expect(await reservation(x)).toEqual({ key: 0xbn, type: 1 });
+    for (const x of [a, c]) expect(await readReservation(x)).toEqual({ key: 0xbn, type: 1 });
 
     // A conflicting write through C: RESERVATION CONFLICT, nothing written.
-    expect(outcome(await c.scsi({ cdb: write10(5), writeData: block(0xcc) }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await c.scsi({ cdb: Cdb.write10(5, 1), writeData: block(0xcc) }))).toBe(`0x${RC.toString(16)}`);
     expect((await fileBlock(files.f0, 5)).equals(block(0))).toBe(true);
-    expect(outcome(await b.scsi({ cdb: write10(5), writeData: block(0xbb) }))).toBe('0x0');
+    expect(outcome(await b.scsi({ cdb: Cdb.write10(5, 1), writeData: block(0xbb) }))).toBe('0x0');
     expect((await fileBlock(files.f0, 5)).equals(block(0xbb))).toBe(true);
 
     // C preempts B's reservation, changing its type to EXCLUSIVE ACCESS: B's registration goes
@@ -140,10 +85,10 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     expect(await ua(b)).toBe('6/2a/05');
     expect(await ua(a)).toBe('6/2a/04');
     expect(await ua(c)).toBe('0x0'); // the preempting nexus hears nothing
-    for (const x of [a, b, c]) expect(await keys(x)).toEqual([0xan, 0xcn]);
-    expect(await reservation(a)).toEqual({ key: 0xcn, type: 3 });
-    expect(outcome(await a.scsi({ cdb: read10(5), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
-    expect(outcome(await c.scsi({ cdb: write10(6), writeData: block(0xc6) }))).toBe('0x0');
+    for (const x of [a, b, c]) expect(await readKeys(x)).toEqual([0xan, 0xcn]);
+    expect(await readReservation(a)).toEqual({ key: 0xcn, type: 3 });
+    expect(outcome(await a.scsi({ cdb: Cdb.read10(5, 1), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await c.scsi({ cdb: Cdb.write10(6, 1), writeData: block(0xc6) }))).toBe('0x0');
     expect((await fileBlock(files.f0, 6)).equals(block(0xc6))).toBe(true);
 
     // kill -9 of the node the reservation was taken through: the others enforce it still (the
@@ -151,14 +96,14 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     // I_T nexus (same initiator port, same relative target port) is the holder again.
     await C.d.kill9();
     c.socket.destroy();
-    expect(outcome(await a.scsi({ cdb: read10(6), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
-    expect(outcome(await b.scsi({ cdb: write10(6), writeData: block(0xbb) }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await a.scsi({ cdb: Cdb.read10(6, 1), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await b.scsi({ cdb: Cdb.write10(6, 1), writeData: block(0xbb) }))).toBe(`0x${RC.toString(16)}`);
     C = await startNode(etcd, 'node-c', nodeConfig(files, 3), { ttl });
     const c2 = await session(C, 'iqn.2026-12.test:host-c', 3);
-    expect(await reservation(c2)).toEqual({ key: 0xcn, type: 3 });
-    expect(outcome(await c2.scsi({ cdb: write10(7), writeData: block(0xc7) }))).toBe('0x0');
+    expect(await readReservation(c2)).toEqual({ key: 0xcn, type: 3 });
+    expect(outcome(await c2.scsi({ cdb: Cdb.write10(7, 1), writeData: block(0xc7) }))).toBe('0x0');
     const b2 = await session(C, 'iqn.2026-12.test:host-b', 2);
-    expect(outcome(await b2.scsi({ cdb: read10(7), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await b2.scsi({ cdb: Cdb.read10(7, 1), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
     b2.socket.destroy();
 
     // One of the three etcd members (not the leader) is lost: nothing visible.
@@ -171,10 +116,10 @@ describe('reservations shared by three scstd nodes through etcd', () => {
 
     // SPC-2 RESERVE through A (LUN 1) holds on B and C; A's session ends: released everywhere.
     expect(outcome(await a.scsi({ lun: 1, cdb: reserve6() }))).toBe('0x0');
-    expect(outcome(await b.scsi({ lun: 1, cdb: write10(0), writeData: block(0xb1) }))).toBe(`0x${RC.toString(16)}`);
-    expect(outcome(await c2.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await b.scsi({ lun: 1, cdb: Cdb.write10(0, 1), writeData: block(0xb1) }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await c2.scsi({ lun: 1, cdb: Cdb.read10(0, 1), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
     expect(outcome(await b.scsi({ lun: 1, cdb: reserve6() }))).toBe(`0x${RC.toString(16)}`);
-    expect(outcome(await a.scsi({ lun: 1, cdb: write10(0), writeData: block(0xa1) }))).toBe('0x0');
+    expect(outcome(await a.scsi({ lun: 1, cdb: Cdb.write10(0, 1), writeData: block(0xa1) }))).toBe('0x0');
     a.socket.destroy();
     let freed = '';
     for (let i = 0; i < 50 && freed !== '0x0'; i++) {
@@ -182,9 +127,9 @@ describe('reservations shared by three scstd nodes through etcd', () => {
       if (freed !== '0x0') await new Promise((r) => setTimeout(r, 100));
     }
     expect(freed, 'B reserves once A is gone').toBe('0x0');
-    expect(outcome(await c2.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await c2.scsi({ lun: 1, cdb: Cdb.read10(0, 1), readLength: 512 }))).toBe(`0x${RC.toString(16)}`);
     expect(outcome(await b.scsi({ lun: 1, cdb: release6() }))).toBe('0x0');
-    expect(outcome(await c2.scsi({ lun: 1, cdb: read10(0), readLength: 512 }))).toBe('0x0');
+    expect(outcome(await c2.scsi({ lun: 1, cdb: Cdb.read10(0, 1), readLength: 512 }))).toBe('0x0');
     // A Logout Response says the nexus has ended: by then every node enforces the release of
     // its SPC-2 reservation, so another node's RESERVE right after it succeeds (libiscsi's
     // Reserve6.Logout across nodes).
@@ -238,7 +183,7 @@ describe('reservations shared by three scstd nodes through etcd', () => {
       expect(outcome(await a.scsi(prOut(1, 3, 0xan, 0n)))).toBe('0x0'); // EXCLUSIVE ACCESS, C not waited for any more
       await A.d.waitForLog(/node node-c did not acknowledge revision \d+ of shared-0 .*fenced/, 1000).catch(() => undefined);
       // A write through C, sent while C is stopped (queued in its socket), past C's TTL.
-      const pending = c.scsiOnce({ cdb: write10(9), writeData: block(0x99), timeoutMs: 20_000 });
+      const pending = c.scsiOnce({ cdb: Cdb.write10(9, 1), writeData: block(0x99), timeoutMs: 20_000 });
       await new Promise((r) => setTimeout(r, TTL * 1000 + 500));
       process.kill(C.d.pid, 'SIGCONT');
       stopped = false;
@@ -257,14 +202,14 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     const missed = C.d.logs().some((l) => /may have been missed: \d+ sessions ended/.test(l.msg));
     if (missed) expect(await c.waitClosed(5000)).toBe(true);
     const c2 = missed ? await session(C, 'iqn.2026-12.test:host-c', 3) : c;
-    expect(await keys(c2)).toEqual([0xcn, 0xan]);
-    expect(await reservation(c2)).toEqual({ key: 0xan, type: 3 });
-    expect(outcome(await c2.scsi({ cdb: write10(9), writeData: block(0x99) }))).toBe(`0x${RC.toString(16)}`);
-    expect(outcome(await a.scsi({ cdb: write10(9), writeData: block(0xa9) }))).toBe('0x0');
+    expect(await readKeys(c2)).toEqual([0xcn, 0xan]);
+    expect(await readReservation(c2)).toEqual({ key: 0xan, type: 3 });
+    expect(outcome(await c2.scsi({ cdb: Cdb.write10(9, 1), writeData: block(0x99) }))).toBe(`0x${RC.toString(16)}`);
+    expect(outcome(await a.scsi({ cdb: Cdb.write10(9, 1), writeData: block(0xa9) }))).toBe('0x0');
     expect((await fileBlock(files.f0, 9)).equals(block(0xa9))).toBe(true);
     // And C takes part in changes again: A releases, C can write.
     expect(outcome(await a.scsi(prOut(2, 3, 0xan, 0n)))).toBe('0x0');
-    expect(outcome(await c2.scsi({ cdb: write10(9), writeData: block(0x9c) }))).toBe('0x0');
+    expect(outcome(await c2.scsi({ cdb: Cdb.write10(9, 1), writeData: block(0x9c) }))).toBe('0x0');
 
     // I/O does not wait for etcd: with etcd stopped for less than the TTL reads and writes go on.
     const pid = etcd.members[0]!.pid()!;
@@ -275,8 +220,8 @@ describe('reservations shared by three scstd nodes through etcd', () => {
       let slowest = 0;
       for (let i = 0; i < 20; i++) {
         const t = Date.now();
-        expect(outcome(await a.scsi({ cdb: write10(20 + i), writeData: block(i + 1) }))).toBe('0x0');
-        expect(outcome(await c2.scsi({ cdb: read10(20 + i), readLength: 512 }))).toBe('0x0');
+        expect(outcome(await a.scsi({ cdb: Cdb.write10(20 + i, 1), writeData: block(i + 1) }))).toBe('0x0');
+        expect(outcome(await c2.scsi({ cdb: Cdb.read10(20 + i, 1), readLength: 512 }))).toBe('0x0');
         slowest = Math.max(slowest, Date.now() - t);
       }
       console.log(`40 commands (20 WRITE via A, 20 READ via C) while etcd is SIGSTOPped: ${Date.now() - t0} ms, slowest WRITE+READ pair ${slowest} ms`);
@@ -313,10 +258,10 @@ describe('reservations shared by three scstd nodes through etcd', () => {
 
     [A, B] = [await startNode(etcd, 'node-a', nodeConfig(files, 1)), await startNode(etcd, 'node-b', nodeConfig(files, 2))];
     const b2 = await session(B, 'iqn.2026-12.test:host-b', 2);
-    expect(await keys(b2)).toEqual([0xan]);
-    expect(await reservation(b2)).toEqual({ key: 0xan, type: 1 });
-    expect(await keys(b2, 1)).toEqual([]);
-    expect(outcome(await b2.scsi({ cdb: write10(0), writeData: block(1) }))).toBe(`0x${RC.toString(16)}`);
+    expect(await readKeys(b2)).toEqual([0xan]);
+    expect(await readReservation(b2)).toEqual({ key: 0xan, type: 1 });
+    expect(await readKeys(b2, 1)).toEqual([]);
+    expect(outcome(await b2.scsi({ cdb: Cdb.write10(0, 1), writeData: block(1) }))).toBe(`0x${RC.toString(16)}`);
     b2.socket.destroy();
     for (const n of [A, B]) expect((await n.d.stop()).code, n.d.recentOutput()).toBe(0);
     await etcd.stopAll();
@@ -371,7 +316,7 @@ describe('reservations shared by three scstd nodes through etcd', () => {
     const s2 = await session(n2, 'iqn.2026-12.test:host-b', 2);
     const s1b = await session(n1, 'iqn.2026-12.test:host-a', 1);
     expect(outcome(await s2.scsi(prOut(0, 0, 0n, 0x2n)))).toBe('0x0');
-    expect(await keys(s1b)).toEqual([0x2n]);
+    expect(await readKeys(s1b)).toEqual([0x2n]);
     for (const x of [s2, s1b]) x.socket.destroy();
     for (const n of [n1, n2]) expect((await n.d.stop()).code, n.d.recentOutput()).toBe(0);
     await etcd.stopAll();
